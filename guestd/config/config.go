@@ -1,0 +1,181 @@
+// Package config holds guestd's settings. The host passes them on the kernel
+// command line (berth.KEY=VALUE) so that one system image serves every machine
+// and no config disk is needed.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Config is what guestd needs to bring up the guest.
+type Config struct {
+	// Network: a static address behind the host's virtual network.
+	Address netip.Prefix // guest address, e.g. 192.168.127.2/24
+	Gateway netip.Addr   // the host side of eth0; the only peer allowed to reach guest services
+	DNS     []netip.Addr
+	MTU     int
+
+	Hostname string
+
+	// Ports on eth0 reserved for the host.
+	EnginePort int // dockerd's TCP listener
+	APIPort    int // the guest API
+
+	// Virtio-blk serial numbers of the disks, set by the host.
+	SystemDisk string
+	DataDisk   string
+
+	// DebugShell starts a root shell on the console.
+	DebugShell bool
+	// LogLevel is "debug", "info", "warn" or "error".
+	LogLevel string
+}
+
+// Default is the configuration for the standard Berth network layout
+// (gvisor-tap-vsock's defaults).
+func Default() Config {
+	return Config{
+		Address:    netip.MustParsePrefix("192.168.127.2/24"),
+		Gateway:    netip.MustParseAddr("192.168.127.1"),
+		DNS:        []netip.Addr{netip.MustParseAddr("192.168.127.1")},
+		MTU:        1500,
+		Hostname:   "berth",
+		EnginePort: 2375,
+		APIPort:    2377,
+		SystemDisk: "berth-system",
+		DataDisk:   "berth-data",
+		LogLevel:   "info",
+	}
+}
+
+// Parse reads berth.* options from a kernel command line on top of Default.
+// Unknown berth.* keys are errors so that a typo on the host is not silently
+// ignored; other kernel options are skipped.
+func Parse(cmdline string) (Config, error) {
+	c := Default()
+	for _, field := range strings.Fields(cmdline) {
+		key, value, _ := strings.Cut(field, "=")
+		name, ok := strings.CutPrefix(key, "berth.")
+		if !ok {
+			continue
+		}
+		if err := c.set(name, value); err != nil {
+			return Config{}, fmt.Errorf("kernel option %s: %w", field, err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func (c *Config) set(name, value string) error {
+	var err error
+	switch name {
+	case "ip":
+		c.Address, err = netip.ParsePrefix(value)
+	case "gw":
+		c.Gateway, err = netip.ParseAddr(value)
+	case "dns":
+		c.DNS = nil
+		for _, s := range strings.Split(value, ",") {
+			a, perr := netip.ParseAddr(s)
+			if perr != nil {
+				return perr
+			}
+			c.DNS = append(c.DNS, a)
+		}
+	case "mtu":
+		c.MTU, err = strconv.Atoi(value)
+	case "hostname":
+		c.Hostname = value
+	case "engine_port":
+		c.EnginePort, err = strconv.Atoi(value)
+	case "api_port":
+		c.APIPort, err = strconv.Atoi(value)
+	case "system_disk":
+		c.SystemDisk = value
+	case "data_disk":
+		c.DataDisk = value
+	case "debug":
+		c.DebugShell = value == "shell"
+		if value != "shell" && value != "" {
+			return fmt.Errorf("unknown debug mode %q (want berth.debug=shell)", value)
+		}
+	case "log":
+		c.LogLevel = value
+	default:
+		return fmt.Errorf("unknown option")
+	}
+	return err
+}
+
+// Validate checks that the settings are usable together.
+func (c Config) Validate() error {
+	if !c.Address.Addr().Is4() {
+		return fmt.Errorf("berth.ip %s: need an IPv4 address with prefix length", c.Address)
+	}
+	if !c.Address.Contains(c.Gateway) {
+		return fmt.Errorf("berth.gw %s is not in the guest network %s", c.Gateway, c.Address.Masked())
+	}
+	if c.Gateway == c.Address.Addr() {
+		return fmt.Errorf("berth.gw %s equals the guest address", c.Gateway)
+	}
+	if c.MTU < 576 || c.MTU > 65520 {
+		return fmt.Errorf("berth.mtu %d out of range 576..65520", c.MTU)
+	}
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"berth.engine_port", c.EnginePort}, {"berth.api_port", c.APIPort}} {
+		if p.port < 1 || p.port > 65535 {
+			return fmt.Errorf("%s %d out of range 1..65535", p.name, p.port)
+		}
+	}
+	if c.EnginePort == c.APIPort {
+		return fmt.Errorf("berth.engine_port and berth.api_port are both %d", c.APIPort)
+	}
+	if c.Hostname == "" || len(c.Hostname) > 63 || strings.ContainsAny(c.Hostname, " ./") {
+		return fmt.Errorf("berth.hostname %q: need a single DNS label", c.Hostname)
+	}
+	if c.SystemDisk == "" || c.DataDisk == "" || c.SystemDisk == c.DataDisk {
+		return fmt.Errorf("disk serials %q and %q must be set and differ", c.SystemDisk, c.DataDisk)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("berth.log %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// KernelArgs renders the options that differ from Default, for the host to
+// append to the kernel command line.
+func (c Config) KernelArgs() []string {
+	d := Default()
+	var args []string
+	add := func(differs bool, k, v string) {
+		if differs {
+			args = append(args, "berth."+k+"="+v)
+		}
+	}
+	add(c.Address != d.Address, "ip", c.Address.String())
+	add(c.Gateway != d.Gateway, "gw", c.Gateway.String())
+	dns := make([]string, len(c.DNS))
+	for i, a := range c.DNS {
+		dns[i] = a.String()
+	}
+	add(strings.Join(dns, ",") != d.DNS[0].String(), "dns", strings.Join(dns, ","))
+	add(c.MTU != d.MTU, "mtu", strconv.Itoa(c.MTU))
+	add(c.Hostname != d.Hostname, "hostname", c.Hostname)
+	add(c.EnginePort != d.EnginePort, "engine_port", strconv.Itoa(c.EnginePort))
+	add(c.APIPort != d.APIPort, "api_port", strconv.Itoa(c.APIPort))
+	add(c.SystemDisk != d.SystemDisk, "system_disk", c.SystemDisk)
+	add(c.DataDisk != d.DataDisk, "data_disk", c.DataDisk)
+	add(c.DebugShell, "debug", "shell")
+	add(c.LogLevel != d.LogLevel, "log", c.LogLevel)
+	return args
+}

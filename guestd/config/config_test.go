@@ -1,0 +1,79 @@
+package config
+
+import (
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse("console=ttyS0 quiet root=/dev/vda ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Fatalf("got %+v, want defaults", c)
+	}
+}
+
+func TestParseOverrides(t *testing.T) {
+	c, err := Parse("console=hvc0 berth.ip=10.0.2.15/24 berth.gw=10.0.2.2 berth.dns=1.1.1.1,9.9.9.9 berth.mtu=4000 berth.hostname=dev berth.debug=shell berth.log=debug berth.api_port=9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Address = netip.MustParsePrefix("10.0.2.15/24")
+	want.Gateway = netip.MustParseAddr("10.0.2.2")
+	want.DNS = []netip.Addr{netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("9.9.9.9")}
+	want.MTU = 4000
+	want.Hostname = "dev"
+	want.DebugShell = true
+	want.LogLevel = "debug"
+	want.APIPort = 9000
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for cmdline, wantErr := range map[string]string{
+		"berth.ip=10.0.0.1":                      "berth.ip=10.0.0.1",
+		"berth.gw=10.9.9.9":                      "not in the guest network",
+		"berth.gw=192.168.127.2":                 "equals the guest address",
+		"berth.mtu=100":                          "out of range",
+		"berth.mtu=abc":                          "berth.mtu=abc",
+		"berth.engine_port=70000":                "out of range",
+		"berth.api_port=2375":                    "both 2375",
+		"berth.hostname=a.b":                     "single DNS label",
+		"berth.data_disk=berth-system":           "must be set and differ",
+		"berth.debug=yes":                        "unknown debug mode",
+		"berth.log=verbose":                      "want debug, info",
+		"berth.frobnicate=1":                     "unknown option",
+		"berth.dns=1.1.1.1,nope":                 "berth.dns",
+		"berth.ip=::1/64 berth.gw=::2":           "IPv4",
+		"console=ttyS0 berth.system_disk= quiet": "must be set",
+	} {
+		_, err := Parse(cmdline)
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("Parse(%q) error = %v, want it to mention %q", cmdline, err, wantErr)
+		}
+	}
+}
+
+func TestKernelArgsRoundTrip(t *testing.T) {
+	if args := Default().KernelArgs(); len(args) != 0 {
+		t.Fatalf("defaults render as %q, want nothing", args)
+	}
+	c := Default()
+	c.MTU = 9000
+	c.DebugShell = true
+	c.DNS = []netip.Addr{netip.MustParseAddr("192.168.127.1"), netip.MustParseAddr("8.8.8.8")}
+	got, err := Parse(strings.Join(c.KernelArgs(), " "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("round trip: got %+v, want %+v", got, c)
+	}
+}

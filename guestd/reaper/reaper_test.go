@@ -1,0 +1,121 @@
+package reaper
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func start(t *testing.T) *Reaper {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go r.Reap(ctx)
+	return r
+}
+
+func TestExitStatuses(t *testing.T) {
+	r := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	if err := r.Run(ctx, exec.Command("true")); err != nil {
+		t.Fatalf("true: %v", err)
+	}
+	err := r.Run(ctx, exec.Command("sh", "-c", "exit 3"))
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Status.ExitStatus() != 3 {
+		t.Fatalf("exit 3: got %v", err)
+	}
+	p, err := r.Start(exec.Command("sleep", "30"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Signal(unix.SIGTERM)
+	if err := p.Wait(ctx); err == nil || !strings.Contains(err.Error(), "signal terminated") {
+		t.Fatalf("killed sleep: got %v", err)
+	}
+	// Wait again returns the same answer instead of blocking.
+	if err := p.Wait(ctx); err == nil {
+		t.Fatal("second Wait lost the status")
+	}
+}
+
+// Many children that exit at once must each get their own status.
+func TestManyQuickChildren(t *testing.T) {
+	r := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errs := make(chan error, 50)
+	for i := 0; i < 50; i++ {
+		go func(code int) {
+			err := r.Run(ctx, exec.Command("sh", "-c", "exit "+string(rune('0'+code))))
+			var ee *ExitError
+			switch {
+			case code == 0 && err == nil:
+				errs <- nil
+			case errors.As(err, &ee) && ee.Status.ExitStatus() == code:
+				errs <- nil
+			default:
+				errs <- err
+			}
+		}(i % 5)
+	}
+	for i := 0; i < 50; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// As a subreaper (like PID 1) the process inherits orphans; they must not
+// stay zombies.
+func TestReapsOrphans(t *testing.T) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Skip(err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	r := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := r.Output(ctx, exec.Command("sh", "-c", "sleep 0.2 & echo $!"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := strings.TrimSpace(string(out))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stat, err := os.ReadFile("/proc/" + orphan + "/stat")
+		if err != nil {
+			return // gone: reaped
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("orphan %s still there: %s", orphan, stat)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestOutputAndStdioCheck(t *testing.T) {
+	r := start(t)
+	ctx := context.Background()
+	out, err := r.Output(ctx, exec.Command("sh", "-c", "echo out; echo err >&2"))
+	if err != nil || string(out) != "out\nerr\n" {
+		t.Fatalf("output %q, %v", out, err)
+	}
+	cmd := exec.Command("true")
+	cmd.Stdout = &bytes.Buffer{}
+	if _, err := r.Start(cmd); err == nil {
+		t.Fatal("a bytes.Buffer stdout must be refused")
+	}
+}
