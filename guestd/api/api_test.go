@@ -1,0 +1,67 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthvm/berth/guestd/stats"
+)
+
+func TestClientServer(t *testing.T) {
+	shut := make(chan bool, 1)
+	statsErr := error(nil)
+	srv := httptest.NewServer(Server{
+		Health: func() Health {
+			return Health{State: Ready, Uptime: 12.5, Boot: []Step{{"engine-ready", 11}}, Versions: Versions{Docker: "20.10.24"}}
+		},
+		Stats: func() (stats.Stats, error) {
+			return stats.Stats{CPUs: 2, Memory: stats.Usage{Total: 100, Used: 40}}, statsErr
+		},
+		Shutdown: func(reboot bool) { shut <- reboot },
+	}.Handler())
+	defer srv.Close()
+	var d net.Dialer
+	c := NewClient(strings.TrimPrefix(srv.URL, "http://"), d.DialContext)
+	ctx := context.Background()
+
+	h, err := c.Health(ctx)
+	if err != nil || h.State != Ready || h.Versions.Docker != "20.10.24" || h.Boot[0].At != 11 {
+		t.Fatalf("health %+v, %v", h, err)
+	}
+	s, err := c.Stats(ctx)
+	if err != nil || s.CPUs != 2 || s.Memory.Used != 40 {
+		t.Fatalf("stats %+v, %v", s, err)
+	}
+	statsErr = errors.New("statfs /mnt/data: no such file")
+	if _, err := c.Stats(ctx); err == nil || !strings.Contains(err.Error(), "statfs /mnt/data") {
+		t.Fatalf("stats error not passed on: %v", err)
+	}
+	if err := c.Shutdown(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case reboot := <-shut:
+		if !reboot {
+			t.Fatal("reboot flag lost")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("shutdown not called")
+	}
+}
+
+func TestShutdownRejectsBadBody(t *testing.T) {
+	srv := httptest.NewServer(Server{Shutdown: func(bool) { t.Error("must not shut down") }}.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Post(srv.URL+"/v1/shutdown", "application/json", strings.NewReader("{nope"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 400 {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+}

@@ -1,0 +1,423 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berthvm/berth/guestd/api"
+	"github.com/berthvm/berth/guestd/config"
+	"github.com/berthvm/berth/guestd/datadisk"
+	"github.com/berthvm/berth/guestd/engine"
+	"github.com/berthvm/berth/guestd/firewall"
+	"github.com/berthvm/berth/guestd/kmod"
+	"github.com/berthvm/berth/guestd/mounts"
+	"github.com/berthvm/berth/guestd/netconf"
+	"github.com/berthvm/berth/guestd/reaper"
+	"github.com/berthvm/berth/guestd/rootfs"
+	"github.com/berthvm/berth/guestd/stats"
+	"github.com/berthvm/berth/guestd/supervise"
+	"golang.org/x/sys/unix"
+)
+
+// Guest-side locations.
+const (
+	dataMount   = "/mnt/data"
+	imagesDir   = "/usr/share/berth/images"
+	stateDir    = "/var/lib/berth"
+	engineGrace = 30 * time.Second
+)
+
+// dataDirs live on the data disk, bound to where their programs expect them.
+var dataDirs = map[string]string{
+	"docker":     "/var/lib/docker",
+	"containerd": "/var/lib/containerd",
+	"berth":      stateDir,
+}
+
+// systemModules are loaded at boot, before the engine asks the kernel to
+// autoload what else it needs (kmod's modprobe is in the image for that).
+// Loading them up front turns a missing module into a clear boot message.
+var systemModules = []string{
+	"virtio_net", "virtio_console", "virtio_balloon", "virtio_rng",
+	"overlay", "bridge", "br_netfilter", "veth",
+	"nf_tables", "nft_compat", "nft_chain_nat", "nf_nat", "nf_conntrack",
+	"xt_conntrack", "xt_MASQUERADE", "xt_addrtype", "ip_tables", "iptable_nat", "iptable_filter",
+}
+
+type guest struct {
+	log     *slog.Logger
+	console io.Writer
+	cfg     config.Config
+	reaper  *reaper.Reaper
+	engine  *engine.Client
+
+	mu       sync.Mutex
+	state    api.State
+	err      string
+	problems []string
+	boot     []api.Step
+	versions api.Versions
+	disk     *datadisk.Report
+	services []*supervise.Supervisor
+
+	engineCtx  context.Context
+	stopEngine context.CancelFunc
+	engineDone chan struct{}
+
+	shutdownOnce sync.Once
+	shutdown     chan bool // reboot?
+}
+
+func newGuest(log *slog.Logger, console io.Writer) *guest {
+	return &guest{
+		log: log, console: console,
+		reaper:   reaper.New(log),
+		engine:   engine.NewClient(engine.DockerSocket),
+		state:    api.Booting,
+		versions: api.Versions{Guestd: buildVersion(), Kernel: kernelRelease()},
+		shutdown: make(chan bool, 1),
+	}
+}
+
+func (g *guest) step(name string) {
+	at := uptime()
+	g.mu.Lock()
+	g.boot = append(g.boot, api.Step{Name: name, At: at})
+	g.mu.Unlock()
+	g.log.Info("boot step", "step", name, "uptime", fmt.Sprintf("%.2fs", at))
+}
+
+func (g *guest) problem(err error) {
+	g.log.Error("boot problem", "err", err)
+	g.mu.Lock()
+	g.problems = append(g.problems, err.Error())
+	g.mu.Unlock()
+}
+
+// fail puts the guest in the error state; the API stays up to say why.
+func (g *guest) fail(err error) {
+	g.log.Error("boot failed", "err", err)
+	fmt.Fprintf(g.console, "\nberth: boot failed: %v\n", err)
+	g.mu.Lock()
+	g.state, g.err = api.Failed, err.Error()
+	g.mu.Unlock()
+}
+
+func (g *guest) setState(s api.State) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.state != api.Failed || s == api.ShuttingDown {
+		g.state = s
+	}
+}
+
+func (g *guest) health() api.Health {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	h := api.Health{
+		State: g.state, Error: g.err, Problems: append([]string(nil), g.problems...),
+		Uptime: uptime(), Boot: append([]api.Step(nil), g.boot...), Versions: g.versions, DataDisk: g.disk,
+	}
+	for _, s := range g.services {
+		h.Services = append(h.Services, s.Status())
+	}
+	return h
+}
+
+func (g *guest) run() {
+	ctx := context.Background()
+	g.step("init")
+	if err := mounts.Apply(mounts.Early()); err != nil {
+		fatal(g.log, g.console, err)
+	}
+	go g.reaper.Reap(ctx)
+	signals := make(chan os.Signal, 1)
+	// SIGTERM and SIGPWR are how a hypervisor or `kill 1` ask init to stop.
+	signal.Notify(signals, unix.SIGTERM, unix.SIGPWR, unix.SIGINT)
+	go func() {
+		<-signals
+		g.requestShutdown(false)
+	}()
+	// Ctrl-Alt-Del (and some hypervisors' reset) becomes SIGINT to init.
+	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
+
+	cfg, err := config.Parse(readCmdline())
+	if err != nil {
+		g.problem(fmt.Errorf("%w; using defaults", err))
+		cfg = config.Default()
+	}
+	g.cfg = cfg
+	if cfg.LogLevel == "debug" {
+		g.log = slog.New(slog.NewTextHandler(g.console, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if cfg.DebugShell {
+		go shellLoop(g.log, g.reaper)
+	}
+
+	if idx, err := kmod.Open("/lib/modules/" + kernelRelease()); err != nil {
+		g.problem(err)
+	} else {
+		for _, m := range systemModules {
+			if err := idx.Load(m); err != nil {
+				g.problem(err)
+			}
+		}
+	}
+	g.step("modules")
+
+	if err := g.network(); err != nil {
+		// Without the network the host cannot reach us at all; the console
+		// is the only witness.
+		fatal(g.log, g.console, err)
+	}
+	g.step("network")
+	go g.serveAPI()
+
+	if err := g.dataDisk(ctx); err != nil {
+		g.fail(err)
+	} else {
+		g.step("data-disk")
+		if err := g.startEngine(ctx); err != nil {
+			g.fail(err)
+		}
+	}
+	g.poweroff(<-g.shutdown)
+}
+
+func (g *guest) network() error {
+	if err := netconf.Up(netconf.Interface{Name: "eth0", Address: g.cfg.Address, Gateway: g.cfg.Gateway, MTU: g.cfg.MTU}, 10*time.Second); err != nil {
+		return err
+	}
+	if err := netconf.Identity("/", g.cfg.Hostname, g.cfg.DNS); err != nil {
+		return err
+	}
+	pol := firewall.Policy{Interface: "eth0", Peer: g.cfg.Gateway, Ports: []uint16{uint16(g.cfg.EnginePort), uint16(g.cfg.APIPort)}}
+	if err := pol.Apply(-1); err != nil {
+		// Refuse to expose the engine without the guard.
+		return fmt.Errorf("guard the engine and guest API ports: %w", err)
+	}
+	return nil
+}
+
+func (g *guest) serveAPI() {
+	addr := net.JoinHostPort(g.cfg.Address.Addr().String(), strconv.Itoa(g.cfg.APIPort))
+	srv := &http.Server{
+		Addr: addr,
+		Handler: api.Server{
+			Health: g.health,
+			Stats: func() (stats.Stats, error) {
+				return stats.Reader{Proc: "/proc", DataDisk: dataMount, Interval: 200 * time.Millisecond}.Read()
+			},
+			Shutdown: g.requestShutdown,
+		}.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	g.log.Info("guest API listening", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil {
+		g.fail(fmt.Errorf("guest API: %w", err))
+	}
+}
+
+func (g *guest) dataDisk(ctx context.Context) error {
+	dev, err := rootfs.FindDisk("/sys/block", g.cfg.DataDisk, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("data disk: %w", err)
+	}
+	d := datadisk.Disk{
+		Device: dev, MountPoint: dataMount, Label: "berth-data", Run: g.reaper, Log: g.log,
+		Mount: func(dev, target string) error {
+			return unix.Mount(dev, target, "ext4", unix.MS_NOATIME, "")
+		},
+	}
+	rep, err := d.Prepare(ctx)
+	g.mu.Lock()
+	g.disk = &rep
+	g.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for dir, target := range dataDirs {
+		if err := mounts.Bind(dataMount+"/"+dir, target); err != nil {
+			return fmt.Errorf("data disk: %w", err)
+		}
+	}
+	return nil
+}
+
+func (g *guest) startEngine(ctx context.Context) error {
+	containerd := supervise.New(supervise.Service{
+		Name:    "containerd",
+		Command: engine.ContainerdCommand,
+		Ready: func(ctx context.Context) error {
+			return waitFor(ctx, func() bool {
+				c, err := net.Dial("unix", engine.ContainerdSocket)
+				if err == nil {
+					c.Close()
+				}
+				return err == nil
+			})
+		},
+		Output: g.console,
+	}, g.reaper, g.log)
+	tcp := net.JoinHostPort(g.cfg.Address.Addr().String(), strconv.Itoa(g.cfg.EnginePort))
+	dockerd := supervise.New(supervise.Service{
+		Name:    "dockerd",
+		Command: func() *exec.Cmd { return engine.DockerdCommand(tcp) },
+		Ready:   g.engine.WaitReady,
+		Output:  g.console,
+	}, g.reaper, g.log)
+	g.mu.Lock()
+	g.services = []*supervise.Supervisor{containerd, dockerd}
+	g.mu.Unlock()
+
+	g.engineCtx, g.stopEngine = context.WithCancel(ctx)
+	g.engineDone = make(chan struct{})
+	containerdCtx, stopContainerd := context.WithCancel(ctx)
+	go func() {
+		defer close(g.engineDone)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); containerd.Run(containerdCtx, 10*time.Second) }()
+		select {
+		case <-containerd.Ready():
+			g.step("containerd-ready")
+			dockerd.Run(g.engineCtx, engineGrace)
+		case <-g.engineCtx.Done():
+		}
+		// dockerd is down: only now may containerd go.
+		stopContainerd()
+		wg.Wait()
+	}()
+
+	select {
+	case <-dockerd.Ready():
+	case <-g.engineCtx.Done():
+		return nil
+	}
+	g.step("engine-ready")
+	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if v, err := g.engine.Version(vctx); err == nil {
+		g.mu.Lock()
+		g.versions.Docker, g.versions.DockerAPI = v.Version, v.APIVersion
+		for _, c := range v.Components {
+			if strings.EqualFold(c.Name, "containerd") {
+				g.versions.Containerd = c.Version
+			}
+		}
+		g.mu.Unlock()
+	}
+	cancel()
+	loaded, err := g.engine.Preload(ctx, imagesDir, stateDir)
+	if err != nil {
+		g.problem(err)
+	} else if len(loaded) > 0 {
+		g.log.Info("preloaded images", "archives", loaded)
+	}
+	g.setState(api.Ready)
+	g.step("ready")
+	return nil
+}
+
+func waitFor(ctx context.Context, ok func() bool) error {
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func (g *guest) requestShutdown(reboot bool) {
+	g.shutdownOnce.Do(func() { g.shutdown <- reboot })
+}
+
+// poweroff stops containers, then the engine, then every other process,
+// flushes and unmounts the data disk, and powers off (or reboots).
+func (g *guest) poweroff(reboot bool) {
+	g.setState(api.ShuttingDown)
+	g.log.Info("shutting down", "reboot", reboot)
+	if g.stopEngine != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), engineGrace)
+		if n, err := g.engine.StopAll(ctx); err != nil {
+			g.log.Warn("stopping containers", "err", err)
+		} else {
+			g.log.Info("containers stopped", "count", n)
+		}
+		cancel()
+		g.stopEngine()
+		<-g.engineDone
+	}
+	killAll()
+	unix.Sync()
+	unmountData(g.log)
+	unix.Sync()
+	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
+	if reboot {
+		cmd = unix.LINUX_REBOOT_CMD_RESTART
+	}
+	g.log.Info("goodbye")
+	if err := unix.Reboot(cmd); err != nil {
+		g.log.Error("power off", "err", err)
+	}
+	select {}
+}
+
+// killAll ends the processes that are left (shims, shells): TERM, a moment,
+// then KILL. kill(-1) spares init itself.
+func killAll() {
+	unix.Kill(-1, unix.SIGTERM)
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := unix.Kill(-1, 0); errors.Is(err, unix.ESRCH) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	unix.Kill(-1, unix.SIGKILL)
+}
+
+// unmountData unmounts everything on the data disk, innermost first; if the
+// disk is still busy it is at least remounted read-only, which leaves the
+// filesystem clean.
+func unmountData(log *slog.Logger) {
+	points, err := mounts.MountPoints()
+	if err != nil {
+		log.Error("read mounts", "err", err)
+	}
+	var under []string
+	for p := range points {
+		for _, t := range dataDirs {
+			if p == t || strings.HasPrefix(p, t+"/") {
+				under = append(under, p)
+			}
+		}
+	}
+	// Longest paths are innermost.
+	sort.Slice(under, func(i, j int) bool { return len(under[i]) > len(under[j]) })
+	for _, p := range under {
+		if err := unix.Unmount(p, 0); err != nil {
+			log.Warn("unmount", "path", p, "err", err)
+		}
+	}
+	if err := unix.Unmount(dataMount, 0); err != nil {
+		log.Warn("unmount data disk; remounting read-only", "err", err)
+		if err := unix.Mount("", dataMount, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			log.Error("remount data disk read-only", "err", err)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+// Command guestd is init (PID 1) of the Berth guest. As /init in the initrd it
+// mounts the read-only system image with a tmpfs overlay and switches into
+// it; as /usr/sbin/guestd there it brings up the guest, runs the container
+// engine and serves the guest API until asked to power off.
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/berthvm/berth/guestd/config"
+	"github.com/berthvm/berth/guestd/kmod"
+	"github.com/berthvm/berth/guestd/mounts"
+	"github.com/berthvm/berth/guestd/rootfs"
+	"golang.org/x/sys/unix"
+)
+
+// version is set by the build (-ldflags -X main.version=...).
+var version = "dev"
+
+func main() {
+	console := openConsole()
+	log := slog.New(slog.NewTextHandler(console, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if filepath.Base(os.Args[0]) == "init" {
+		err := initrd(log)
+		// Only a failure returns here: report it where the host reads.
+		fatal(log, console, fmt.Errorf("initrd: %w", err))
+	}
+	g := newGuest(log, console)
+	g.run()
+}
+
+// openConsole returns where guestd logs: the kernel console, which the host
+// captures through the serial port.
+func openConsole() io.Writer {
+	if f, err := os.OpenFile("/dev/console", os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
+		return f
+	}
+	return os.Stderr
+}
+
+// initrdModules mount the system image; the builder ships exactly these and
+// their dependencies in the initrd.
+var initrdModules = []string{"virtio_pci", "virtio_blk", "ext4", "overlay"}
+
+func initrd(log *slog.Logger) error {
+	if err := mounts.Apply(mounts.Early()[:3]); err != nil { // proc, sys, dev
+		return err
+	}
+	cfg, err := config.Parse(readCmdline())
+	if err != nil {
+		// The system image can still boot with defaults; stage two reports it.
+		log.Error("bad kernel command line; using defaults", "err", err)
+		cfg = config.Default()
+	}
+	release := kernelRelease()
+	idx, err := kmod.Open("/lib/modules/" + release)
+	if err != nil {
+		return err
+	}
+	if err := idx.Load(initrdModules...); err != nil {
+		return err
+	}
+	dev, err := rootfs.FindDisk("/sys/block", cfg.SystemDisk, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	root, err := rootfs.Layout{Dir: "/sysroot"}.Mount(dev)
+	if err != nil {
+		return err
+	}
+	log.Info("system image mounted", "device", dev, "uptime", uptime())
+	return rootfs.Switch(root, "/usr/sbin/guestd", []string{"/proc", "/sys", "/dev"}, nil)
+}
+
+func readCmdline() string {
+	b, _ := os.ReadFile("/proc/cmdline")
+	return strings.TrimSpace(string(b))
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	unix.Uname(&u)
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// uptime is seconds since the kernel started.
+func uptime() float64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return float64(ts.Nano()) / 1e9
+}
+
+// fatal is for errors that leave no system to run: the only way forward is
+// the console. PID 1 must not exit (the kernel would panic and the log be
+// lost), so it offers a shell and otherwise waits.
+func fatal(log *slog.Logger, console io.Writer, err error) {
+	log.Error("guestd cannot continue", "err", err)
+	fmt.Fprintf(console, "\nberth guest failed to boot: %v\nboot with berth.debug=shell for a shell on this console\n", err)
+	if strings.Contains(readCmdline(), "berth.debug=shell") {
+		shellLoop(log, nil)
+	}
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return "dev-" + s.Value[:min(12, len(s.Value))]
+			}
+		}
+	}
+	return version
+}

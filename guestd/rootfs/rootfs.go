@@ -1,0 +1,117 @@
+// Package rootfs is the initrd's job: find the read-only system image by its
+// disk serial, put a tmpfs overlay on top so the running system is writable
+// but every boot starts from the pristine image, and switch into it.
+package rootfs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// FindDisk returns /dev/NAME of the block device whose serial (virtio-blk's
+// serial, set by the host) is serial, waiting up to wait for it to appear.
+// sysBlock is normally /sys/block.
+func FindDisk(sysBlock, serial string, wait time.Duration) (string, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		entries, err := os.ReadDir(sysBlock)
+		if err != nil {
+			return "", fmt.Errorf("find disk %q: %w", serial, err)
+		}
+		var seen []string
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(sysBlock, e.Name(), "serial"))
+			if err != nil {
+				continue
+			}
+			s := strings.TrimSpace(string(b))
+			seen = append(seen, e.Name()+"="+s)
+			if s == serial {
+				return "/dev/" + e.Name(), nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no disk with serial %q after %v (disks seen: %s); is the disk attached with that serial?", serial, wait, strings.Join(seen, ", "))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Layout names the directories of the switch.
+type Layout struct {
+	Dir string // scratch directory in the initramfs, e.g. /sysroot
+}
+
+func (l Layout) lower() string  { return filepath.Join(l.Dir, "lower") }
+func (l Layout) upper() string  { return filepath.Join(l.Dir, "upper") }
+func (l Layout) merged() string { return filepath.Join(l.Dir, "root") }
+
+// OverlayOptions is the overlay mount data for the layout.
+func (l Layout) OverlayOptions() string {
+	return fmt.Sprintf("lowerdir=%s,upperdir=%s/data,workdir=%s/work", l.lower(), l.upper(), l.upper())
+}
+
+// Mount mounts the system image read-only with a tmpfs overlay and returns
+// the directory of the merged root.
+func (l Layout) Mount(device string) (string, error) {
+	for _, d := range []string{l.lower(), l.upper(), l.merged()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	// noload: never replay a journal on the image, which stays bit-identical.
+	if err := unix.Mount(device, l.lower(), "ext4", unix.MS_RDONLY, "noload"); err != nil {
+		return "", fmt.Errorf("mount system image %s: %w", device, err)
+	}
+	if err := unix.Mount("tmpfs", l.upper(), "tmpfs", 0, "mode=0755"); err != nil {
+		return "", fmt.Errorf("mount overlay tmpfs: %w", err)
+	}
+	for _, d := range []string{"data", "work"} {
+		if err := os.MkdirAll(filepath.Join(l.upper(), d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	if err := unix.Mount("overlay", l.merged(), "overlay", 0, l.OverlayOptions()); err != nil {
+		return "", fmt.Errorf("mount overlay root: %w", err)
+	}
+	return l.merged(), nil
+}
+
+// Switch moves the kernel filesystems into newRoot, makes it / and execs
+// init there. The initramfs's files are deleted first so their memory is
+// freed; this process keeps running from memory until exec.
+func Switch(newRoot, init string, keep []string, args []string) error {
+	for _, m := range keep {
+		target := filepath.Join(newRoot, m)
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(m, target, "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("move %s into the new root: %w", m, err)
+		}
+	}
+	for _, f := range []string{"/init", "/lib", "/etc"} {
+		os.RemoveAll(f)
+	}
+	if err := unix.Chdir(newRoot); err != nil {
+		return err
+	}
+	if err := unix.Mount(newRoot, "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("move new root to /: %w", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	if err := unix.Exec(init, append([]string{init}, args...), os.Environ()); err != nil {
+		return fmt.Errorf("exec %s: %w", init, err)
+	}
+	return nil
+}

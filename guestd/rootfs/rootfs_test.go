@@ -1,0 +1,52 @@
+package rootfs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func fakeSysBlock(t *testing.T, disks map[string]string) string {
+	dir := t.TempDir()
+	for name, serial := range disks {
+		os.MkdirAll(filepath.Join(dir, name), 0o755)
+		if serial != "" {
+			os.WriteFile(filepath.Join(dir, name, "serial"), []byte(serial+"\n"), 0o644)
+		}
+	}
+	return dir
+}
+
+func TestFindDiskBySerial(t *testing.T) {
+	sys := fakeSysBlock(t, map[string]string{"vda": "berth-data", "vdb": "berth-system", "loop0": ""})
+	got, err := FindDisk(sys, "berth-system", 0)
+	if err != nil || got != "/dev/vdb" {
+		t.Fatalf("got %q, %v; want /dev/vdb", got, err)
+	}
+}
+
+func TestFindDiskWaitsThenNamesWhatItSaw(t *testing.T) {
+	sys := fakeSysBlock(t, map[string]string{"vda": "other"})
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		os.MkdirAll(filepath.Join(sys, "vdb"), 0o755)
+		os.WriteFile(filepath.Join(sys, "vdb", "serial"), []byte("late"), 0o644)
+	}()
+	if got, err := FindDisk(sys, "late", 5*time.Second); err != nil || got != "/dev/vdb" {
+		t.Fatalf("late disk: %q, %v", got, err)
+	}
+	_, err := FindDisk(sys, "berth-system", 50*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "vda=other") {
+		t.Fatalf("err = %v, want it to list the disks seen", err)
+	}
+}
+
+func TestOverlayOptions(t *testing.T) {
+	got := Layout{Dir: "/sysroot"}.OverlayOptions()
+	want := "lowerdir=/sysroot/lower,upperdir=/sysroot/upper/data,workdir=/sysroot/upper/work"
+	if got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

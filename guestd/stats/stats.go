@@ -1,0 +1,135 @@
+// Package stats reads the guest's resource use from /proc and statfs.
+package stats
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stats is a snapshot of resource use.
+type Stats struct {
+	CPUs       int     `json:"cpus"`
+	CPUPercent float64 `json:"cpu_percent"` // of all CPUs, over the sample interval
+	Load1      float64 `json:"load1"`
+	Memory     Usage   `json:"memory"`
+	DataDisk   Usage   `json:"data_disk"`
+}
+
+// Usage is a total and how much of it is used, in bytes.
+type Usage struct {
+	Total uint64 `json:"total"`
+	Used  uint64 `json:"used"`
+}
+
+// Reader reads stats from a proc directory (normally /proc).
+type Reader struct {
+	Proc     string
+	DataDisk string // mount point of the data disk
+	Interval time.Duration
+}
+
+// Read samples CPU time over r.Interval and reads the rest once.
+func (r Reader) Read() (Stats, error) {
+	var s Stats
+	busy0, total0, cpus, err := cpuTimes(filepath.Join(r.Proc, "stat"))
+	if err != nil {
+		return s, err
+	}
+	time.Sleep(r.Interval)
+	busy1, total1, _, err := cpuTimes(filepath.Join(r.Proc, "stat"))
+	if err != nil {
+		return s, err
+	}
+	s.CPUs = cpus
+	if total1 > total0 {
+		s.CPUPercent = 100 * float64(busy1-busy0) / float64(total1-total0)
+	}
+	if b, err := os.ReadFile(filepath.Join(r.Proc, "loadavg")); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			s.Load1, _ = strconv.ParseFloat(f[0], 64)
+		}
+	}
+	if s.Memory, err = memory(filepath.Join(r.Proc, "meminfo")); err != nil {
+		return s, err
+	}
+	if r.DataDisk != "" {
+		var st unix.Statfs_t
+		if err := unix.Statfs(r.DataDisk, &st); err != nil {
+			return s, fmt.Errorf("statfs %s: %w", r.DataDisk, err)
+		}
+		s.DataDisk = Usage{Total: st.Blocks * uint64(st.Bsize), Used: (st.Blocks - st.Bfree) * uint64(st.Bsize)}
+	}
+	return s, nil
+}
+
+// cpuTimes sums the aggregate "cpu" line of /proc/stat: busy is everything
+// but idle and iowait.
+func cpuTimes(path string) (busy, total uint64, cpus int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("cpu stats: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	found := false
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		switch {
+		case fields[0] == "cpu":
+			found = true
+			for i, v := range fields[1:] {
+				n, err := strconv.ParseUint(v, 10, 64)
+				if err != nil {
+					return 0, 0, 0, fmt.Errorf("cpu stats: %q: %w", sc.Text(), err)
+				}
+				// guest and guest_nice (8, 9) are already counted in user.
+				if i >= 8 {
+					break
+				}
+				total += n
+				if i != 3 && i != 4 { // idle, iowait
+					busy += n
+				}
+			}
+		case strings.HasPrefix(fields[0], "cpu"):
+			cpus++
+		}
+	}
+	if !found {
+		return 0, 0, 0, fmt.Errorf("cpu stats: no cpu line in %s", path)
+	}
+	return busy, total, cpus, sc.Err()
+}
+
+func memory(path string) (Usage, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Usage{}, fmt.Errorf("memory stats: %w", err)
+	}
+	kv := map[string]uint64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err == nil {
+			kv[k] = n * 1024
+		}
+	}
+	total, avail := kv["MemTotal"], kv["MemAvailable"]
+	if total == 0 {
+		return Usage{}, fmt.Errorf("memory stats: no MemTotal in %s", path)
+	}
+	return Usage{Total: total, Used: total - min(avail, total)}, nil
+}
