@@ -25,6 +25,8 @@ import (
 var version = "dev"
 
 func main() {
+	// The kernel starts init with no PATH.
+	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	console := openConsole()
 	log := slog.New(slog.NewTextHandler(console, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if filepath.Base(os.Args[0]) == "init" {

@@ -5,7 +5,6 @@
 package datadisk
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -129,7 +128,7 @@ func (d Disk) Prepare(ctx context.Context) (Report, error) {
 		out, err := d.Run.Output(ctx, exec.Command("mkfs.ext4", "-q", "-F", "-L", d.Label, "-m", "0",
 			"-E", "lazy_itable_init=1,lazy_journal_init=1", d.Device))
 		if err != nil {
-			return rep, fmt.Errorf("format data disk %s: %w: %s", d.Device, err, bytes.TrimSpace(out))
+			return rep, fmt.Errorf("format data disk %s: %w%s", d.Device, err, detail(out))
 		}
 		rep.Formatted = true
 	case Ext4:
@@ -143,7 +142,7 @@ func (d Disk) Prepare(ctx context.Context) (Report, error) {
 			rep.Repaired = true
 			d.Log.Warn("data disk had errors that e2fsck corrected", "output", strings.TrimSpace(string(out)))
 		default:
-			return rep, fmt.Errorf("data disk %s has filesystem errors that e2fsck could not fix automatically (%v): %s", d.Device, err, strings.TrimSpace(string(out)))
+			return rep, fmt.Errorf("data disk %s has filesystem errors that e2fsck could not fix automatically (%v)%s", d.Device, err, detail(out))
 		}
 	}
 	if d.Mount == nil {
@@ -161,6 +160,14 @@ func (d Disk) Prepare(ctx context.Context) (Report, error) {
 		d.Log.Warn("could not grow the data disk filesystem", "err", err, "output", strings.TrimSpace(string(out)))
 	}
 	return rep, nil
+}
+
+// detail formats a tool's output for the end of an error message.
+func detail(out []byte) string {
+	if s := strings.TrimSpace(string(out)); s != "" {
+		return ": " + s
+	}
+	return ""
 }
 
 func lastLine(b []byte) string {

@@ -1,0 +1,71 @@
+# Berth build. `make run` builds everything and boots Berth; `make test` runs
+# the unit tests and the end-to-end suite (which boots a real VM).
+
+ARCH ?= amd64
+# See README "Guest kernel" for why (measured boot times and modules).
+KERNEL_FLAVOUR ?= cloud
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+ifeq ($(KERNEL_FLAVOUR),generic)
+KERNEL_PKG := linux-image-$(ARCH)
+else
+KERNEL_PKG := linux-image-$(KERNEL_FLAVOUR)-$(ARCH)
+endif
+
+BUILD := build
+BIN   := $(BUILD)/bin
+CACHE := $(BUILD)/cache/$(ARCH)
+GUEST := $(BUILD)/guest/$(ARCH)
+GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
+GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
+
+.PHONY: all run test unit e2e guest-image clean
+all: guest-image
+
+guest-image: $(GUEST)/manifest.json
+
+$(CACHE)/rootfs.tar: packaging/guest/packages.txt packaging/guest/rootfs.sh
+	bash packaging/guest/rootfs.sh $(ARCH) packaging/guest/packages.txt $@
+
+$(CACHE)/kernel-$(KERNEL_FLAVOUR).txt: packaging/guest/debs.sh
+	rm -rf $(CACHE)/kernel-$(KERNEL_FLAVOUR)
+	bash packaging/guest/debs.sh $(ARCH) $(CACHE)/debs $(CACHE)/kernel-$(KERNEL_FLAVOUR) $(KERNEL_PKG) > $@.tmp
+	mv $@.tmp $@
+
+$(CACHE)/busybox: packaging/guest/debs.sh
+	rm -rf $(CACHE)/busybox-deb
+	bash packaging/guest/debs.sh $(ARCH) $(CACHE)/debs $(CACHE)/busybox-deb busybox-static >/dev/null
+	cp $(CACHE)/busybox-deb/bin/busybox $@
+
+$(BIN)/guestd-$(ARCH): $(GUESTD_SOURCES)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./guestd
+
+$(BIN)/mkimagearchive: $(shell find packaging -name '*.go')
+	go build -o $@ ./packaging/cmd/mkimagearchive
+
+$(CACHE)/images/welcome.tar: $(CACHE)/busybox $(BIN)/mkimagearchive packaging/guest/busybox-rootfs.sh packaging/guest/welcome/index.html
+	bash packaging/guest/busybox-rootfs.sh $(CACHE)/busybox $(CACHE)/welcome-rootfs
+	cp packaging/guest/welcome/index.html $(CACHE)/welcome-rootfs/www/
+	mkdir -p $(dir $@)
+	$(BIN)/mkimagearchive -rootfs $(CACHE)/welcome-rootfs -tag berth/welcome:latest -arch $(ARCH) \
+		-cmd '["/bin/httpd","-f","-v","-p","80","-h","/www"]' -expose 80/tcp -o $@
+
+$(GUEST)/manifest.json: $(CACHE)/rootfs.tar $(CACHE)/kernel-$(KERNEL_FLAVOUR).txt $(BIN)/guestd-$(ARCH) \
+		$(CACHE)/images/welcome.tar packaging/guest/assemble.sh
+	bash packaging/guest/assemble.sh $(ARCH) $(CACHE)/rootfs.tar $(CACHE)/kernel-$(KERNEL_FLAVOUR) \
+		$(CACHE)/kernel-$(KERNEL_FLAVOUR).txt $(BIN)/guestd-$(ARCH) $(CACHE)/images $(GUEST) $(CACHE)/work
+
+unit:
+	go test ./...
+
+e2e: guest-image
+	BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox \
+		go test -tags e2e -count=1 -timeout 40m -v ./e2e/
+
+test: unit e2e
+
+run: guest-image
+	go run ./e2e/cmd/bootguest -guest $(GUEST)
+
+clean:
+	rm -rf $(BUILD)

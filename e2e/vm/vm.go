@@ -1,0 +1,195 @@
+// Package vm boots the guest image directly under QEMU, attached to Berth's
+// virtual network, for the end-to-end tests and for trying the guest before
+// the daemon and its libvirt backend exist. It is test tooling, not product.
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berthvm/berth/guestd/api"
+	"github.com/berthvm/berth/guestd/config"
+	"github.com/berthvm/berth/netproxy"
+)
+
+// Options for one boot.
+type Options struct {
+	GuestDir string // vmlinuz, initrd.img, system.img
+	DataDisk string // raw image; created sparse at DataSize if missing
+	DataSize int64
+	StateDir string // sockets and the serial log
+	CPUs     int
+	MemoryMB int
+	Cmdline  []string // extra kernel arguments
+}
+
+// VM is a running guest.
+type VM struct {
+	Net        *netproxy.Network
+	API        *api.Client
+	DockerSock string // host unix socket proxied to the guest engine
+	SerialLog  string
+	Launched   time.Time // when QEMU was started
+
+	cmd    *exec.Cmd
+	exited chan error
+	cancel context.CancelFunc
+}
+
+// Boot starts QEMU and returns at once; use WaitReady. ctx bounds the life
+// of the VM's network, so cancelling it cuts the guest off.
+func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(o.DataDisk); errors.Is(err, os.ErrNotExist) {
+		f, err := os.Create(o.DataDisk)
+		if err != nil {
+			return nil, err
+		}
+		err = f.Truncate(o.DataSize)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	netw, err := netproxy.New(netproxy.DefaultConfig(), log)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	nicSock := filepath.Join(o.StateDir, "net.sock")
+	dockerSock := filepath.Join(o.StateDir, "docker.sock")
+	os.Remove(nicSock)
+	os.Remove(dockerSock)
+	nicL, err := net.Listen("unix", nicSock)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	go netw.ServeQemu(ctx, nicL)
+	dockL, err := net.Listen("unix", dockerSock)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	os.Chmod(dockerSock, 0o600)
+	gcfg := config.Default()
+	go netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
+		return netw.DialGuest(ctx, gcfg.EnginePort)
+	}, log)
+
+	serial := filepath.Join(o.StateDir, "serial.log")
+	// A /dev/kvm that exists may still not work (nested sandboxes fail on
+	// vCPU setup), so acceleration is asked for, not guessed.
+	accel := "tcg,thread=multi"
+	if a := os.Getenv("BERTH_QEMU_ACCEL"); a != "" {
+		accel = a
+	}
+	args := []string{
+		"-accel", accel, "-machine", "q35", "-cpu", "max",
+		"-smp", fmt.Sprint(o.CPUs), "-m", fmt.Sprint(o.MemoryMB),
+		"-nodefaults", "-no-user-config", "-display", "none",
+		"-serial", "file:" + serial,
+		"-kernel", filepath.Join(o.GuestDir, "vmlinuz"),
+		"-initrd", filepath.Join(o.GuestDir, "initrd.img"),
+		"-append", strings.Join(append([]string{"console=ttyS0", "quiet", "panic=-1"}, o.Cmdline...), " "),
+		"-drive", "if=none,id=system,format=raw,readonly=on,file=" + filepath.Join(o.GuestDir, "system.img"),
+		"-device", "virtio-blk-pci,drive=system,serial=berth-system",
+		"-drive", "if=none,id=data,format=raw,cache=none,aio=threads,discard=unmap,file=" + o.DataDisk,
+		"-device", "virtio-blk-pci,drive=data,serial=berth-data",
+		"-netdev", "stream,id=net0,server=off,addr.type=unix,addr.path=" + nicSock,
+		"-device", "virtio-net-pci,netdev=net0,mac=" + netproxy.DefaultConfig().GuestMAC,
+		"-device", "virtio-rng-pci",
+		"-no-reboot",
+	}
+	cmd := exec.Command("qemu-system-x86_64", args...)
+	// Its own process group: a Ctrl-C meant for us must not kill the VM
+	// before the guest has shut down cleanly.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	out, err := os.Create(filepath.Join(o.StateDir, "qemu.log"))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	v := &VM{
+		Net: netw, DockerSock: dockerSock, SerialLog: serial, cmd: cmd, cancel: cancel,
+		API:    api.NewClient(fmt.Sprintf("%s:%d", netw.Config().Guest, gcfg.APIPort), netw.Dialer()),
+		exited: make(chan error, 1),
+	}
+	v.Launched = time.Now()
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("start qemu: %w", err)
+	}
+	go func() {
+		err := cmd.Wait()
+		out.Close()
+		v.exited <- err
+		close(v.exited)
+	}()
+	return v, nil
+}
+
+// WaitReady polls the guest API until the guest is ready or has failed.
+func (v *VM) WaitReady(ctx context.Context) (api.Health, error) {
+	var last error
+	for {
+		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		h, err := v.API.Health(hctx)
+		cancel()
+		if err == nil {
+			switch h.State {
+			case api.Ready:
+				return h, nil
+			case api.Failed:
+				return h, fmt.Errorf("guest failed to boot: %s (serial log %s)", h.Error, v.SerialLog)
+			}
+		}
+		last = err
+		select {
+		case err := <-v.exited:
+			return h, fmt.Errorf("qemu exited before the guest was ready: %v (serial log %s)", err, v.SerialLog)
+		case <-ctx.Done():
+			return h, fmt.Errorf("guest not ready: %w (last error: %v; serial log %s)", ctx.Err(), last, v.SerialLog)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Shutdown asks the guest to power off and waits for QEMU to exit.
+func (v *VM) Shutdown(ctx context.Context) error {
+	defer v.cancel()
+	if err := v.API.Shutdown(ctx, false); err != nil {
+		return err
+	}
+	return v.Wait(ctx)
+}
+
+// Wait waits for QEMU to exit.
+func (v *VM) Wait(ctx context.Context) error {
+	select {
+	case err := <-v.exited:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("qemu still running: %w", ctx.Err())
+	}
+}
+
+// Kill stops QEMU at once (a crash, from the guest's point of view).
+func (v *VM) Kill() {
+	v.cmd.Process.Kill()
+	<-v.exited
+	v.cancel()
+}

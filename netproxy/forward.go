@@ -1,0 +1,75 @@
+package netproxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+)
+
+// Forward accepts connections on l and joins each, byte for byte, to a new
+// connection from dial, until ctx ends or l is closed. Byte-level copying
+// keeps HTTP upgrades (docker attach, exec) and streams (logs -f, events)
+// working without understanding them.
+func Forward(ctx context.Context, l net.Listener, dial func(context.Context) (net.Conn, error), log *slog.Logger) error {
+	go func() {
+		<-ctx.Done()
+		l.Close()
+	}()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			up, err := dial(ctx)
+			if err != nil {
+				log.Warn("forward: cannot reach the guest", "err", err)
+				return
+			}
+			defer up.Close()
+			Join(ctx, c, up)
+		}()
+	}
+}
+
+// closeWriter is a connection that can half-close (TCP, unix, gvisor TCP).
+type closeWriter interface{ CloseWrite() error }
+
+// Join copies between a and b in both directions until both directions are
+// done or ctx ends. When one side stops sending, the other is half-closed so
+// that a client's EOF reaches the server (docker attach relies on it).
+func Join(ctx context.Context, a, b net.Conn) {
+	done := make(chan struct{}, 2)
+	pipe := func(dst, src net.Conn) {
+		io.Copy(dst, src)
+		if cw, ok := dst.(closeWriter); ok {
+			cw.CloseWrite()
+		} else {
+			dst.Close()
+		}
+		done <- struct{}{}
+	}
+	go pipe(a, b)
+	go pipe(b, a)
+	for i := 0; i < 2; i++ {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			// Reads do not notice ctx: closing does.
+			a.Close()
+			b.Close()
+			<-done
+		}
+	}
+}

@@ -1,0 +1,133 @@
+// Package netproxy is the host side of the guest's network: a user-mode
+// virtual network (gvisor-tap-vsock, in process) that the VM's NIC attaches
+// to, and the proxies that carry host sockets to guest ports through it.
+// Nothing listens on the host's real network for the guest; the host reaches
+// guest services by dialing inside the virtual network.
+package netproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"github.com/containers/gvisor-tap-vsock/pkg/types"
+	"github.com/containers/gvisor-tap-vsock/pkg/virtualnetwork"
+)
+
+// Config lays out the virtual network.
+type Config struct {
+	Subnet    netip.Prefix
+	Gateway   netip.Addr // the host's address in the network; serves DNS
+	Guest     netip.Addr
+	GuestMAC  string
+	HostAlias netip.Addr // reaches the host's 127.0.0.1 (host.docker.internal)
+	MTU       int
+}
+
+// DefaultConfig matches guestd's defaults.
+func DefaultConfig() Config {
+	return Config{
+		Subnet:    netip.MustParsePrefix("192.168.127.0/24"),
+		Gateway:   netip.MustParseAddr("192.168.127.1"),
+		Guest:     netip.MustParseAddr("192.168.127.2"),
+		GuestMAC:  "5a:94:ef:e4:0c:ee",
+		HostAlias: netip.MustParseAddr("192.168.127.254"),
+		MTU:       1500,
+	}
+}
+
+// Network is a running virtual network.
+type Network struct {
+	cfg Config
+	vn  *virtualnetwork.VirtualNetwork
+	log *slog.Logger
+}
+
+// New starts the virtual network's stack (gateway, DHCP, DNS, NAT).
+func New(cfg Config, log *slog.Logger) (*Network, error) {
+	host := []types.Record{
+		{Name: "host", IP: cfg.HostAlias.AsSlice()},
+		{Name: "gateway", IP: cfg.Gateway.AsSlice()},
+	}
+	vn, err := virtualnetwork.New(&types.Configuration{
+		MTU:               cfg.MTU,
+		Subnet:            cfg.Subnet.String(),
+		GatewayIP:         cfg.Gateway.String(),
+		GatewayMacAddress: "5a:94:ef:e4:0c:dd",
+		DHCPStaticLeases:  map[string]string{cfg.Guest.String(): cfg.GuestMAC},
+		// The alias is NATed to the host's loopback: containers reach host
+		// services as host.docker.internal.
+		NAT:               map[string]string{cfg.HostAlias.String(): "127.0.0.1"},
+		GatewayVirtualIPs: []string{cfg.HostAlias.String()},
+		DNS: []types.Zone{
+			{Name: "docker.internal.", Records: host},
+			{Name: "berth.internal.", Records: host},
+		},
+		Protocol: types.QemuProtocol,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("virtual network: %w", err)
+	}
+	return &Network{cfg: cfg, vn: vn, log: log}, nil
+}
+
+// Config returns the network's layout.
+func (n *Network) Config() Config { return n.cfg }
+
+// ServeQemu attaches VMs that connect to l with QEMU's stream netdev framing
+// (4-byte big-endian length before each frame). It serves one VM connection
+// at a time, the next after the previous ends (a rebooted VM reconnects),
+// until ctx ends or l is closed.
+func (n *Network) ServeQemu(ctx context.Context, l net.Listener) error {
+	go func() {
+		<-ctx.Done()
+		l.Close()
+	}()
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("accept VM network connection: %w", err)
+		}
+		n.log.Debug("VM attached to the virtual network")
+		if err := n.vn.AcceptQemu(ctx, conn); err != nil && ctx.Err() == nil {
+			n.log.Debug("VM network connection ended", "err", err)
+		}
+		conn.Close()
+	}
+}
+
+// DialGuest opens a TCP connection to a guest port inside the network.
+func (n *Network) DialGuest(ctx context.Context, port int) (net.Conn, error) {
+	addr := net.JoinHostPort(n.cfg.Guest.String(), strconv.Itoa(port))
+	c, err := n.vn.DialContextTCP(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial guest %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+// Dialer adapts DialGuest to the signature http.Transport wants; the address
+// must be the guest's.
+func (n *Network) Dialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if host != n.cfg.Guest.String() {
+			return nil, fmt.Errorf("dial %s: only the guest (%s) is reachable", addr, n.cfg.Guest)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, err
+		}
+		return n.DialGuest(ctx, p)
+	}
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Assembles the guest image from its parts:
+#   vmlinuz      the Debian kernel
+#   initrd.img   guestd as /init plus the modules that mount the system image
+#   system.img   read-only ext4: the Debian root filesystem, kernel modules,
+#                guestd and the preloaded images
+#   manifest.json versions and sha256 of everything above
+# Usage: assemble.sh ARCH ROOTFS_TAR KERNEL_DIR KERNEL_PKG GUESTD IMAGES_DIR OUT_DIR WORK_DIR
+# KERNEL_PKG is the "package version" line debs.sh printed for the kernel.
+set -euo pipefail
+arch=$1 rootfs=$2 kernel=$3 kernel_pkg=$4 guestd=$5 images=$6 out=$7 work=$8
+
+release=$(ls "$kernel/lib/modules")
+[ "$(echo "$release" | wc -l)" = 1 ] || { echo "assemble: want one kernel in $kernel, found: $release" >&2; exit 1; }
+# Module directories no VM of ours has hardware for.
+prune="drivers/gpu drivers/media drivers/net/wireless drivers/infiniband drivers/staging
+drivers/bluetooth drivers/iio drivers/isdn drivers/hid drivers/input/touchscreen
+drivers/usb drivers/mmc drivers/net/can drivers/net/ethernet drivers/scsi/qla2xxx
+drivers/scsi/lpfc drivers/scsi/mpt3sas sound net/wireless net/mac80211 net/bluetooth"
+
+sys="$work/system"
+rm -rf "$sys" "$work/initrd"
+mkdir -p "$sys" "$out"
+tar -xpf "$rootfs" -C "$sys" --numeric-owner
+
+# Kernel modules (Debian is usr-merged: /lib is /usr/lib).
+moddir="$sys/usr/lib/modules/$release"
+mkdir -p "$sys/usr/lib/modules"
+cp -a "$kernel/lib/modules/$release" "$moddir"
+for d in $prune; do rm -rf "$moddir/kernel/$d"; done
+depmod -b "$sys/usr" "$release"
+
+install -D -m 0755 "$guestd" "$sys/usr/sbin/guestd"
+mkdir -p "$sys/usr/share/berth/images" "$sys/mnt/data" "$sys/var/lib/berth"
+cp "$images"/*.tar "$sys/usr/share/berth/images/"
+: > "$sys/etc/fstab"
+echo berth > "$sys/etc/hostname"
+# dockerd's iptables calls go through the nf_tables backend (Debian's
+# default); legacy xtables would need modules we do not preload.
+chroot "$sys" update-alternatives --quiet --set iptables /usr/sbin/iptables-nft
+chroot "$sys" update-alternatives --quiet --set ip6tables /usr/sbin/ip6tables-nft
+
+# Size the image to its contents plus room for filesystem metadata.
+kib=$(du -sk --apparent-size "$sys" | cut -f1)
+size=$(( (kib * 11 / 10 + 32768) / 1024 ))M
+rm -f "$out/system.img"
+# No journal: the image is only ever mounted read-only.
+mkfs.ext4 -q -F -L berth-system -m 0 -O ^has_journal -E root_owner=0:0 -d "$sys" "$out/system.img" "$size"
+
+# initrd: guestd as /init, /dev/console for its first output, and the
+# modules (with dependencies) that mount the system image.
+ird="$work/initrd"
+mkdir -p "$ird/dev" "$ird/lib/modules/$release"
+install -m 0755 "$guestd" "$ird/init"
+mknod -m 600 "$ird/dev/console" c 5 1
+cp "$moddir"/modules.dep "$moddir"/modules.builtin "$ird/lib/modules/$release/"
+for m in virtio_pci virtio_blk ext4 overlay; do
+  modprobe -S "$release" -d "$sys/usr" --show-depends "$m"
+done | awk '$1 == "insmod" {print $2}' | sort -u | while read -r ko; do
+  rel=${ko#*/lib/modules/$release/}
+  install -D -m 0644 "$ko" "$ird/lib/modules/$release/$rel"
+done
+(cd "$ird" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) > "$out/initrd.img"
+
+cp "$kernel/boot/vmlinuz-$release" "$out/vmlinuz"
+# arm64 Debian kernels are gzip-compressed Images; Apple's Virtualization
+# framework boots only an uncompressed Image.
+if [ "$arch" = arm64 ] && gzip -t "$out/vmlinuz" 2>/dev/null; then
+  gunzip -c "$kernel/boot/vmlinuz-$release" > "$out/vmlinuz"
+fi
+
+# The manifest: what went in, and checksums of what came out.
+{
+  printf '{\n  "arch": "%s",\n  "kernel": {"package": "%s", "version": "%s", "release": "%s"},\n' \
+    "$arch" "$(cut -d' ' -f1 < "$kernel_pkg")" "$(cut -d' ' -f2 < "$kernel_pkg")" "$release"
+  printf '  "guestd": "%s",\n' "$(sha256sum "$guestd" | cut -d' ' -f1)"
+  printf '  "packages": {'
+  dpkg-query --admindir="$sys/var/lib/dpkg" -W -f '${Package} ${Version}\n' | sort |
+    awk 'BEGIN {sep=""} {printf "%s\n    \"%s\": \"%s\"", sep, $1, $2; sep=","}'
+  printf '\n  },\n  "images": ['
+  sep=""
+  for i in "$images"/*.tar; do printf '%s"%s"' "$sep" "$(basename "$i")"; sep=", "; done
+  printf '],\n  "files": {'
+  sep=""
+  for f in vmlinuz initrd.img system.img; do
+    printf '%s\n    "%s": {"size": %s, "sha256": "%s"}' "$sep" "$f" "$(stat -c %s "$out/$f")" "$(sha256sum "$out/$f" | cut -d' ' -f1)"
+    sep=","
+  done
+  printf '\n  }\n}\n'
+} > "$out/manifest.json.tmp"
+mv "$out/manifest.json.tmp" "$out/manifest.json"
