@@ -19,10 +19,13 @@ GUEST := $(BUILD)/guest/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all run test unit e2e guest-image clean
+.PHONY: all deps run test unit e2e guest-image clean
 all: guest-image
 
-guest-image: $(GUEST)/manifest.json
+deps:
+	bash packaging/install-deps.sh
+
+guest-image: deps $(GUEST)/manifest.json
 
 $(CACHE)/rootfs.tar: packaging/guest/packages.txt packaging/guest/rootfs.sh
 	bash packaging/guest/rootfs.sh $(ARCH) packaging/guest/packages.txt $@
@@ -58,13 +61,13 @@ $(GUEST)/manifest.json: $(CACHE)/rootfs.tar $(CACHE)/kernel-$(KERNEL_FLAVOUR).tx
 unit:
 	go test ./...
 
-e2e: guest-image
+e2e: deps guest-image
 	BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox \
 		go test -tags e2e -count=1 -timeout 40m -v ./e2e/
 
 test: unit e2e
 
-run: guest-image
+run: deps guest-image
 	go run ./e2e/cmd/bootguest -guest $(GUEST)
 
 clean:

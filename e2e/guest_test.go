@@ -155,8 +155,9 @@ func TestGuestLifecycle(t *testing.T) {
 		t.Fatalf("implausible stats %+v", st)
 	}
 
-	// A running container at shutdown must be stopped, not killed with the VM.
-	docker(t, sock, "run", "-d", "--name", "sleeper", testImage, "sleep", "3600")
+	// A running container at shutdown must be stopped (SIGTERM, through
+	// docker-init), not killed with the VM.
+	docker(t, sock, "run", "-d", "--init", "--name", "sleeper", testImage, "sleep", "3600")
 	start := time.Now()
 	if err := v.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)

@@ -278,6 +278,7 @@ func (g *guest) startEngine(ctx context.Context) error {
 		Command: func() *exec.Cmd { return engine.DockerdCommand(tcp) },
 		Ready:   g.engine.WaitReady,
 		Output:  g.console,
+		OnExit:  g.engineExited,
 	}, g.reaper, g.log)
 	g.mu.Lock()
 	g.services = []*supervise.Supervisor{containerd, dockerd}
@@ -329,6 +330,23 @@ func (g *guest) startEngine(ctx context.Context) error {
 	g.setState(api.Ready)
 	g.step("ready")
 	return nil
+}
+
+// engineFailures is how often dockerd may exit before its first readiness
+// before the boot counts as failed (it keeps being restarted regardless).
+const engineFailures = 3
+
+func (g *guest) engineExited(st supervise.Status) {
+	g.mu.Lock()
+	booting := g.state == api.Booting
+	g.mu.Unlock()
+	if booting && st.Restarts >= engineFailures {
+		last := ""
+		if n := len(st.Tail); n > 0 {
+			last = "; its last output: " + strings.Join(st.Tail[max(0, n-5):], " | ")
+		}
+		g.fail(fmt.Errorf("dockerd exited %d times without becoming ready (last: %s)%s", st.Restarts, st.LastError, last))
+	}
 }
 
 func waitFor(ctx context.Context, ok func() bool) error {

@@ -2,12 +2,12 @@ package datadisk
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/berthvm/berth/guestd/reaper"
@@ -27,13 +27,15 @@ func newDisk(t *testing.T, size int64) Disk {
 		t.Fatal(err)
 	}
 	f.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r := reaper.New(log)
-	go r.Reap(ctx)
-	return Disk{Device: path, Label: "berth-data", Run: r, Log: log}
+	return Disk{Device: path, Label: "berth-data", Run: sharedReaper(), Log: slog.New(slog.DiscardHandler)}
 }
+
+// One reaper per test binary, as in guestd.
+var sharedReaper = sync.OnceValue(func() *reaper.Reaper {
+	r := reaper.New(slog.New(slog.DiscardHandler))
+	go r.Reap(context.Background())
+	return r
+})
 
 func uuid(t *testing.T, dev string) string {
 	out, err := exec.Command("dumpe2fs", "-h", dev).CombinedOutput()

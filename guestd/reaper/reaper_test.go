@@ -9,20 +9,22 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-func start(t *testing.T) *Reaper {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+// One reaper for the whole test binary, as in guestd: two wait4(-1) loops in
+// one process would steal each other's children.
+var shared = sync.OnceValue(func() *Reaper {
 	r := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	go r.Reap(ctx)
+	go r.Reap(context.Background())
 	return r
-}
+})
+
+func start(*testing.T) *Reaper { return shared() }
 
 func TestExitStatuses(t *testing.T) {
 	r := start(t)

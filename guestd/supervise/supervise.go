@@ -48,6 +48,8 @@ type Service struct {
 	Backoff Backoff
 	// Output receives the service's output lines, prefixed with its name.
 	Output io.Writer
+	// OnExit, if set, hears of every unexpected exit with the status after it.
+	OnExit func(Status)
 }
 
 // State is where the service is in its life.
@@ -142,6 +144,9 @@ func (s *Supervisor) Run(ctx context.Context, grace time.Duration) {
 		s.mu.Unlock()
 		s.setState(Restarting, 0, err)
 		s.log.Error("service exited; restarting", "err", err, "ran", ran.Round(time.Millisecond), "retry_in", delay)
+		if s.svc.OnExit != nil {
+			s.svc.OnExit(s.Status())
+		}
 		select {
 		case <-ctx.Done():
 			s.setState(Stopped, 0, nil)

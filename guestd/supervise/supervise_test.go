@@ -53,13 +53,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newReaper(t *testing.T) *reaper.Reaper {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+// One reaper per test binary, as in guestd.
+var sharedReaper = sync.OnceValue(func() *reaper.Reaper {
 	r := reaper.New(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	go r.Reap(ctx)
+	go r.Reap(context.Background())
 	return r
-}
+})
+
+func newReaper(*testing.T) *reaper.Reaper { return sharedReaper() }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -170,8 +171,10 @@ func TestStopEscalatesToKill(t *testing.T) {
 
 // A command that cannot start at all is reported and retried, not fatal.
 func TestMissingBinary(t *testing.T) {
+	exits := make(chan Status, 10)
 	svc := Service{
 		Name:    "ghost",
+		OnExit:  func(st Status) { exits <- st },
 		Command: func() *exec.Cmd { return exec.Command("/nonexistent/dockerd") },
 		Backoff: Backoff{Min: 5 * time.Millisecond, Max: 5 * time.Millisecond, ResetAfter: time.Minute},
 	}
@@ -182,5 +185,10 @@ func TestMissingBinary(t *testing.T) {
 	waitFor(t, "restarts", func() bool { return s.Status().Restarts >= 3 })
 	if st := s.Status(); !strings.Contains(st.LastError, "/nonexistent/dockerd") {
 		t.Fatalf("last error %q does not name the binary", st.LastError)
+	}
+	for i := 1; i <= 3; i++ {
+		if st := <-exits; st.Restarts != i || st.State != Restarting {
+			t.Fatalf("exit %d reported as %+v", i, st)
+		}
 	}
 }
