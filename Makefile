@@ -50,6 +50,7 @@ $(CACHE)/images/welcome.tar: $(CACHE)/busybox $(BIN)/mkimagearchive packaging/gu
 	bash packaging/guest/busybox-rootfs.sh $(CACHE)/busybox $(CACHE)/welcome-rootfs
 	cp packaging/guest/welcome/index.html $(CACHE)/welcome-rootfs/www/
 	mkdir -p $(dir $@)
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct -- packaging/guest/welcome 2>/dev/null || echo 0) \
 	$(BIN)/mkimagearchive -rootfs $(CACHE)/welcome-rootfs -tag berth/welcome:latest -arch $(ARCH) \
 		-cmd '["/bin/httpd","-f","-v","-p","80","-h","/www"]' -expose 80/tcp -o $@
 

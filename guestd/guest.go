@@ -47,13 +47,15 @@ var dataDirs = map[string]string{
 	"berth":      stateDir,
 }
 
-// systemModules are loaded at boot, before the engine asks the kernel to
-// autoload what else it needs (kmod's modprobe is in the image for that).
-// Loading them up front turns a missing module into a clear boot message.
-var systemModules = []string{
-	"virtio_net", "virtio_console", "virtio_balloon", "virtio_rng",
+// Modules loaded at boot, before the engine asks the kernel to autoload what
+// else it needs (kmod's modprobe is in the image for that). Loading them up
+// front turns a missing module into a clear boot message.
+var netModules = []string{"virtio_net", "nf_tables"} // the NIC and the firewall
+
+var engineModules = []string{
+	"virtio_console", "virtio_balloon", "virtio_rng",
 	"overlay", "bridge", "br_netfilter", "veth",
-	"nf_tables", "nft_compat", "nft_chain_nat", "nf_nat", "nf_conntrack",
+	"nft_compat", "nft_chain_nat", "nf_nat", "nf_conntrack",
 	"xt_conntrack", "xt_MASQUERADE", "xt_addrtype", "ip_tables", "iptable_nat", "iptable_filter",
 }
 
@@ -167,16 +169,11 @@ func (g *guest) run() {
 		go shellLoop(g.log, g.reaper)
 	}
 
-	if idx, err := kmod.Open("/lib/modules/" + kernelRelease()); err != nil {
-		g.problem(err)
-	} else {
-		for _, m := range systemModules {
-			if err := idx.Load(m); err != nil {
-				g.problem(err)
-			}
-		}
-	}
-	g.step("modules")
+	// The NIC's driver first: the network is what the host waits on. The
+	// engine's modules load while the data disk is checked.
+	modules := g.loadModules(netModules)
+	<-modules
+	modules = g.loadModules(engineModules)
 
 	if err := g.network(); err != nil {
 		// Without the network the host cannot reach us at all; the console
@@ -190,11 +187,33 @@ func (g *guest) run() {
 		g.fail(err)
 	} else {
 		g.step("data-disk")
-		if err := g.startEngine(ctx); err != nil {
+		if err := g.startEngine(ctx, modules); err != nil {
 			g.fail(err)
 		}
 	}
 	g.poweroff(<-g.shutdown)
+}
+
+// loadModules loads modules in the background; the channel closes when done.
+// A module that fails is a problem, not a failure: the kernel may still
+// autoload it, or the feature it backs may go unused.
+func (g *guest) loadModules(names []string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		idx, err := kmod.Open("/lib/modules/" + kernelRelease())
+		if err != nil {
+			g.problem(err)
+			return
+		}
+		for _, m := range names {
+			if err := idx.Load(m); err != nil {
+				g.problem(err)
+			}
+		}
+		g.step("modules-" + names[0])
+	}()
+	return done
 }
 
 func (g *guest) network() error {
@@ -257,7 +276,10 @@ func (g *guest) dataDisk(ctx context.Context) error {
 	return nil
 }
 
-func (g *guest) startEngine(ctx context.Context) error {
+// startEngine starts containerd and, once the engine's kernel modules are
+// loaded, dockerd; dockerd waits for containerd's socket by itself, so the
+// two start side by side. It returns when dockerd is ready.
+func (g *guest) startEngine(ctx context.Context, modules <-chan struct{}) error {
 	containerd := supervise.New(supervise.Service{
 		Name:    "containerd",
 		Command: engine.ContainerdCommand,
@@ -290,11 +312,18 @@ func (g *guest) startEngine(ctx context.Context) error {
 	go func() {
 		defer close(g.engineDone)
 		var wg sync.WaitGroup
-		wg.Add(1)
+		wg.Add(2)
 		go func() { defer wg.Done(); containerd.Run(containerdCtx, 10*time.Second) }()
+		go func() {
+			defer wg.Done()
+			select {
+			case <-containerd.Ready():
+				g.step("containerd-ready")
+			case <-containerdCtx.Done():
+			}
+		}()
 		select {
-		case <-containerd.Ready():
-			g.step("containerd-ready")
+		case <-modules:
 			dockerd.Run(g.engineCtx, engineGrace)
 		case <-g.engineCtx.Done():
 		}

@@ -35,10 +35,10 @@ mkdir -p "$sys/usr/share/berth/images" "$sys/mnt/data" "$sys/var/lib/berth"
 cp "$images"/*.tar "$sys/usr/share/berth/images/"
 : > "$sys/etc/fstab"
 echo berth > "$sys/etc/hostname"
-# dockerd's iptables calls go through the nf_tables backend (Debian's
-# default); legacy xtables would need modules we do not preload.
-chroot "$sys" update-alternatives --quiet --set iptables /usr/sbin/iptables-nft
-chroot "$sys" update-alternatives --quiet --set ip6tables /usr/sbin/ip6tables-nft
+# dockerd's iptables calls must go through the nf_tables backend (bookworm's
+# default): guestd preloads its modules, not legacy xtables'.
+[ "$(readlink "$sys/etc/alternatives/iptables")" = /usr/sbin/iptables-nft ] ||
+  { echo "assemble: iptables is not the nft variant in the root filesystem" >&2; exit 1; }
 
 # Size the image to its contents plus room for filesystem metadata.
 kib=$(du -sk --apparent-size "$sys" | cut -f1)

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeEngine answers the few dockerd endpoints guestd uses, on a unix socket.
+type fakeEngine struct {
+	mu      sync.Mutex
+	loads   []string
+	stopped []string
+	loadErr string
+}
+
+func (f *fakeEngine) serve(t *testing.T) string {
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_ping", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK") })
+	mux.HandleFunc("POST /images/load", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.loads = append(f.loads, string(b))
+		f.mu.Unlock()
+		if f.loadErr != "" {
+			io.WriteString(w, `{"errorDetail":{"message":"x"},"error":"`+f.loadErr+`"}`)
+			return
+		}
+		io.WriteString(w, `{"stream":"Loaded image: berth/welcome:latest\n"}`)
+	})
+	mux.HandleFunc("GET /containers/json", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `[{"Id":"aaa"},{"Id":"bbb"}]`)
+	})
+	mux.HandleFunc("POST /containers/{id}/stop", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.stopped = append(f.stopped, r.PathValue("id"))
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return sock
+}
+
+func TestPreloadOncePerDataDisk(t *testing.T) {
+	f := &fakeEngine{}
+	c := NewClient(f.serve(t))
+	ctx := context.Background()
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	images, state := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(images, "welcome.tar"), []byte("TAR"), 0o644)
+	loaded, err := c.Preload(ctx, images, state)
+	if err != nil || len(loaded) != 1 || len(f.loads) != 1 || f.loads[0] != "TAR" {
+		t.Fatalf("first preload: %v, %v, engine saw %q", loaded, err, f.loads)
+	}
+	loaded, err = c.Preload(ctx, images, state)
+	if err != nil || len(loaded) != 0 || len(f.loads) != 1 {
+		t.Fatalf("second preload loaded again: %v, %v", loaded, err)
+	}
+}
+
+func TestPreloadReportsStreamedError(t *testing.T) {
+	f := &fakeEngine{loadErr: "no space left on device"}
+	c := NewClient(f.serve(t))
+	images, state := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(images, "welcome.tar"), []byte("TAR"), 0o644)
+	_, err := c.Preload(context.Background(), images, state)
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("err = %v, want the engine's message", err)
+	}
+	// Not marked: the next boot tries again.
+	if m, _ := filepath.Glob(filepath.Join(state, "preloaded-*")); len(m) != 0 {
+		t.Fatalf("failed load was marked done: %v", m)
+	}
+}
+
+func TestStopAll(t *testing.T) {
+	f := &fakeEngine{}
+	n, err := NewClient(f.serve(t)).StopAll(context.Background())
+	if err != nil || n != 2 || len(f.stopped) != 2 {
+		t.Fatalf("stopped %d (%v), engine saw %v", n, err, f.stopped)
+	}
+}
+
+func TestDockerdCommandListensOnBothSockets(t *testing.T) {
+	args := strings.Join(DockerdCommand("192.168.127.2:2375").Args, " ")
+	for _, want := range []string{"-H unix:///var/run/docker.sock", "-H tcp://192.168.127.2:2375", "--tls=false", "--containerd=/run/containerd/containerd.sock"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("dockerd args %q lack %q", args, want)
+		}
+	}
+}
