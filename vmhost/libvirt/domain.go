@@ -1,0 +1,186 @@
+package libvirt
+
+import (
+	"encoding/xml"
+	"fmt"
+	"strings"
+
+	"github.com/berthvm/berth/vmhost"
+)
+
+// Domain XML, only the parts Berth sets. See https://libvirt.org/formatdomain.html.
+type domainXML struct {
+	XMLName  xml.Name `xml:"domain"`
+	Type     string   `xml:"type,attr"`
+	QemuNS   string   `xml:"xmlns:qemu,attr"`
+	Name     string   `xml:"name"`
+	Memory   sizeXML  `xml:"memory"`
+	VCPU     int      `xml:"vcpu"`
+	OS       osXML    `xml:"os"`
+	Features struct {
+		ACPI struct{} `xml:"acpi"`
+	} `xml:"features"`
+	CPU        *cpuXML     `xml:"cpu,omitempty"`
+	OnPoweroff string      `xml:"on_poweroff"`
+	OnReboot   string      `xml:"on_reboot"`
+	OnCrash    string      `xml:"on_crash"`
+	Devices    devicesXML  `xml:"devices"`
+	SecLabel   secLabelXML `xml:"seclabel"`
+	QemuCmd    qemuCmdXML  `xml:"qemu:commandline"`
+}
+
+type sizeXML struct {
+	Unit  string `xml:"unit,attr"`
+	Value int    `xml:",chardata"`
+}
+
+type osXML struct {
+	Type struct {
+		Arch    string `xml:"arch,attr"`
+		Machine string `xml:"machine,attr"`
+		Value   string `xml:",chardata"`
+	} `xml:"type"`
+	Kernel  string `xml:"kernel"`
+	Initrd  string `xml:"initrd"`
+	Cmdline string `xml:"cmdline"`
+}
+
+type cpuXML struct {
+	Mode string `xml:"mode,attr"`
+}
+
+type devicesXML struct {
+	Disks  []diskXML `xml:"disk"`
+	Serial struct {
+		Type   string `xml:"type,attr"`
+		Source struct {
+			Path string `xml:"path,attr"`
+		} `xml:"source"`
+	} `xml:"serial"`
+	RNG struct {
+		Model   string `xml:"model,attr"`
+		Backend struct {
+			Model string `xml:"model,attr"`
+			Value string `xml:",chardata"`
+		} `xml:"backend"`
+	} `xml:"rng"`
+	MemBalloon struct {
+		Model string `xml:"model,attr"`
+	} `xml:"memballoon"`
+}
+
+type diskXML struct {
+	Type   string `xml:"type,attr"`
+	Device string `xml:"device,attr"`
+	Driver struct {
+		Name    string `xml:"name,attr"`
+		Type    string `xml:"type,attr"`
+		Cache   string `xml:"cache,attr,omitempty"`
+		Discard string `xml:"discard,attr,omitempty"`
+	} `xml:"driver"`
+	Source struct {
+		File string `xml:"file,attr"`
+	} `xml:"source"`
+	Target struct {
+		Dev string `xml:"dev,attr"`
+		Bus string `xml:"bus,attr"`
+	} `xml:"target"`
+	ReadOnly *struct{} `xml:"readonly,omitempty"`
+	Serial   string    `xml:"serial"`
+}
+
+// secLabelXML runs QEMU as the daemon's own user, so it can open the 0700
+// run directory's sockets and the user's disk images, which libvirt's
+// default qemu user could not.
+type secLabelXML struct {
+	Type    string `xml:"type,attr"`
+	Model   string `xml:"model,attr"`
+	Relabel string `xml:"relabel,attr"`
+	Label   string `xml:"label"`
+}
+
+type qemuCmdXML struct {
+	Args []struct {
+		Value string `xml:"value,attr"`
+	} `xml:"qemu:arg"`
+}
+
+// DomainOptions are the host facts the XML depends on.
+type DomainOptions struct {
+	KVM      bool   // hardware virtualization works; else TCG emulation
+	Arch     string // libvirt arch name: x86_64, aarch64
+	UID, GID int    // QEMU runs as this user
+}
+
+// DomainXML renders the libvirt domain for spec.
+func DomainXML(spec vmhost.Spec, o DomainOptions) (string, error) {
+	if err := spec.Validate(); err != nil {
+		return "", err
+	}
+	d := domainXML{
+		Type:       "qemu",
+		QemuNS:     "http://libvirt.org/schemas/domain/qemu/1.0",
+		Name:       spec.Name,
+		Memory:     sizeXML{Unit: "MiB", Value: spec.MemoryMiB},
+		VCPU:       spec.CPUs,
+		OnPoweroff: "destroy",
+		OnReboot:   "restart",
+		OnCrash:    "destroy",
+		SecLabel:   secLabelXML{Type: "static", Model: "dac", Relabel: "no", Label: fmt.Sprintf("+%d:+%d", o.UID, o.GID)},
+	}
+	if o.KVM {
+		d.Type = "kvm"
+		d.CPU = &cpuXML{Mode: "host-passthrough"}
+	} else {
+		// TCG: "max" exposes every feature QEMU can emulate.
+		d.CPU = &cpuXML{Mode: "maximum"}
+	}
+	d.OS.Type.Arch, d.OS.Type.Value = o.Arch, "hvm"
+	d.OS.Type.Machine = "q35"
+	if o.Arch == "aarch64" {
+		d.OS.Type.Machine = "virt"
+	}
+	d.OS.Kernel, d.OS.Initrd, d.OS.Cmdline = spec.Kernel, spec.Initrd, spec.Cmdline
+
+	sys := disk(spec.SystemImage, "vda", "berth-system")
+	sys.ReadOnly = &struct{}{}
+	data := disk(spec.DataDisk, "vdb", "berth-data")
+	// No host page cache for the data disk: what the guest syncs is on disk.
+	data.Driver.Cache, data.Driver.Discard = "none", "unmap"
+	d.Devices.Disks = []diskXML{sys, data}
+	d.Devices.Serial.Type = "file"
+	d.Devices.Serial.Source.Path = spec.SerialLog
+	d.Devices.RNG.Model = "virtio"
+	d.Devices.RNG.Backend.Model, d.Devices.RNG.Backend.Value = "random", "/dev/urandom"
+	d.Devices.MemBalloon.Model = "virtio"
+
+	// The NIC: libvirt has no interface type for a QEMU stream socket, so it
+	// goes on QEMU's command line. The explicit PCI address keeps it clear
+	// of the slots libvirt assigns.
+	for _, a := range []string{
+		"-netdev", "stream,id=berthnet,server=off,addr.type=unix,addr.path=" + qemuEscape(spec.NetSocket),
+		"-device", "virtio-net-pci,netdev=berthnet,mac=" + spec.MAC + ",bus=pcie.0,addr=0x10",
+	} {
+		d.QemuCmd.Args = append(d.QemuCmd.Args, struct {
+			Value string `xml:"value,attr"`
+		}{a})
+	}
+	b, err := xml.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("domain XML: %w", err)
+	}
+	return string(b), nil
+}
+
+func disk(file, dev, serial string) diskXML {
+	var d diskXML
+	d.Type, d.Device = "file", "disk"
+	d.Driver.Name, d.Driver.Type = "qemu", "raw"
+	d.Source.File = file
+	d.Target.Dev, d.Target.Bus = dev, "virtio"
+	d.Serial = serial
+	return d
+}
+
+// qemuEscape doubles commas, QEMU's escape inside option values.
+func qemuEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }

@@ -1,0 +1,77 @@
+// Package vmhost is the hypervisor side of a Berth machine: what a machine
+// is made of (Spec) and the operations every backend provides (Backend).
+// Backends: vmhost/libvirt (Linux); vz (macOS) and Hyper-V (Windows) follow.
+// Graceful shutdown goes through the guest API, above this layer: a backend
+// only starts, observes, kills and deletes.
+package vmhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Spec is everything a backend needs to define and boot the machine.
+type Spec struct {
+	Name      string
+	CPUs      int
+	MemoryMiB int
+
+	// Direct kernel boot of the guest image.
+	Kernel  string
+	Initrd  string
+	Cmdline string
+
+	SystemImage string // read-only, virtio serial "berth-system"
+	DataDisk    string // raw, read-write, virtio serial "berth-data"
+
+	// NetSocket is the unix socket of the host's virtual network, spoken
+	// with QEMU's stream-netdev framing; MAC is the NIC's address.
+	NetSocket string
+	MAC       string
+
+	SerialLog string // where the guest console goes
+}
+
+// Validate checks the parts every backend needs.
+func (s Spec) Validate() error {
+	switch {
+	case s.Name == "":
+		return errors.New("machine spec: no name")
+	case s.CPUs < 1:
+		return fmt.Errorf("machine %s: %d CPUs", s.Name, s.CPUs)
+	case s.MemoryMiB < 256:
+		return fmt.Errorf("machine %s: %d MiB of memory is too little to boot", s.Name, s.MemoryMiB)
+	case s.Kernel == "" || s.Initrd == "" || s.SystemImage == "" || s.DataDisk == "":
+		return fmt.Errorf("machine %s: kernel, initrd, system image and data disk are all needed", s.Name)
+	case s.NetSocket == "" || s.MAC == "":
+		return fmt.Errorf("machine %s: no network attachment", s.Name)
+	}
+	return nil
+}
+
+// State is the hypervisor's view of the machine.
+type State string
+
+const (
+	Stopped  State = "stopped"
+	Running  State = "running"
+	Paused   State = "paused"
+	Crashed  State = "crashed"
+	NotFound State = "not-found"
+)
+
+// Backend runs machines on one hypervisor.
+type Backend interface {
+	// Start defines the machine from spec (replacing an older definition)
+	// and boots it.
+	Start(ctx context.Context, spec Spec) error
+	// Kill stops the machine at once, like pulling the plug.
+	Kill(ctx context.Context, name string) error
+	State(ctx context.Context, name string) (State, error)
+	// Watch sends the machine's state on every change until ctx ends.
+	Watch(ctx context.Context, name string) (<-chan State, error)
+	// Delete removes the machine's definition (not its disks).
+	Delete(ctx context.Context, name string) error
+	Close() error
+}
