@@ -24,6 +24,7 @@ all: guest-image
 
 deps:
 	bash packaging/install-deps.sh
+	bash packaging/start-libvirtd.sh
 
 guest-image: deps $(GUEST)/manifest.json
 

@@ -5,8 +5,10 @@ set -euo pipefail
 pkgs=(
   # guest image
   mmdebstrap debian-archive-keyring cpio e2fsprogs kmod gzip
-  # running the guest
+  # running the guest: QEMU under libvirt (system instance without systemd:
+  # see start-libvirtd.sh)
   qemu-system-x86 qemu-utils
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 )
 missing=()
 for p in "${pkgs[@]}"; do

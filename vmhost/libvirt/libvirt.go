@@ -99,6 +99,15 @@ func (b *Backend) define(spec vmhost.Spec, o DomainOptions) error {
 	if err != nil {
 		return err
 	}
+	// A new definition replaces the old one; libvirt refuses a redefinition
+	// under a new UUID, so the old one goes first.
+	if old, err := b.rpc.DomainLookupByName(spec.Name); err == nil {
+		if err := b.rpc.DomainUndefineFlags(old, 0); err != nil {
+			return fmt.Errorf("replace vm %q: %w", spec.Name, err)
+		}
+	} else if !golibvirt.IsNotFound(err) {
+		return fmt.Errorf("define vm %q: %w", spec.Name, err)
+	}
 	dom, err := b.rpc.DomainDefineXML(x)
 	if err != nil {
 		return fmt.Errorf("define vm %q: %w", spec.Name, err)

@@ -82,6 +82,9 @@ func (f *fakeRPC) DomainLookupByName(name string) (golibvirt.Domain, error) {
 	return golibvirt.Domain{Name: name}, nil
 }
 func (f *fakeRPC) DomainDefineXML(x string) (golibvirt.Domain, error) {
+	if f.exists {
+		return golibvirt.Domain{}, errors.New("operation failed: domain 'berth' already exists with uuid 7727")
+	}
 	f.defined = append(f.defined, x)
 	f.exists = true
 	return golibvirt.Domain{Name: "berth"}, nil
