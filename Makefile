@@ -44,6 +44,9 @@ $(CACHE)/busybox: packaging/guest/debs.sh
 $(BIN)/guestd-$(ARCH): $(GUESTD_SOURCES)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./guestd
 
+$(BIN)/berth: $(GO_SOURCES)
+	go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $@ ./app
+
 $(BIN)/mkimagearchive: $(shell find packaging -name '*.go')
 	go build -o $@ ./packaging/cmd/mkimagearchive
 
@@ -63,14 +66,14 @@ $(GUEST)/manifest.json: $(CACHE)/rootfs.tar $(CACHE)/kernel-$(KERNEL_FLAVOUR).tx
 unit:
 	go test ./...
 
-e2e: deps guest-image
-	BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox \
+e2e: deps guest-image $(BIN)/berth
+	BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		go test -tags e2e -count=1 -timeout 40m -v ./e2e/
 
 test: unit e2e
 
-run: deps guest-image
-	go run ./e2e/cmd/bootguest -guest $(GUEST)
+run: deps guest-image $(BIN)/berth
+	$(BIN)/berth start
 
 clean:
 	rm -rf $(BUILD)

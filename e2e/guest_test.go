@@ -70,7 +70,10 @@ func dockerErr(sock string, args ...string) (string, error) {
 }
 
 // buildBusybox makes a docker-loadable busybox image offline.
-func buildBusybox(t *testing.T) string {
+func buildBusybox(t *testing.T) string { return buildBusyboxWith(t, func(string) {}) }
+
+// buildBusyboxWith lets the caller add files to the root filesystem.
+func buildBusyboxWith(t *testing.T, add func(root string)) string {
 	bb := os.Getenv("BERTH_BUSYBOX")
 	if bb == "" {
 		t.Fatal("BERTH_BUSYBOX is not set: run `make e2e`")
@@ -79,6 +82,7 @@ func buildBusybox(t *testing.T) string {
 	if out, err := exec.Command("bash", "../packaging/guest/busybox-rootfs.sh", bb, root).CombinedOutput(); err != nil {
 		t.Fatalf("busybox rootfs: %v\n%s", err, out)
 	}
+	add(root)
 	tarPath := filepath.Join(t.TempDir(), "busybox.tar")
 	f, err := os.Create(tarPath)
 	if err != nil {

@@ -93,7 +93,7 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 	// A /dev/kvm that exists may still not work (nested sandboxes fail on
 	// vCPU setup), so acceleration is asked for, not guessed.
 	accel := "tcg,thread=multi"
-	if a := os.Getenv("BERTH_QEMU_ACCEL"); a != "" {
+	if a := os.Getenv("BERTH_ACCEL"); a != "" {
 		accel = a
 	}
 	args := []string{

@@ -1,0 +1,384 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/daemon"
+	"github.com/berthvm/berth/app/settings"
+	"github.com/berthvm/berth/netproxy/dockerctx"
+)
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("berth "+name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	return fs
+}
+
+func paths() (settings.Paths, error) {
+	p, err := settings.DefaultPaths()
+	if err != nil {
+		return p, err
+	}
+	return p, p.Ensure()
+}
+
+// client returns a client of a running daemon, or nil if none answers.
+func client(p settings.Paths) *control.Client {
+	c := control.NewClient(daemon.ControlSocket(p))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := c.Status(ctx); err != nil {
+		return nil
+	}
+	return c
+}
+
+// ensureDaemon starts `berth daemon` in the background unless one answers.
+func ensureDaemon(p settings.Paths) (*control.Client, error) {
+	if c := client(p); c != nil {
+		return c, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	logPath := daemon.DaemonLog(p)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, "daemon")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own session: the daemon outlives this terminal.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the daemon: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(30 * time.Second)
+	for {
+		if c := client(p); c != nil {
+			cmd.Process.Release()
+			return c, nil
+		}
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("the daemon exited (%v):\n%s", err, tail(logPath, 15))
+		case <-deadline:
+			return nil, fmt.Errorf("the daemon did not answer within 30s; see %s", logPath)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func cmdStart(args []string) error {
+	fs := newFlags("start")
+	cpus := fs.Int("cpus", 0, "virtual CPUs")
+	memory := fs.String("memory", "", "memory in GiB (e.g. 4, 2.5, 512M)")
+	disk := fs.Int("disk", 0, "data disk size in GiB (it can only grow)")
+	activate := fs.Bool("activate", false, "make the berth docker context current")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	p, err := paths()
+	if err != nil {
+		return err
+	}
+	host := settings.ThisHost()
+	saved, err := settings.Load(p, host)
+	if err != nil {
+		return err
+	}
+	s := saved
+	if *cpus != 0 || flagSet(fs, "cpus") {
+		s.CPUs = *cpus
+	}
+	if *memory != "" {
+		if s.MemoryMiB, err = settings.ParseGiB(*memory); err != nil {
+			return fmt.Errorf("--memory: %w", err)
+		}
+	}
+	if *disk != 0 || flagSet(fs, "disk") {
+		s.DiskGiB = *disk
+	}
+	if flagSet(fs, "activate") {
+		s.Activate = *activate
+	}
+	// The disk may only grow: what counts is the disk that exists.
+	var current *settings.Settings
+	if fi, err := os.Stat(filepath.Join(p.Data, "data.img")); err == nil {
+		current = &settings.Settings{DiskGiB: int(fi.Size() >> 30)}
+	}
+	if err := s.Validate(host, current); err != nil {
+		return err
+	}
+	changed := s != saved
+	if changed {
+		if err := settings.Save(p, s); err != nil {
+			return err
+		}
+	}
+	c, err := ensureDaemon(p)
+	if err != nil {
+		return err
+	}
+	st, err := c.Status(context.Background())
+	if err != nil {
+		return err
+	}
+	if st.State == control.Running {
+		fmt.Println("Berth is already running.")
+		if changed {
+			fmt.Println("The new settings take effect after `berth restart`.")
+		}
+		return nil
+	}
+	return startAndFollow(c)
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// startAndFollow asks for a start and prints progress until it is running
+// or has failed.
+func startAndFollow(c *control.Client) error {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	began := time.Now()
+	started := false
+	var result error
+	err := c.Events(ctx, func(e control.Event) bool {
+		if !started {
+			started = true
+			if e.State == control.Starting {
+				fmt.Println("Berth is already starting; following it.")
+			} else if err := c.Start(ctx); err != nil {
+				result = err
+				return false
+			}
+			return true
+		}
+		switch e.State {
+		case control.Starting:
+			if e.Step != "" {
+				fmt.Printf("  %5.1fs  %s\n", time.Since(began).Seconds(), e.Step)
+			}
+		case control.Running:
+			st, _ := c.Status(ctx)
+			fmt.Printf("Berth is running (%.1fs).\n\n", time.Since(began).Seconds())
+			printDockerHints(st)
+			return false
+		case control.Error:
+			st, _ := c.Status(ctx)
+			result = fmt.Errorf("%s\n  daemon log: %s\n  VM console: %s", e.Reason, st.DaemonLog, st.SerialLog)
+			return false
+		}
+		return true
+	})
+	if result != nil {
+		return result
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Println("\nStill starting in the background; `berth status` tells.")
+		return nil
+	}
+	return err
+}
+
+func printDockerHints(st control.Status) {
+	store := dockerctx.DefaultStore()
+	if cur, err := store.Current(); err == nil && cur == st.Context {
+		fmt.Printf("The docker context %q is current: docker talks to Berth.\n", st.Context)
+		return
+	}
+	fmt.Printf("Use it with:  docker --context %s ...\n", st.Context)
+	fmt.Printf("   or make it the default:  docker context use %s   (or berth start --activate)\n", st.Context)
+	fmt.Printf("   or for tools that ignore contexts:  export DOCKER_HOST=unix://%s\n", st.DockerSocket)
+}
+
+func cmdStop(args []string) error {
+	fs := newFlags("stop")
+	force := fs.Bool("force", false, "power off at once, without stopping containers first")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	p, err := paths()
+	if err != nil {
+		return err
+	}
+	c := client(p)
+	if c == nil {
+		fmt.Println("Berth is not running.")
+		return nil
+	}
+	st, err := c.Status(context.Background())
+	if err != nil {
+		return err
+	}
+	if st.State == control.Stopped {
+		fmt.Println("Berth is not running.")
+		return nil
+	}
+	fmt.Println("Stopping Berth (containers get their stop timeout)...")
+	began := time.Now()
+	if err := c.Stop(context.Background(), *force); err != nil {
+		return err
+	}
+	fmt.Printf("Berth is stopped (%.1fs).\n", time.Since(began).Seconds())
+	return nil
+}
+
+func cmdRestart(args []string) error {
+	if err := cmdStop(nil); err != nil {
+		return err
+	}
+	return cmdStart(args)
+}
+
+func cmdStatus(args []string) error {
+	fs := newFlags("status")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	p, err := paths()
+	if err != nil {
+		return err
+	}
+	st := control.Status{State: control.Stopped}
+	if c := client(p); c != nil {
+		if st, err = c.Status(context.Background()); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fmt.Printf("state:   %s", st.State)
+	if st.Step != "" {
+		fmt.Printf(" (%s)", st.Step)
+	}
+	fmt.Println()
+	if st.Reason != "" {
+		fmt.Printf("reason:  %s\n", st.Reason)
+	}
+	if st.State == control.Stopped && st.DaemonPid == 0 {
+		return nil
+	}
+	fmt.Printf("machine: %d CPUs, %.1f GiB memory, %d GiB disk\n", st.CPUs, float64(st.MemoryMiB)/1024, st.DiskGiB)
+	if st.State == control.Running {
+		fmt.Printf("docker:  context %q, socket %s\n", st.Context, st.DockerSocket)
+		if g := st.Guest; g != nil {
+			fmt.Printf("engine:  docker %s (API %s), kernel %s, up %.0fs\n", g.Versions.Docker, g.Versions.DockerAPI, g.Versions.Kernel, g.Uptime)
+		}
+		for _, f := range st.Forwards {
+			line := fmt.Sprintf("port:    %s:%d/%s -> %s", f.HostIP, f.HostPort, f.Proto, f.Container)
+			if f.Error != "" {
+				line += "  ERROR: " + f.Error
+			}
+			fmt.Println(line)
+		}
+	}
+	return nil
+}
+
+func cmdDelete(args []string) error {
+	fs := newFlags("delete")
+	force := fs.Bool("force", false, "do not ask for confirmation")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*force {
+		fmt.Print("This deletes the Berth machine with all its images, containers and volumes. Continue? [y/N] ")
+		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			return errors.New("not deleted (use --force to skip this question)")
+		}
+	}
+	p, err := paths()
+	if err != nil {
+		return err
+	}
+	c, err := ensureDaemon(p)
+	if err != nil {
+		return err
+	}
+	if err := c.Delete(context.Background()); err != nil {
+		return err
+	}
+	fmt.Println("Berth's machine and data disk are deleted. `berth start` creates a new one.")
+	return nil
+}
+
+func cmdLogs(args []string) error {
+	fs := newFlags("logs")
+	n := fs.Int("n", 50, "lines of each log")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	p, err := paths()
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct{ title, path string }{
+		{"daemon", daemon.DaemonLog(p)},
+		{"VM console", filepath.Join(p.Data, "serial.log")},
+	} {
+		fmt.Printf("==> %s (%s) <==\n%s\n", f.title, f.path, tail(f.path, *n))
+	}
+	return nil
+}
+
+// tail returns the last n lines of a file, or a note that it is missing.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func cmdDockerEnv(args []string) error {
+	p, err := paths()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("export DOCKER_HOST=unix://%s\n", filepath.Join(p.Run, "docker.sock"))
+	return nil
+}
+
+func cmdVersion(args []string) error {
+	fmt.Printf("berth %s (%s/%s, %s)\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	if p, err := paths(); err == nil {
+		if c := client(p); c != nil {
+			if st, err := c.Status(context.Background()); err == nil && st.Guest != nil {
+				v := st.Guest.Versions
+				fmt.Printf("guest: docker %s (API %s), containerd %s, kernel %s, guestd %s\n", v.Docker, v.DockerAPI, v.Containerd, v.Kernel, v.Guestd)
+			}
+		}
+	}
+	return nil
+}
+

@@ -1,0 +1,181 @@
+// Package control is the daemon's API, used by the CLI and the GUI: HTTP/JSON
+// on a unix socket in the user's private run directory.
+package control
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/berthvm/berth/guestd/api"
+	"github.com/berthvm/berth/guestd/stats"
+)
+
+// State is the machine's state as the daemon sees it.
+type State string
+
+const (
+	Stopped  State = "stopped"
+	Starting State = "starting"
+	Running  State = "running"
+	Stopping State = "stopping"
+	Error    State = "error"
+)
+
+// Forward is one published container port open on the host.
+type Forward struct {
+	Container string `json:"container"`
+	Proto     string `json:"proto"`
+	HostIP    string `json:"host_ip"`
+	HostPort  int    `json:"host_port"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Status is GET /v1/status.
+type Status struct {
+	State        State       `json:"state"`
+	Reason       string      `json:"reason,omitempty"` // why, in the error state
+	Step         string      `json:"step,omitempty"`   // progress while starting or stopping
+	CPUs         int         `json:"cpus"`
+	MemoryMiB    int         `json:"memory_mib"`
+	DiskGiB      int         `json:"disk_gib"`
+	DockerSocket string      `json:"docker_socket"`
+	Context      string      `json:"docker_context"`
+	DaemonLog    string      `json:"daemon_log"`
+	SerialLog    string      `json:"serial_log"`
+	DaemonPid    int         `json:"daemon_pid"`
+	Version      string      `json:"version"`
+	Guest        *api.Health `json:"guest,omitempty"`
+	Forwards     []Forward   `json:"forwards,omitempty"`
+	// Timing of the last start, for the curious and for benchmarks.
+	BootSeconds float64 `json:"boot_seconds,omitempty"`
+}
+
+// Event is one line of GET /v1/events: a state change or a progress step.
+type Event struct {
+	Time   time.Time `json:"time"`
+	State  State     `json:"state"`
+	Step   string    `json:"step,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// StopRequest is the body of POST /v1/stop.
+type StopRequest struct {
+	Force bool `json:"force"`
+}
+
+// ErrorBody is how the API reports a failed request.
+type ErrorBody struct {
+	Message string `json:"message"`
+}
+
+// Client talks to the daemon.
+type Client struct {
+	http *http.Client
+}
+
+// NewClient reaches the daemon at socket.
+func NewClient(socket string) *Client {
+	return &Client{http: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}}}
+}
+
+func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://berth"+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e ErrorBody
+		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
+		if e.Message == "" {
+			e.Message = resp.Status
+		}
+		return errors.New(e.Message)
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+// Status fetches the daemon's status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	err := c.call(ctx, http.MethodGet, "/v1/status", nil, &s)
+	return s, err
+}
+
+// Start asks the daemon to start the machine; follow Events for progress.
+func (c *Client) Start(ctx context.Context) error {
+	return c.call(ctx, http.MethodPost, "/v1/start", nil, nil)
+}
+
+// Stop asks the daemon to stop the machine; it returns when it has stopped.
+func (c *Client) Stop(ctx context.Context, force bool) error {
+	return c.call(ctx, http.MethodPost, "/v1/stop", StopRequest{Force: force}, nil)
+}
+
+// Delete stops the machine and removes it and its data disk.
+func (c *Client) Delete(ctx context.Context) error {
+	return c.call(ctx, http.MethodPost, "/v1/delete", nil, nil)
+}
+
+// Stats fetches the guest's resource use.
+func (c *Client) Stats(ctx context.Context) (stats.Stats, error) {
+	var s stats.Stats
+	err := c.call(ctx, http.MethodGet, "/v1/stats", nil, &s)
+	return s, err
+}
+
+// Events streams events, the current state first, until ctx ends or fn
+// returns false.
+func (c *Client) Events(ctx context.Context, fn func(Event) bool) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://berth/v1/events", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var e Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return fmt.Errorf("bad event %q: %w", sc.Text(), err)
+		}
+		if !fn(e) {
+			return nil
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,429 @@
+// Package daemon owns a running Berth machine: it wires the hypervisor
+// backend, the virtual network, the docker socket, port forwarding and the
+// docker context, keeps the state machine, and serves the control API that
+// the CLI and the GUI use. The VM lives as long as the daemon, not as long
+// as any window.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/settings"
+	"github.com/berthvm/berth/guestd/api"
+	"github.com/berthvm/berth/guestd/config"
+	"github.com/berthvm/berth/netproxy"
+	"github.com/berthvm/berth/netproxy/dockerctx"
+	"github.com/berthvm/berth/netproxy/portfwd"
+	"github.com/berthvm/berth/vmhost"
+)
+
+// MachineName is the VM's name in the hypervisor.
+const MachineName = "berth"
+
+// ContextName is the docker context Berth maintains.
+const ContextName = "berth"
+
+// Timeouts of the machine's life.
+const (
+	readyTimeout = 10 * time.Minute // first boot under emulation formats the disk and loads images
+	stopTimeout  = 3 * time.Minute  // containers get their own stop timeouts first
+)
+
+// Options configure a daemon.
+type Options struct {
+	Paths    settings.Paths
+	Host     settings.Host
+	GuestDir string // vmlinuz, initrd.img, system.img
+	Backend  vmhost.Backend
+	Contexts dockerctx.Store
+	Version  string
+	Log      *slog.Logger
+}
+
+// Daemon runs one machine.
+type Daemon struct {
+	o Options
+	m *machine
+
+	mu       sync.Mutex
+	run      *session // the running machine's parts; nil when stopped
+	settings settings.Settings
+	bootTime time.Duration
+}
+
+// session is what one start brings up and one stop tears down.
+type session struct {
+	cancel  context.CancelFunc
+	net     *netproxy.Network
+	guest   *api.Client
+	fwd     *portfwd.Forwarder
+	stopped chan struct{} // closed when the VM is seen stopped
+	wg      sync.WaitGroup
+	// expectStop is set before a stop is asked for, so the watcher tells an
+	// ordered stop from a crash.
+	expectStop bool
+}
+
+// New returns a daemon for the machine.
+func New(o Options) *Daemon {
+	return &Daemon{o: o, m: newMachine()}
+}
+
+func (d *Daemon) dockerSocket() string { return filepath.Join(d.o.Paths.Run, "docker.sock") }
+func (d *Daemon) netSocket() string    { return filepath.Join(d.o.Paths.Run, "net.sock") }
+func (d *Daemon) serialLog() string    { return filepath.Join(d.o.Paths.Data, "serial.log") }
+func (d *Daemon) dataDisk() string     { return filepath.Join(d.o.Paths.Data, "data.img") }
+
+// DaemonLog is where a background daemon's output goes.
+func DaemonLog(p settings.Paths) string { return filepath.Join(p.Data, "daemon.log") }
+
+// Recover deals with a VM left behind by a daemon that died: without the
+// daemon's network it is unreachable, so it is stopped (its disk recovers
+// through the filesystem journal at next boot).
+func (d *Daemon) Recover(ctx context.Context) error {
+	st, err := d.o.Backend.State(ctx, MachineName)
+	if err != nil {
+		return err
+	}
+	if st == vmhost.Running || st == vmhost.Paused {
+		d.o.Log.Warn("found the VM running without a daemon (did the daemon crash?); stopping it", "state", st)
+		return d.o.Backend.Kill(ctx, MachineName)
+	}
+	return nil
+}
+
+// Status reports the daemon's view.
+func (d *Daemon) Status(ctx context.Context) control.Status {
+	state, step, reason := d.m.snapshot()
+	d.mu.Lock()
+	s := control.Status{
+		State: state, Step: step, Reason: reason,
+		CPUs: d.settings.CPUs, MemoryMiB: d.settings.MemoryMiB, DiskGiB: d.settings.DiskGiB,
+		DockerSocket: d.dockerSocket(), Context: ContextName,
+		DaemonLog: DaemonLog(d.o.Paths), SerialLog: d.serialLog(),
+		DaemonPid: os.Getpid(), Version: d.o.Version, BootSeconds: d.bootTime.Seconds(),
+	}
+	run := d.run
+	d.mu.Unlock()
+	if run != nil && state == control.Running {
+		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if h, err := run.guest.Health(hctx); err == nil {
+			s.Guest = &h
+		}
+		cancel()
+		for _, f := range run.fwd.Status() {
+			s.Forwards = append(s.Forwards, control.Forward{
+				Container: f.Name, Proto: f.Proto, HostIP: f.HostIP, HostPort: f.HostPort, Error: f.Error,
+			})
+		}
+	}
+	return s
+}
+
+// Start boots the machine. It returns once the start is under way; progress
+// and the outcome go to the state machine's subscribers.
+func (d *Daemon) Start(ctx context.Context) error {
+	if err := d.m.to(control.Starting, "loading settings", ""); err != nil {
+		return err
+	}
+	s, err := settings.Load(d.o.Paths, d.o.Host)
+	if err == nil {
+		err = s.Validate(d.o.Host, nil)
+	}
+	if err != nil {
+		d.m.to(control.Error, "", err.Error())
+		return err
+	}
+	d.mu.Lock()
+	d.settings = s
+	d.mu.Unlock()
+	go d.boot(s)
+	return nil
+}
+
+func (d *Daemon) boot(s settings.Settings) {
+	start := time.Now()
+	fail := func(err error) {
+		d.o.Log.Error("start failed", "err", err)
+		d.teardown(true)
+		d.m.to(control.Error, "", err.Error())
+	}
+	d.m.progress("preparing the data disk")
+	created, grown, err := vmhost.EnsureDisk(d.dataDisk(), int64(s.DiskGiB)<<30)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if created || grown {
+		d.o.Log.Info("data disk ready", "created", created, "grown", grown, "size_gib", s.DiskGiB)
+	}
+	for _, f := range []string{"vmlinuz", "initrd.img", "system.img"} {
+		if _, err := os.Stat(filepath.Join(d.o.GuestDir, f)); err != nil {
+			fail(fmt.Errorf("guest image incomplete: %w (build it with `make guest-image`, or set BERTH_GUEST_DIR)", err))
+			return
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	run := &session{cancel: cancel, stopped: make(chan struct{})}
+	d.mu.Lock()
+	d.run = run
+	d.mu.Unlock()
+
+	d.m.progress("starting the virtual network")
+	nw, err := netproxy.New(netproxy.DefaultConfig(), d.o.Log)
+	if err != nil {
+		fail(err)
+		return
+	}
+	run.net = nw
+	gcfg := config.Default()
+	run.guest = api.NewClient(net.JoinHostPort(nw.Config().Guest.String(), strconv.Itoa(gcfg.APIPort)), nw.Dialer())
+	nicL, err := listenUnix(d.netSocket())
+	if err != nil {
+		fail(err)
+		return
+	}
+	run.goRun(func() { nw.ServeQemu(ctx, nicL) })
+
+	watch, err := d.o.Backend.Watch(ctx, MachineName)
+	if err != nil {
+		fail(err)
+		return
+	}
+	run.goRun(func() { d.watch(run, watch) })
+
+	d.m.progress("booting the VM")
+	os.Remove(d.serialLog())
+	spec := vmhost.Spec{
+		Name: MachineName, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB,
+		Kernel:      filepath.Join(d.o.GuestDir, "vmlinuz"),
+		Initrd:      filepath.Join(d.o.GuestDir, "initrd.img"),
+		Cmdline:     "console=ttyS0 quiet panic=-1",
+		SystemImage: filepath.Join(d.o.GuestDir, "system.img"),
+		DataDisk:    d.dataDisk(),
+		NetSocket:   d.netSocket(), MAC: nw.Config().GuestMAC,
+		SerialLog: d.serialLog(),
+	}
+	if err := d.o.Backend.Start(ctx, spec); err != nil {
+		fail(err)
+		return
+	}
+
+	d.m.progress("waiting for the engine")
+	if err := d.waitGuest(ctx, run); err != nil {
+		fail(err)
+		return
+	}
+
+	dockL, err := listenUnix(d.dockerSocket())
+	if err != nil {
+		fail(err)
+		return
+	}
+	run.goRun(func() {
+		netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
+			return nw.DialGuest(ctx, gcfg.EnginePort)
+		}, d.o.Log)
+	})
+	run.fwd = portfwd.New(portfwd.Config{
+		Engine:  func(ctx context.Context) (net.Conn, error) { return nw.DialGuest(ctx, gcfg.EnginePort) },
+		Guest:   nw.Dial,
+		GuestIP: nw.Config().Guest.String(),
+		Log:     d.o.Log,
+	})
+	run.goRun(func() { run.fwd.Run(ctx) })
+
+	if err := d.o.Contexts.Ensure(ContextName, "unix://"+d.dockerSocket(), "Berth"); err != nil {
+		d.o.Log.Warn("could not write the docker context", "err", err)
+	} else if s.Activate {
+		if err := d.o.Contexts.Use(ContextName); err != nil {
+			d.o.Log.Warn("could not make the docker context current", "err", err)
+		}
+	}
+	d.mu.Lock()
+	d.bootTime = time.Since(start)
+	d.mu.Unlock()
+	d.o.Log.Info("running", "boot", d.bootTime.Round(time.Millisecond))
+	d.m.to(control.Running, "", "")
+}
+
+func (r *session) goRun(f func()) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
+}
+
+// waitGuest polls the guest API until the engine is ready, the guest reports
+// a failure, or the VM goes away.
+func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
+	deadline := time.After(readyTimeout)
+	var last string
+	for {
+		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		h, err := run.guest.Health(hctx)
+		cancel()
+		if err == nil {
+			switch h.State {
+			case api.Ready:
+				return nil
+			case api.Failed:
+				return fmt.Errorf("the guest failed to boot: %s (serial log: %s)", h.Error, d.serialLog())
+			}
+			if n := len(h.Boot); n > 0 && h.Boot[n-1].Name != last {
+				last = h.Boot[n-1].Name
+				d.m.progress("waiting for the engine (guest: " + last + ")")
+			}
+		}
+		select {
+		case <-run.stopped:
+			return fmt.Errorf("the VM stopped while booting (serial log: %s)", d.serialLog())
+		case <-deadline:
+			return fmt.Errorf("the guest was not ready after %v (serial log: %s)", readyTimeout, d.serialLog())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// watch follows the hypervisor's events: a VM that stops without being asked
+// to puts the machine in the error state.
+func (d *Daemon) watch(run *session, states <-chan vmhost.State) {
+	closed := false
+	for st := range states {
+		if st != vmhost.Stopped && st != vmhost.Crashed {
+			continue
+		}
+		if !closed {
+			close(run.stopped)
+			closed = true
+		}
+		d.mu.Lock()
+		expected := run.expectStop
+		d.mu.Unlock()
+		if expected {
+			continue
+		}
+		state, _, _ := d.m.snapshot()
+		if state == control.Running {
+			d.o.Log.Error("the VM stopped unexpectedly", "state", st)
+			go func() {
+				d.teardown(false)
+				d.m.to(control.Error, "", fmt.Sprintf("the VM %s unexpectedly; see the serial log %s", map[vmhost.State]string{vmhost.Stopped: "stopped", vmhost.Crashed: "crashed"}[st], d.serialLog()))
+			}()
+		}
+	}
+}
+
+// Stop shuts the machine down: through the guest (containers stop, the
+// engine flushes, the data disk is unmounted) unless force, then the VM.
+func (d *Daemon) Stop(ctx context.Context, force bool) error {
+	state, _, _ := d.m.snapshot()
+	if state == control.Error {
+		// Whatever is left of a failed start or a crash goes.
+		d.teardown(true)
+		return d.m.to(control.Stopped, "", "")
+	}
+	if err := d.m.to(control.Stopping, "stopping containers and the engine", ""); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	run := d.run
+	if run != nil {
+		run.expectStop = true
+	}
+	d.mu.Unlock()
+	if run != nil && !force {
+		if err := d.shutdownGuest(ctx, run); err != nil {
+			d.o.Log.Warn("graceful stop failed; stopping the VM", "err", err)
+		}
+	}
+	d.teardown(true)
+	return d.m.to(control.Stopped, "", "")
+}
+
+func (d *Daemon) shutdownGuest(ctx context.Context, run *session) error {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err := run.guest.Shutdown(sctx, false)
+	cancel()
+	if err != nil {
+		return err
+	}
+	d.m.progress("waiting for the VM to power off")
+	select {
+	case <-run.stopped:
+		return nil
+	case <-time.After(stopTimeout):
+		return fmt.Errorf("the VM did not power off within %v", stopTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// teardown kills the VM (if kill and it runs) and closes the session.
+func (d *Daemon) teardown(kill bool) {
+	d.mu.Lock()
+	run := d.run
+	d.run = nil
+	if run != nil {
+		run.expectStop = true
+	}
+	d.mu.Unlock()
+	if kill {
+		if err := d.o.Backend.Kill(context.Background(), MachineName); err != nil {
+			d.o.Log.Warn("kill VM", "err", err)
+		}
+	}
+	if run == nil {
+		return
+	}
+	run.cancel()
+	run.wg.Wait()
+	os.Remove(d.dockerSocket())
+	os.Remove(d.netSocket())
+}
+
+// Delete stops the machine and removes its definition and data disk.
+func (d *Daemon) Delete(ctx context.Context) error {
+	if state, _, _ := d.m.snapshot(); state != control.Stopped {
+		if err := d.Stop(ctx, false); err != nil {
+			return err
+		}
+	}
+	if err := d.o.Backend.Delete(ctx, MachineName); err != nil {
+		return err
+	}
+	if err := os.Remove(d.dataDisk()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove data disk: %w", err)
+	}
+	os.Remove(d.serialLog())
+	if cur, err := d.o.Contexts.Current(); err == nil && cur == ContextName {
+		d.o.Log.Info("the berth docker context was current; it is removed, docker falls back to default")
+	}
+	return d.o.Contexts.Remove(ContextName)
+}
+
+// listenUnix listens on a fresh socket private to the user.
+func listenUnix(path string) (net.Listener, error) {
+	os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}

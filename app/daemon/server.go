@@ -1,0 +1,147 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/settings"
+)
+
+// ControlSocket is the daemon's API socket.
+func ControlSocket(p settings.Paths) string { return filepath.Join(p.Run, "berth.sock") }
+
+// ErrRunning means another daemon holds the lock.
+var ErrRunning = errors.New("a berth daemon is already running")
+
+// Lock takes the daemon lock for the run directory, so that two daemons never
+// drive one machine. The lock dies with the process, so a crashed daemon
+// leaves nothing to clean up but a stale socket, which Serve replaces.
+func Lock(p settings.Paths) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(p.Run, "daemon.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, ErrRunning
+		}
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	return f, nil
+}
+
+// Serve answers the control API on the control socket until ctx ends, then
+// stops the machine cleanly.
+func (d *Daemon) Serve(ctx context.Context) error {
+	l, err := listenUnix(ControlSocket(d.o.Paths))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	d.o.Log.Info("daemon stopping")
+	if state, _, _ := d.m.snapshot(); state != control.Stopped {
+		sctx, cancel := context.WithTimeout(context.Background(), stopTimeout+30*time.Second)
+		if err := d.Stop(sctx, false); err != nil {
+			d.o.Log.Warn("stop on exit", "err", err)
+		}
+		cancel()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	os.Remove(ControlSocket(d.o.Paths))
+	return nil
+}
+
+func (d *Daemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, http.StatusOK, d.Status(r.Context()))
+	})
+	mux.HandleFunc("POST /v1/start", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.Start(r.Context()); err != nil {
+			reply(w, http.StatusConflict, control.ErrorBody{Message: err.Error()})
+			return
+		}
+		reply(w, http.StatusAccepted, struct{}{})
+	})
+	mux.HandleFunc("POST /v1/stop", func(w http.ResponseWriter, r *http.Request) {
+		var req control.StopRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		if err := d.Stop(r.Context(), req.Force); err != nil {
+			reply(w, http.StatusConflict, control.ErrorBody{Message: err.Error()})
+			return
+		}
+		reply(w, http.StatusOK, struct{}{})
+	})
+	mux.HandleFunc("POST /v1/delete", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.Delete(r.Context()); err != nil {
+			reply(w, http.StatusConflict, control.ErrorBody{Message: err.Error()})
+			return
+		}
+		reply(w, http.StatusOK, struct{}{})
+	})
+	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		run := d.run
+		d.mu.Unlock()
+		if state, _, _ := d.m.snapshot(); run == nil || state != control.Running {
+			reply(w, http.StatusConflict, control.ErrorBody{Message: "Berth is not running"})
+			return
+		}
+		st, err := run.guest.Stats(r.Context())
+		if err != nil {
+			reply(w, http.StatusBadGateway, control.ErrorBody{Message: err.Error()})
+			return
+		}
+		reply(w, http.StatusOK, st)
+	})
+	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
+		events, cancel := d.m.subscribe()
+		defer cancel()
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		flusher, _ := w.(http.Flusher)
+		enc := json.NewEncoder(w)
+		for {
+			select {
+			case e := <-events:
+				if err := enc.Encode(e); err != nil {
+					return
+				}
+				if flusher != nil {
+					flusher.Flush()
+				}
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	return mux
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+
+	"github.com/berthvm/berth/app/daemon"
+	"github.com/berthvm/berth/app/settings"
+	"github.com/berthvm/berth/netproxy/dockerctx"
+)
+
+func cmdDaemon(args []string) error {
+	fs := newFlags("daemon")
+	fs.Bool("foreground", true, "run in the foreground (the only way; berth start backgrounds it)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	p, err := paths()
+	if err != nil {
+		return err
+	}
+	lock, err := daemon.Lock(p)
+	if errors.Is(err, daemon.ErrRunning) {
+		return fmt.Errorf("%w (its control socket is %s)", err, daemon.ControlSocket(p))
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	guestDir, err := findGuest()
+	if err != nil {
+		return err
+	}
+	backend, err := newBackend(log)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+	d := daemon.New(daemon.Options{
+		Paths: p, Host: settings.ThisHost(), GuestDir: guestDir, Backend: backend,
+		Contexts: dockerctx.DefaultStore(), Version: version, Log: log,
+	})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := d.Recover(ctx); err != nil {
+		return err
+	}
+	log.Info("daemon ready", "pid", os.Getpid(), "socket", daemon.ControlSocket(p), "guest", guestDir)
+	return d.Serve(ctx)
+}
+
+// findGuest locates the guest image: BERTH_GUEST_DIR, or beside the binary
+// as `make` (build/bin → build/guest/ARCH) and the packages install it.
+func findGuest() (string, error) {
+	if dir := os.Getenv("BERTH_GUEST_DIR"); dir != "" {
+		return filepath.Abs(dir)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	exe, _ = filepath.EvalSymlinks(exe)
+	bin := filepath.Dir(exe)
+	candidates := []string{
+		filepath.Join(bin, "..", "guest", runtime.GOARCH),
+		filepath.Join(bin, "..", "share", "berth", "guest", runtime.GOARCH),
+		filepath.Join(bin, "..", "lib", "berth", "guest", runtime.GOARCH),
+	}
+	for _, c := range candidates {
+		if _, err := os.Stat(filepath.Join(c, "system.img")); err == nil {
+			return filepath.Clean(c), nil
+		}
+	}
+	return "", fmt.Errorf("no guest image found (looked in %v); build it with `make guest-image` or set BERTH_GUEST_DIR", candidates)
+}

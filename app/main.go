@@ -1,0 +1,65 @@
+// Command berth runs Berth: `berth start` boots the Linux VM that runs the
+// Docker engine and points the docker CLI at it. See `berth help`.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// version is set at build time (-ldflags -X main.version=...).
+var version = "dev"
+
+const usage = `Usage: berth COMMAND [FLAGS]
+
+Commands:
+  start       start the machine (and the daemon); returns when docker works
+              --cpus N  --memory GiB  --disk GiB  --activate (make the berth
+              docker context current); flags are saved for next time
+  stop        stop the machine cleanly (--force: power off at once)
+  restart     stop, then start
+  status      show the machine's state (--json for scripts)
+  delete      remove the machine and its data disk (--force: don't ask)
+  logs        show the daemon log and the VM console (-n LINES)
+  docker-env  print the DOCKER_HOST line for tools that ignore contexts
+  version     print versions
+  daemon      run the daemon in the foreground (berth start runs it for you)
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "start":
+		err = cmdStart(args)
+	case "stop":
+		err = cmdStop(args)
+	case "restart":
+		err = cmdRestart(args)
+	case "status":
+		err = cmdStatus(args)
+	case "delete":
+		err = cmdDelete(args)
+	case "logs":
+		err = cmdLogs(args)
+	case "docker-env":
+		err = cmdDockerEnv(args)
+	case "version":
+		err = cmdVersion(args)
+	case "daemon":
+		err = cmdDaemon(args)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "berth: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "berth %s: %v\n", cmd, err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,338 @@
+// Package settings holds the per-user settings of the Berth machine and the
+// directories Berth keeps its state in.
+package settings
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// Settings are the user's choices for the Berth machine.
+type Settings struct {
+	CPUs      int  `json:"cpus"`
+	MemoryMiB int  `json:"memory_mib"`
+	DiskGiB   int  `json:"disk_gib"`
+	Activate  bool `json:"activate_context"` // make the `berth` docker context current on start
+}
+
+// Host describes this machine. Zero fields mean "unknown".
+type Host struct {
+	CPUs      int
+	MemoryMiB int
+}
+
+// ThisHost reads the facts of this machine on a best-effort basis.
+func ThisHost() Host {
+	return Host{CPUs: runtime.NumCPU(), MemoryMiB: hostMemoryMiB()}
+}
+
+const (
+	minMemoryMiB  = 1024
+	hostShareMiB  = 1024 // memory left to the host when capping the VM
+	minDiskGiB    = 8
+	maxDiskGiB    = 2048
+	defaultMemMiB = 2048
+	defaultDisk   = 64
+	fileName      = "settings.json"
+)
+
+// Default returns settings that leave the host comfortable: half its CPUs
+// (1..4) and 2 GiB of memory, or a quarter of host memory on small machines.
+func Default(host Host) Settings {
+	cpus := 2
+	if host.CPUs > 0 {
+		cpus = min(max(host.CPUs/2, 1), 4)
+	}
+	mem := defaultMemMiB
+	if host.MemoryMiB > 0 {
+		mem = max(min(mem, host.MemoryMiB/4), minMemoryMiB)
+	}
+	// Activate stays off: switching the user's docker context is their call.
+	return Settings{CPUs: cpus, MemoryMiB: mem, DiskGiB: defaultDisk}
+}
+
+// Validate checks s against the machine and, when current is not nil, against
+// the settings the machine already runs with. Every problem is reported, each
+// phrased with the CLI flag and what is allowed.
+func (s Settings) Validate(host Host, current *Settings) error {
+	var errs []error
+	switch {
+	case host.CPUs > 0 && (s.CPUs < 1 || s.CPUs > host.CPUs):
+		errs = append(errs, fmt.Errorf("--cpus %d: must be between 1 and %d (this machine has %d CPUs)", s.CPUs, host.CPUs, host.CPUs))
+	case s.CPUs < 1:
+		errs = append(errs, fmt.Errorf("--cpus %d: must be at least 1", s.CPUs))
+	}
+
+	maxMem := host.MemoryMiB - hostShareMiB
+	switch {
+	case host.MemoryMiB > 0 && maxMem < minMemoryMiB:
+		errs = append(errs, fmt.Errorf("--memory %s: this machine has only %s; Berth needs %s plus about %s for the host",
+			FormatMiB(s.MemoryMiB), roughGiB(host.MemoryMiB), FormatMiB(minMemoryMiB), FormatMiB(hostShareMiB)))
+	case s.MemoryMiB < minMemoryMiB:
+		errs = append(errs, fmt.Errorf("--memory %s: must be at least %s", FormatMiB(s.MemoryMiB), FormatMiB(minMemoryMiB)))
+	case host.MemoryMiB > 0 && s.MemoryMiB > maxMem:
+		errs = append(errs, fmt.Errorf("--memory %s: must be at most %s (this machine has %s; about %s stays with the host)",
+			FormatMiB(s.MemoryMiB), roughGiB(maxMem), roughGiB(host.MemoryMiB), FormatMiB(hostShareMiB)))
+	}
+
+	switch {
+	case s.DiskGiB < minDiskGiB || s.DiskGiB > maxDiskGiB:
+		errs = append(errs, fmt.Errorf("--disk %d: must be between %d and %d GiB", s.DiskGiB, minDiskGiB, maxDiskGiB))
+	case current != nil && s.DiskGiB < current.DiskGiB:
+		// Shrinking the disk image would cut off live data, so only growth is allowed.
+		errs = append(errs, fmt.Errorf("disk cannot shrink from %d GiB to %d GiB: images and volumes live there; choose %d GiB or more (or `berth delete` to start afresh)",
+			current.DiskGiB, s.DiskGiB, current.DiskGiB))
+	}
+	return errors.Join(errs...)
+}
+
+// ParseGiB parses a memory size as users type it: a number of GiB ("4",
+// "2.5", "4G", "4GiB") or of MiB ("512M", "512MiB"). It returns MiB.
+func ParseGiB(s string) (int, error) {
+	in := strings.TrimSpace(s)
+	num, unit := in, 1024.0
+	lower := strings.ToLower(in)
+	for _, suf := range []struct {
+		s    string
+		unit float64
+	}{{"gib", 1024}, {"gb", 1024}, {"g", 1024}, {"mib", 1}, {"mb", 1}, {"m", 1}} {
+		if strings.HasSuffix(lower, suf.s) {
+			num, unit = strings.TrimSpace(in[:len(in)-len(suf.s)]), suf.unit
+			break
+		}
+	}
+	// Only plain decimals: ParseFloat alone would also take "inf", "1e3", "0x10".
+	if num == "" || strings.Trim(num, "0123456789.") != "" || strings.Count(num, ".") > 1 || num == "." {
+		return 0, fmt.Errorf("%q is not a memory size: give GiB like 4 or 2.5 (or 4G), or MiB like 512M", s)
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a memory size: %w", s, err)
+	}
+	mib := math.Round(v * unit)
+	if mib < 1 {
+		return 0, fmt.Errorf("%q is too small: give at least 1 GiB, like 1 or 1024M", s)
+	}
+	if mib > math.MaxInt32 {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return int(mib), nil
+}
+
+// FormatMiB renders a memory size the way users give it: GiB when that is
+// exact to two decimals ("2.5 GiB"), MiB otherwise ("1000 MiB").
+func FormatMiB(mib int) string {
+	if mib >= 1024 && mib*100%1024 == 0 {
+		return strconv.FormatFloat(float64(mib)/1024, 'f', -1, 64) + " GiB"
+	}
+	return fmt.Sprintf("%d MiB", mib)
+}
+
+// roughGiB renders host-sized amounts rounded down to 0.1 GiB, so a limit
+// shown this way is always safe to type back.
+func roughGiB(mib int) string {
+	if mib < 1024 {
+		return FormatMiB(mib)
+	}
+	return strconv.FormatFloat(math.Floor(float64(mib)*10/1024)/10, 'f', -1, 64) + " GiB"
+}
+
+// parseMeminfo returns MemTotal from /proc/meminfo content, in MiB (0 if absent).
+func parseMeminfo(r io.Reader) int {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, err := strconv.Atoi(f[1])
+			if err != nil {
+				return 0
+			}
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// Paths are the directories Berth keeps its state in.
+type Paths struct {
+	Config string // settings
+	Data   string // disk images, logs
+	Run    string // sockets and locks; short, since unix socket paths are limited to ~104 bytes
+}
+
+// DefaultPaths follows each OS's conventions. BERTH_HOME, when set, puts all
+// three directories under it so tests and CI stay self-contained.
+func DefaultPaths() (Paths, error) {
+	if h := os.Getenv("BERTH_HOME"); h != "" {
+		abs, err := filepath.Abs(h)
+		if err != nil {
+			return Paths{}, fmt.Errorf("BERTH_HOME %q: %w", h, err)
+		}
+		return Paths{Config: filepath.Join(abs, "config"), Data: filepath.Join(abs, "data"), Run: filepath.Join(abs, "run")}, nil
+	}
+	switch runtime.GOOS {
+	case "windows":
+		roaming, err := os.UserConfigDir() // %APPDATA%
+		if err != nil {
+			return Paths{}, fmt.Errorf("finding the config directory: %w", err)
+		}
+		local, err := os.UserCacheDir() // %LOCALAPPDATA%
+		if err != nil {
+			return Paths{}, fmt.Errorf("finding the local data directory: %w", err)
+		}
+		return Paths{Config: filepath.Join(roaming, "Berth"), Data: filepath.Join(local, "Berth"), Run: filepath.Join(local, "Berth", "run")}, nil
+	case "darwin":
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return Paths{}, fmt.Errorf("finding the home directory: %w", err)
+		}
+		app := filepath.Join(home, "Library", "Application Support", "Berth")
+		// $TMPDIR is per-user on macOS and much shorter than ~/Library paths.
+		return Paths{Config: app, Data: app, Run: userTempDir()}, nil
+	default:
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return Paths{}, fmt.Errorf("finding the home directory: %w", err)
+		}
+		run := userTempDir()
+		if d := xdg("XDG_RUNTIME_DIR", ""); d != "" {
+			run = filepath.Join(d, "berth")
+		}
+		return Paths{
+			Config: filepath.Join(xdg("XDG_CONFIG_HOME", filepath.Join(home, ".config")), "berth"),
+			Data:   filepath.Join(xdg("XDG_DATA_HOME", filepath.Join(home, ".local", "share")), "berth"),
+			Run:    run,
+		}, nil
+	}
+}
+
+// xdg returns an XDG base directory; the spec says relative values are invalid.
+func xdg(env, fallback string) string {
+	if d := os.Getenv(env); filepath.IsAbs(d) {
+		return d
+	}
+	return fallback
+}
+
+// userTempDir is a per-user directory in the shared temp dir. Someone else may
+// have created it first; Ensure refuses it then.
+func userTempDir() string {
+	return filepath.Join(os.TempDir(), "berth-"+strconv.Itoa(os.Getuid()))
+}
+
+// Ensure creates the directories private to the user (0700), tightens their
+// mode when it is wider, and refuses directories owned by someone else.
+func (p Paths) Ensure() error {
+	for _, dir := range []string{p.Config, p.Data, p.Run} {
+		if dir == "" {
+			return errors.New("settings: empty directory in paths")
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("creating %s: %w", dir, err)
+		}
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("checking %s: %w", dir, err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		if err := checkOwner(dir, fi); err != nil {
+			return err
+		}
+		// Windows has no unix modes; its ACLs already make these per-user.
+		if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o700 {
+			if err := os.Chmod(dir, 0o700); err != nil {
+				return fmt.Errorf("making %s private (mode 0700): %w", dir, err)
+			}
+		}
+	}
+	return nil
+}
+
+// File is where the settings live.
+func (p Paths) File() string { return filepath.Join(p.Config, fileName) }
+
+// Load reads the settings; a missing file means defaults. Fields missing from
+// the file (written by an older Berth) keep their defaults too.
+func Load(p Paths, host Host) (Settings, error) {
+	s := Default(host)
+	b, err := os.ReadFile(p.File())
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return Settings{}, fmt.Errorf("reading settings: %w", err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return Settings{}, fmt.Errorf("settings file %s is corrupt (%v): delete it to go back to the defaults, then `berth start --cpus N --memory GiB --disk GiB` to choose again", p.File(), err)
+	}
+	return s, nil
+}
+
+// Save writes the settings atomically: a crash leaves either the old file or
+// the new one, never a half-written one.
+func Save(p Paths, s Settings) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding settings: %w", err)
+	}
+	if err := os.MkdirAll(p.Config, 0o700); err != nil {
+		return fmt.Errorf("saving settings: %w", err)
+	}
+	if err := writeFileAtomic(p.File(), append(b, '\n')); err != nil {
+		return fmt.Errorf("saving settings: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes a 0600 temp file beside name, syncs it, renames it
+// over name and syncs the directory so the rename itself is durable.
+func writeFileAtomic(name string, data []byte) (err error) {
+	dir := filepath.Dir(name)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".*.tmp") // CreateTemp uses 0600
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), name); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // directories cannot be opened for syncing there; rename is durable enough
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,325 @@
+package settings
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		host Host
+		want Settings
+	}{
+		{"unknown host", Host{}, Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64}},
+		{"1 CPU 2 GiB", Host{CPUs: 1, MemoryMiB: 2048}, Settings{CPUs: 1, MemoryMiB: 1024, DiskGiB: 64}},
+		{"4 CPUs 6 GiB", Host{CPUs: 4, MemoryMiB: 6144}, Settings{CPUs: 2, MemoryMiB: 1536, DiskGiB: 64}},
+		{"8 CPUs 16 GiB", Host{CPUs: 8, MemoryMiB: 16384}, Settings{CPUs: 4, MemoryMiB: 2048, DiskGiB: 64}},
+		{"64 CPUs 256 GiB", Host{CPUs: 64, MemoryMiB: 262144}, Settings{CPUs: 4, MemoryMiB: 2048, DiskGiB: 64}},
+		{"3 CPUs 1 GiB", Host{CPUs: 3, MemoryMiB: 1024}, Settings{CPUs: 1, MemoryMiB: 1024, DiskGiB: 64}},
+	} {
+		if got := Default(tc.host); got != tc.want {
+			t.Errorf("%s: Default = %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+	// The defaults must pass validation on any machine that can run Berth.
+	for _, h := range []Host{{}, {CPUs: 1, MemoryMiB: 2048}, {CPUs: 8, MemoryMiB: 16384}} {
+		if err := Default(h).Validate(h, nil); err != nil {
+			t.Errorf("Default(%+v) is invalid: %v", h, err)
+		}
+	}
+}
+
+func TestThisHost(t *testing.T) {
+	h := ThisHost()
+	if h.CPUs < 1 {
+		t.Errorf("CPUs = %d", h.CPUs)
+	}
+	if runtime.GOOS == "linux" && h.MemoryMiB < 256 {
+		t.Errorf("MemoryMiB = %d, want the machine's memory", h.MemoryMiB)
+	}
+}
+
+func TestParseMeminfo(t *testing.T) {
+	in := "MemFree:         1000 kB\nMemTotal:       16318464 kB\nBuffers: 1 kB\n"
+	if got := parseMeminfo(strings.NewReader(in)); got != 15936 {
+		t.Errorf("parseMeminfo = %d, want 15936", got)
+	}
+	if got := parseMeminfo(strings.NewReader("garbage")); got != 0 {
+		t.Errorf("parseMeminfo(garbage) = %d, want 0", got)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	host := Host{CPUs: 8, MemoryMiB: 16384}
+	ok := Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64}
+	cur := ok
+	for _, tc := range []struct {
+		name    string
+		s       Settings
+		host    Host
+		current *Settings
+		want    string // "" means valid
+	}{
+		{"ok", ok, host, &cur, ""},
+		{"all CPUs", Settings{CPUs: 8, MemoryMiB: 2048, DiskGiB: 64}, host, nil, ""},
+		{"no CPUs", Settings{CPUs: 0, MemoryMiB: 2048, DiskGiB: 64}, host, nil,
+			"--cpus 0: must be between 1 and 8 (this machine has 8 CPUs)"},
+		{"too many CPUs", Settings{CPUs: 9, MemoryMiB: 2048, DiskGiB: 64}, host, nil,
+			"--cpus 9: must be between 1 and 8 (this machine has 8 CPUs)"},
+		{"no CPUs, unknown host", Settings{CPUs: 0, MemoryMiB: 2048, DiskGiB: 64}, Host{}, nil,
+			"--cpus 0: must be at least 1"},
+		{"little memory", Settings{CPUs: 2, MemoryMiB: 512, DiskGiB: 64}, host, nil,
+			"--memory 512 MiB: must be at least 1 GiB"},
+		{"most memory", Settings{CPUs: 2, MemoryMiB: 15360, DiskGiB: 64}, host, nil, ""},
+		{"too much memory", Settings{CPUs: 2, MemoryMiB: 15361, DiskGiB: 64}, host, nil,
+			"--memory 15361 MiB: must be at most 15 GiB (this machine has 16 GiB; about 1 GiB stays with the host)"},
+		{"too much memory, odd host", Settings{CPUs: 2, MemoryMiB: 16384}, Host{CPUs: 8, MemoryMiB: 15936}, nil,
+			"--memory 16 GiB: must be at most 14.5 GiB (this machine has 15.5 GiB; about 1 GiB stays with the host)\n--disk 0: must be between 8 and 2048 GiB"},
+		{"much memory, unknown host", Settings{CPUs: 2, MemoryMiB: 1 << 20, DiskGiB: 64}, Host{}, nil, ""},
+		{"tiny host", Settings{CPUs: 1, MemoryMiB: 1024, DiskGiB: 64}, Host{CPUs: 1, MemoryMiB: 1536}, nil,
+			"--memory 1 GiB: this machine has only 1.5 GiB; Berth needs 1 GiB plus about 1 GiB for the host"},
+		{"small disk", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 4}, host, nil,
+			"--disk 4: must be between 8 and 2048 GiB"},
+		{"huge disk", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 4096}, host, nil,
+			"--disk 4096: must be between 8 and 2048 GiB"},
+		{"shrink", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 32}, host, &cur,
+			"disk cannot shrink from 64 GiB to 32 GiB: images and volumes live there; choose 64 GiB or more (or `berth delete` to start afresh)"},
+		{"grow", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 128}, host, &cur, ""},
+		{"shrink without current", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 32}, host, nil, ""},
+		{"everything wrong", Settings{}, host, nil,
+			"--cpus 0: must be between 1 and 8 (this machine has 8 CPUs)\n--memory 0 MiB: must be at least 1 GiB\n--disk 0: must be between 8 and 2048 GiB"},
+	} {
+		err := tc.s.Validate(tc.host, tc.current)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: unexpected error: %v", tc.name, err)
+		case tc.want != "" && err == nil:
+			t.Errorf("%s: no error, want %q", tc.name, tc.want)
+		case tc.want != "" && err.Error() != tc.want:
+			t.Errorf("%s: error\n %q\nwant\n %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestParseGiB(t *testing.T) {
+	for in, want := range map[string]int{
+		"4": 4096, "2.5": 2560, "4G": 4096, "4g": 4096, "4GiB": 4096, "4 GiB": 4096, "4GB": 4096,
+		"512M": 512, "512MiB": 512, "512mb": 512, " 1.5 ": 1536, ".5": 512, "1.": 1024,
+	} {
+		got, err := ParseGiB(in)
+		if err != nil || got != want {
+			t.Errorf("ParseGiB(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"":        `"" is not a memory size: give GiB like 4 or 2.5 (or 4G), or MiB like 512M`,
+		"four":    `"four" is not a memory size`,
+		"4T":      `"4T" is not a memory size`,
+		"-1":      `"-1" is not a memory size`,
+		"1.2.3":   `"1.2.3" is not a memory size`,
+		"inf":     `"inf" is not a memory size`,
+		"1e3":     `"1e3" is not a memory size`,
+		"G":       `"G" is not a memory size`,
+		"0":       `"0" is too small: give at least 1 GiB, like 1 or 1024M`,
+		"0.0001G": `"0.0001G" is too small`,
+		"9999999": `"9999999" is too large`,
+	} {
+		_, err := ParseGiB(in)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("ParseGiB(%q) error = %v, want prefix %q", in, err, want)
+		}
+	}
+}
+
+func testPaths(t *testing.T) Paths {
+	t.Helper()
+	t.Setenv("BERTH_HOME", t.TempDir())
+	p, err := DefaultPaths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBerthHome(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("BERTH_HOME", home)
+	p, err := DefaultPaths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Paths{Config: filepath.Join(home, "config"), Data: filepath.Join(home, "data"), Run: filepath.Join(home, "run")}
+	if p != want {
+		t.Errorf("DefaultPaths = %+v, want %+v", p, want)
+	}
+
+	// A relative BERTH_HOME is made absolute, so a later chdir changes nothing.
+	t.Chdir(home)
+	t.Setenv("BERTH_HOME", "rel")
+	if p, err = DefaultPaths(); err != nil || !filepath.IsAbs(p.Run) {
+		t.Errorf("relative BERTH_HOME: %+v, %v", p, err)
+	}
+}
+
+func TestDefaultPathsXDG(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "darwin" {
+		t.Skip("XDG layout is for Linux and other unixes")
+	}
+	home := t.TempDir()
+	t.Setenv("BERTH_HOME", "")
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", "/x/config")
+	t.Setenv("XDG_DATA_HOME", "relative/is/ignored")
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+	p, err := DefaultPaths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Paths{Config: "/x/config/berth", Data: filepath.Join(home, ".local/share/berth"), Run: "/run/user/1000/berth"}
+	if p != want {
+		t.Errorf("DefaultPaths = %+v, want %+v", p, want)
+	}
+
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	if p, err = DefaultPaths(); err != nil || p.Run != filepath.Join(os.TempDir(), "berth-"+strconv.Itoa(os.Getuid())) {
+		t.Errorf("without XDG_RUNTIME_DIR: Run = %q, %v", p.Run, err)
+	}
+}
+
+func TestEnsure(t *testing.T) {
+	p := testPaths(t)
+	if err := p.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS == "windows" {
+		return
+	}
+	for _, d := range []string{p.Config, p.Data, p.Run} {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Fatalf("%s: %v %v, want mode 0700", d, fi.Mode(), err)
+		}
+	}
+	// A directory someone made world-readable is tightened again.
+	if err := os.Chmod(p.Run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p.Run); fi.Mode().Perm() != 0o700 {
+		t.Errorf("after Ensure, %s has mode %v, want 0700", p.Run, fi.Mode().Perm())
+	}
+	// A file where a directory should be is an error.
+	if err := os.RemoveAll(p.Data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.Data, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Ensure(); err == nil {
+		t.Error("Ensure accepted a file as the data directory")
+	}
+}
+
+func TestEnsureForeignOwner(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no unix ownership")
+	}
+	// Someone else's directory, as another user could plant in a shared /tmp:
+	// as root, make one; as anyone else, root's "/" serves.
+	dir, owner := "/", 0
+	if os.Getuid() == 0 {
+		dir, owner = t.TempDir(), 65534
+		if err := os.Chown(dir, owner, owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := Paths{Config: dir, Data: dir, Run: dir}.Ensure()
+	want := "is owned by uid " + strconv.Itoa(owner) + ", not by you"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Ensure(%s) = %v, want an error containing %q", dir, err, want)
+	}
+}
+
+func TestLoadSave(t *testing.T) {
+	p := testPaths(t)
+	host := Host{CPUs: 8, MemoryMiB: 16384}
+
+	s, err := Load(p, host)
+	if err != nil || s != Default(host) {
+		t.Fatalf("Load without a file = %+v, %v; want defaults", s, err)
+	}
+
+	want := Settings{CPUs: 3, MemoryMiB: 5120, DiskGiB: 100, Activate: true}
+	for range 2 { // the second Save replaces an existing file
+		if err := Save(p, want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s, err = Load(p, host); err != nil || s != want {
+		t.Fatalf("Load = %+v, %v; want %+v", s, err, want)
+	}
+
+	// Atomic writes leave only the settings file behind, private to the user.
+	entries, err := os.ReadDir(p.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "settings.json" {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("config dir holds %v, want only settings.json", names)
+	}
+	if fi, err := os.Stat(p.File()); err != nil || (runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600) {
+		t.Errorf("settings file: %v %v, want mode 0600", fi.Mode(), err)
+	}
+	b, _ := os.ReadFile(p.File())
+	if !strings.Contains(string(b), `"memory_mib": 5120`) || !strings.Contains(string(b), `"activate_context": true`) {
+		t.Errorf("settings file content:\n%s", b)
+	}
+}
+
+func TestLoadPartialFile(t *testing.T) {
+	p := testPaths(t)
+	host := Host{CPUs: 8, MemoryMiB: 16384}
+	if err := os.MkdirAll(p.Config, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// A file from an older Berth without some fields keeps the defaults for them.
+	if err := os.WriteFile(p.File(), []byte(`{"cpus": 6, "future_field": 1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := Default(host)
+	want.CPUs = 6
+	if s, err := Load(p, host); err != nil || s != want {
+		t.Errorf("Load = %+v, %v; want %+v", s, err, want)
+	}
+}
+
+func TestLoadCorrupt(t *testing.T) {
+	p := testPaths(t)
+	if err := os.MkdirAll(p.Config, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, content := range []string{"", `{"cpus": 2,`, `{"cpus": "two"}`} {
+		if err := os.WriteFile(p.File(), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(p, Host{})
+		if err == nil {
+			t.Fatalf("Load(%q) succeeded", content)
+		}
+		for _, want := range []string{p.File(), "is corrupt", "delete it", "berth start --cpus"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("Load(%q) error %q does not mention %q", content, err, want)
+			}
+		}
+	}
+}
