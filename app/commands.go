@@ -381,4 +381,3 @@ func cmdVersion(args []string) error {
 	}
 	return nil
 }
-
