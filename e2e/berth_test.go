@@ -192,8 +192,16 @@ func TestBerthCLI(t *testing.T) {
 	if _, err := waitPort("127.0.0.1:18080", false, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if ps := e.docker("ps", "-a", "--format", "{{.Names}}"); strings.Contains(ps, "web") {
-		t.Fatalf("--rm container still there: %s", ps)
+	// --rm removes the container just after stop returns.
+	for i := 0; ; i++ {
+		ps := e.docker("ps", "-a", "--format", "{{.Names}}")
+		if !strings.Contains(ps, "web") {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("--rm container still there: %s", ps)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 
 	// Auto-forward latency: docker run -d returning -> host port accepting.
@@ -268,12 +276,15 @@ func udpRoundTrip(t *testing.T, addr, msg string) string {
 	}
 	defer c.Close()
 	buf := make([]byte, 100)
-	for i := 0; i < 20; i++ { // the first datagrams may beat the forward
+	// The first datagrams may beat the forward (and come back refused at
+	// once): retry for a while.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		c.Write([]byte(msg))
 		c.SetReadDeadline(time.Now().Add(time.Second))
 		if n, err := c.Read(buf); err == nil {
 			return string(buf[:n])
 		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("no UDP answer from %s", addr)
 	return ""

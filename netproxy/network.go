@@ -48,9 +48,10 @@ func DefaultConfig() Config {
 
 // Network is a running virtual network.
 type Network struct {
-	cfg Config
-	vn  *virtualnetwork.VirtualNetwork
-	log *slog.Logger
+	cfg      Config
+	vn       *virtualnetwork.VirtualNetwork
+	services http.Handler // the network's own services (port forwarder, DNS, DHCP)
+	log      *slog.Logger
 }
 
 // New starts the virtual network's stack (gateway, DHCP, DNS, NAT).
@@ -78,7 +79,7 @@ func New(cfg Config, log *slog.Logger) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("virtual network: %w", err)
 	}
-	return &Network{cfg: cfg, vn: vn, log: log}, nil
+	return &Network{cfg: cfg, vn: vn, services: vn.ServicesMux(), log: log}, nil
 }
 
 // Config returns the network's layout.
@@ -167,7 +168,7 @@ func (n *Network) forwarder(verb string, req any) error {
 		return err
 	}
 	rec := httptest.NewRecorder()
-	n.vn.ServicesMux().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/forwarder/"+verb, bytes.NewReader(body)))
+	n.services.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/services/forwarder/"+verb, bytes.NewReader(body)))
 	if rec.Code != http.StatusOK {
 		return fmt.Errorf("port forwarder %s: %s", verb, strings.TrimSpace(rec.Body.String()))
 	}

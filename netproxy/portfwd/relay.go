@@ -36,7 +36,7 @@ func (f *Forwarder) serveTCP(ctx context.Context, l net.Listener, guest string, 
 			defer c.Close()
 			up, err := f.cfg.Guest(ctx, "tcp", guest)
 			if err != nil {
-				log.Debug("cannot reach the container's port in the guest", "err", err)
+				log.Warn("cannot reach the container's port in the guest", "err", err)
 				return
 			}
 			defer up.Close()
@@ -92,7 +92,7 @@ func (f *Forwarder) serveUDP(ctx context.Context, pc net.PacketConn, guest strin
 		if u == nil {
 			conn, err := f.cfg.Guest(ctx, "udp", guest)
 			if err != nil {
-				log.Debug("cannot reach the container's port in the guest", "err", err)
+				log.Warn("cannot reach the container's port in the guest", "err", err)
 				continue
 			}
 			u = &udpFlow{conn: conn}
