@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/daemon"
@@ -379,5 +382,39 @@ func cmdVersion(args []string) error {
 			}
 		}
 	}
+	return nil
+}
+
+func cmdShell(args []string) error {
+	fs := newFlags("shell")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	p, err := paths()
+	if err != nil {
+		return err
+	}
+	in := int(os.Stdin.Fd())
+	tty := term.IsTerminal(in) && term.IsTerminal(int(os.Stdout.Fd()))
+	cols, rows, _ := term.GetSize(int(os.Stdout.Fd()))
+	conn, br, err := control.Shell(daemon.ControlSocket(p), fs.Args(), tty, rows, cols, os.Getenv("TERM"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if tty {
+		old, err := term.MakeRaw(in)
+		if err != nil {
+			return err
+		}
+		defer term.Restore(in, old)
+	}
+	go func() {
+		io.Copy(conn, os.Stdin)
+		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+	}()
+	io.Copy(os.Stdout, br)
 	return nil
 }

@@ -21,6 +21,7 @@ Commands:
   status      show the machine's state (--json for scripts)
   delete      remove the machine and its data disk (--force: don't ask)
   logs        show the daemon log and the VM console (-n LINES)
+  shell       a root shell in the VM, for debugging (berth shell CMD... runs CMD)
   docker-env  print the DOCKER_HOST line for tools that ignore contexts
   version     print versions
   daemon      run the daemon in the foreground (berth start runs it for you)
@@ -46,6 +47,8 @@ func main() {
 		err = cmdDelete(args)
 	case "logs":
 		err = cmdLogs(args)
+	case "shell":
+		err = cmdShell(args)
 	case "docker-env":
 		err = cmdDockerEnv(args)
 	case "version":

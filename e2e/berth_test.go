@@ -174,6 +174,11 @@ func TestBerthCLI(t *testing.T) {
 	}
 	e.docker("load", "-i", image)
 
+	// The debug shell reaches guestd (PID 1) in the VM.
+	if out := e.berth("shell", "cat", "/proc/1/comm"); out != "guestd" {
+		t.Fatalf("berth shell: %q", out)
+	}
+
 	// Port forwarding follows the container.
 	e.docker("run", "-d", "--rm", "--name", "web", "-p", "18080:80", "berth/welcome")
 	if _, err := waitPort("127.0.0.1:18080", true, 30*time.Second); err != nil {

@@ -241,6 +241,7 @@ func (g *guest) serveAPI() {
 				return stats.Reader{Proc: "/proc", DataDisk: dataMount, Interval: 200 * time.Millisecond}.Read()
 			},
 			Shutdown: g.requestShutdown,
+			Shell:    g.serveShell,
 		}.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -12,6 +12,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berthvm/berth/guestd/api"
@@ -178,4 +181,43 @@ func (c *Client) Events(ctx context.Context, fn func(Event) bool) error {
 		return err
 	}
 	return ctx.Err()
+}
+
+// Shell opens the guest's debug shell (or runs args) through the daemon and
+// returns the raw stream. With tty, the shell runs on a pty of rows x cols.
+func Shell(socket string, args []string, tty bool, rows, cols int, term string) (net.Conn, *bufio.Reader, error) {
+	conn, err := net.Dial("unix", socket)
+	if err != nil {
+		return nil, nil, err
+	}
+	q := url.Values{"cmd": args}
+	if tty {
+		q.Set("tty", "1")
+		q.Set("rows", strconv.Itoa(rows))
+		q.Set("cols", strconv.Itoa(cols))
+		q.Set("term", term)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://berth/v1/shell?"+q.Encode(), nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", api.ShellProtocol)
+	if err := req.Write(conn); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer conn.Close()
+		var e ErrorBody
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if json.Unmarshal(b, &e) != nil || e.Message == "" {
+			e.Message = strings.TrimSpace(string(b))
+		}
+		return nil, nil, fmt.Errorf("shell: %s: %s", resp.Status, e.Message)
+	}
+	return conn, br, nil
 }

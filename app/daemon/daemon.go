@@ -63,12 +63,13 @@ type Daemon struct {
 
 // session is what one start brings up and one stop tears down.
 type session struct {
-	cancel  context.CancelFunc
-	net     *netproxy.Network
-	guest   *api.Client
-	fwd     *portfwd.Forwarder
-	stopped chan struct{} // closed when the VM is seen stopped
-	wg      sync.WaitGroup
+	cancel   context.CancelFunc
+	net      *netproxy.Network
+	guest    *api.Client
+	guestAPI string // host:port of the guest API inside the network
+	fwd      *portfwd.Forwarder
+	stopped  chan struct{} // closed when the VM is seen stopped
+	wg       sync.WaitGroup
 	// expectStop is set before a stop is asked for, so the watcher tells an
 	// ordered stop from a crash.
 	expectStop bool
@@ -188,7 +189,8 @@ func (d *Daemon) boot(s settings.Settings) {
 	}
 	run.net = nw
 	gcfg := config.Default()
-	run.guest = api.NewClient(net.JoinHostPort(nw.Config().Guest.String(), strconv.Itoa(gcfg.APIPort)), nw.Dialer())
+	run.guestAPI = net.JoinHostPort(nw.Config().Guest.String(), strconv.Itoa(gcfg.APIPort))
+	run.guest = api.NewClient(run.guestAPI, nw.Dialer())
 	nicL, err := listenUnix(d.netSocket())
 	if err != nil {
 		fail(err)

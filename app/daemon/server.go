@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -114,6 +116,22 @@ func (d *Daemon) handler() http.Handler {
 			return
 		}
 		reply(w, http.StatusOK, st)
+	})
+	// The debug shell is the guest API's, proxied: the upgraded connection
+	// is joined byte for byte.
+	mux.HandleFunc("POST /v1/shell", func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		run := d.run
+		d.mu.Unlock()
+		if state, _, _ := d.m.snapshot(); run == nil || state != control.Running {
+			reply(w, http.StatusConflict, control.ErrorBody{Message: "Berth is not running"})
+			return
+		}
+		proxy := &httputil.ReverseProxy{
+			Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(&url.URL{Scheme: "http", Host: run.guestAPI}) },
+			Transport: &http.Transport{DialContext: run.net.Dialer()},
+		}
+		proxy.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		events, cancel := d.m.subscribe()

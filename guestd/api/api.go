@@ -64,7 +64,13 @@ type Server struct {
 	Health   func() Health
 	Stats    func() (stats.Stats, error)
 	Shutdown func(reboot bool)
+	// Shell serves POST /v1/shell, an HTTP upgrade to a raw byte stream
+	// with a shell (or ?cmd=… ) in the guest; ?tty=1&rows=&cols= for a pty.
+	Shell http.HandlerFunc
 }
+
+// ShellProtocol is the Upgrade token of /v1/shell.
+const ShellProtocol = "berth-shell"
 
 // Handler routes the API.
 func (s Server) Handler() http.Handler {
@@ -92,6 +98,9 @@ func (s Server) Handler() http.Handler {
 		writeJSON(w, http.StatusAccepted, struct{}{})
 		go s.Shutdown(req.Reboot)
 	})
+	if s.Shell != nil {
+		mux.HandleFunc("POST /v1/shell", s.Shell)
+	}
 	return mux
 }
 
