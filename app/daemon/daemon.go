@@ -268,35 +268,18 @@ func (r *session) goRun(f func()) {
 	}()
 }
 
-// waitGuest polls the guest API until the engine is ready, the guest reports
-// a failure, or the VM goes away.
+// waitGuest waits for the engine in the guest, the guest's failure, the VM
+// going away or readyTimeout, whichever comes first.
 func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
-	deadline := time.After(readyTimeout)
-	var last string
-	for {
-		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		h, err := run.guest.Health(hctx)
-		cancel()
-		if err == nil {
-			switch h.State {
-			case api.Ready:
-				return nil
-			case api.Failed:
-				return fmt.Errorf("the guest failed to boot: %s (serial log: %s)", h.Error, d.serialLog())
-			}
-			if n := len(h.Boot); n > 0 && h.Boot[n-1].Name != last {
-				last = h.Boot[n-1].Name
-				d.m.progress("waiting for the engine (guest: " + last + ")")
-			}
-		}
-		select {
-		case <-run.stopped:
-			return fmt.Errorf("the VM stopped while booting (serial log: %s)", d.serialLog())
-		case <-deadline:
-			return fmt.Errorf("the guest was not ready after %v (serial log: %s)", readyTimeout, d.serialLog())
-		case <-time.After(250 * time.Millisecond):
-		}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	_, err := run.guest.WaitReady(ctx, run.stopped, func(s api.Step) {
+		d.m.progress("waiting for the engine (guest: " + s.Name + ")")
+	})
+	if err != nil {
+		return fmt.Errorf("%w (VM console: %s)", err, d.serialLog())
 	}
+	return nil
 }
 
 // watch follows the hypervisor's events: a VM that stops without being asked

@@ -103,10 +103,8 @@ func (d *Daemon) handler() http.Handler {
 		reply(w, http.StatusOK, struct{}{})
 	})
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
-		d.mu.Lock()
-		run := d.run
-		d.mu.Unlock()
-		if state, _, _ := d.m.snapshot(); run == nil || state != control.Running {
+		run := d.running()
+		if run == nil {
 			reply(w, http.StatusConflict, control.ErrorBody{Message: "Berth is not running"})
 			return
 		}
@@ -120,10 +118,8 @@ func (d *Daemon) handler() http.Handler {
 	// The debug shell is the guest API's, proxied: the upgraded connection
 	// is joined byte for byte.
 	mux.HandleFunc("POST /v1/shell", func(w http.ResponseWriter, r *http.Request) {
-		d.mu.Lock()
-		run := d.run
-		d.mu.Unlock()
-		if state, _, _ := d.m.snapshot(); run == nil || state != control.Running {
+		run := d.running()
+		if run == nil {
 			reply(w, http.StatusConflict, control.ErrorBody{Message: "Berth is not running"})
 			return
 		}
@@ -155,6 +151,17 @@ func (d *Daemon) handler() http.Handler {
 		}
 	})
 	return mux
+}
+
+// running returns the session of a running machine, or nil.
+func (d *Daemon) running() *session {
+	d.mu.Lock()
+	run := d.run
+	d.mu.Unlock()
+	if state, _, _ := d.m.snapshot(); state != control.Running {
+		return nil
+	}
+	return run
 }
 
 func reply(w http.ResponseWriter, code int, v any) {

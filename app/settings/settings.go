@@ -15,6 +15,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/berthvm/berth/internal/atomicfile"
 )
 
 // Settings are the user's choices for the Berth machine.
@@ -290,49 +292,8 @@ func Save(p Paths, s Settings) error {
 	if err := os.MkdirAll(p.Config, 0o700); err != nil {
 		return fmt.Errorf("saving settings: %w", err)
 	}
-	if err := writeFileAtomic(p.File(), append(b, '\n')); err != nil {
+	if err := atomicfile.Write(p.File(), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("saving settings: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes a 0600 temp file beside name, syncs it, renames it
-// over name and syncs the directory so the rename itself is durable.
-func writeFileAtomic(name string, data []byte) (err error) {
-	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".*.tmp") // CreateTemp uses 0600
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), name); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be opened for syncing there; rename is durable enough
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

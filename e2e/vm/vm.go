@@ -42,6 +42,7 @@ type VM struct {
 
 	cmd    *exec.Cmd
 	exited chan error
+	gone   chan struct{} // closed when QEMU has exited
 	cancel context.CancelFunc
 }
 
@@ -127,6 +128,7 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		Net: netw, DockerSock: dockerSock, SerialLog: serial, cmd: cmd, cancel: cancel,
 		API:    api.NewClient(fmt.Sprintf("%s:%d", netw.Config().Guest, gcfg.APIPort), netw.Dialer()),
 		exited: make(chan error, 1),
+		gone:   make(chan struct{}),
 	}
 	v.Launched = time.Now()
 	if err := cmd.Start(); err != nil {
@@ -138,34 +140,18 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		out.Close()
 		v.exited <- err
 		close(v.exited)
+		close(v.gone)
 	}()
 	return v, nil
 }
 
-// WaitReady polls the guest API until the guest is ready or has failed.
+// WaitReady waits until the guest is ready, has failed, or QEMU exited.
 func (v *VM) WaitReady(ctx context.Context) (api.Health, error) {
-	var last error
-	for {
-		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		h, err := v.API.Health(hctx)
-		cancel()
-		if err == nil {
-			switch h.State {
-			case api.Ready:
-				return h, nil
-			case api.Failed:
-				return h, fmt.Errorf("guest failed to boot: %s (serial log %s)", h.Error, v.SerialLog)
-			}
-		}
-		last = err
-		select {
-		case err := <-v.exited:
-			return h, fmt.Errorf("qemu exited before the guest was ready: %v (serial log %s)", err, v.SerialLog)
-		case <-ctx.Done():
-			return h, fmt.Errorf("guest not ready: %w (last error: %v; serial log %s)", ctx.Err(), last, v.SerialLog)
-		case <-time.After(250 * time.Millisecond):
-		}
+	h, err := v.API.WaitReady(ctx, v.gone, nil)
+	if err != nil {
+		return h, fmt.Errorf("%w (serial log %s)", err, v.SerialLog)
 	}
+	return h, nil
 }
 
 // Shutdown asks the guest to power off and waits for QEMU to exit.

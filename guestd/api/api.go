@@ -6,11 +6,13 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/berthvm/berth/guestd/datadisk"
 	"github.com/berthvm/berth/guestd/stats"
@@ -179,4 +181,42 @@ func (c *Client) Stats(ctx context.Context) (stats.Stats, error) {
 // power off (or reboot). It returns once the guest has accepted.
 func (c *Client) Shutdown(ctx context.Context, reboot bool) error {
 	return c.call(ctx, http.MethodPost, "/v1/shutdown", ShutdownRequest{Reboot: reboot}, nil)
+}
+
+// ErrBootFailed is wrapped by WaitReady when the guest reports a failure.
+var ErrBootFailed = errors.New("the guest failed to boot")
+
+// WaitReady polls the guest's health until it is ready or reports a
+// failure, telling progress (if set) of each new boot step. It gives up when
+// ctx ends or gone is closed (the VM went away), with the last poll error.
+func (c *Client) WaitReady(ctx context.Context, gone <-chan struct{}, progress func(Step)) (Health, error) {
+	var h Health
+	var last error
+	seen := ""
+	for {
+		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		got, err := c.Health(hctx)
+		cancel()
+		last = err
+		if err == nil {
+			h = got
+			switch h.State {
+			case Ready:
+				return h, nil
+			case Failed:
+				return h, fmt.Errorf("%w: %s", ErrBootFailed, h.Error)
+			}
+			if n := len(h.Boot); n > 0 && h.Boot[n-1].Name != seen && progress != nil {
+				seen = h.Boot[n-1].Name
+				progress(h.Boot[n-1])
+			}
+		}
+		select {
+		case <-gone:
+			return h, errors.New("the VM stopped before the guest was ready")
+		case <-ctx.Done():
+			return h, fmt.Errorf("the guest was not ready: %w (last error: %v)", ctx.Err(), last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

@@ -19,7 +19,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
+
+	"github.com/berthvm/berth/internal/atomicfile"
 )
 
 // DefaultName is the context the CLI uses when none is selected.
@@ -141,7 +142,7 @@ func (s Store) Ensure(name, host, description string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("docker context %q: %w", name, err)
 	}
-	if err := writeFileAtomic(file, b, 0o644); err != nil {
+	if err := atomicfile.Write(file, b, 0o644); err != nil {
 		return fmt.Errorf("docker context %q: %w", name, err)
 	}
 	return nil
@@ -284,48 +285,8 @@ func (s Store) setCurrent(name string) error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return fmt.Errorf("writing docker config: %w", err)
 	}
-	if err := writeFileAtomic(file, bytes.TrimRight(buf.Bytes(), "\n"), mode); err != nil {
+	if err := atomicfile.Write(file, bytes.TrimRight(buf.Bytes(), "\n"), mode); err != nil {
 		return fmt.Errorf("writing docker config: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic replaces name through a synced temp file in the same
-// directory and a rename, so readers (the docker CLI) never see half a file.
-func writeFileAtomic(name string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), name); err != nil {
-		return err
-	}
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be synced there
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
