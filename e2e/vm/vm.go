@@ -92,7 +92,8 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 
 	serial := filepath.Join(o.StateDir, "serial.log")
 	// A /dev/kvm that exists may still not work (nested sandboxes fail on
-	// vCPU setup), so acceleration is asked for, not guessed.
+	// vCPU setup), so acceleration is asked for (BERTH_ACCEL=kvm), not
+	// guessed as the libvirt backend can afford to.
 	accel := "tcg,thread=multi"
 	if a := os.Getenv("BERTH_ACCEL"); a != "" {
 		accel = a
