@@ -246,6 +246,27 @@ func TestBerthCLI(t *testing.T) {
 	}
 	e.docker("rm", "-f", "talker")
 
+	// host.docker.internal reaches the host's loopback.
+	hostL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hostL.Close()
+	go func() {
+		for {
+			c, err := hostL.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("hello from the host\n"))
+			c.Close()
+		}
+	}()
+	hostPort := fmt.Sprint(hostL.Addr().(*net.TCPAddr).Port)
+	if out := e.docker("run", "--rm", testImage, "nc", "-w", "5", "host.docker.internal", hostPort); out != "hello from the host" {
+		t.Fatalf("host.docker.internal: %q", out)
+	}
+
 	// Volumes survive a stop and start.
 	e.docker("volume", "create", "keep")
 	e.docker("run", "--rm", "-v", "keep:/data", testImage, "sh", "-c", "echo persisted > /data/f")
@@ -268,9 +289,35 @@ func TestBerthCLI(t *testing.T) {
 	if got := e.docker("run", "--rm", "-v", "keep:/data", testImage, "cat", "/data/f"); got != "persisted" {
 		t.Fatalf("volume after restart: %q", got)
 	}
+
+	// A daemon that dies leaves a VM nobody can reach: the next daemon
+	// stops it and starts afresh; the data survives.
+	killDaemon(t, e)
+	if st := e.status(); st.State != control.Stopped {
+		t.Fatalf("status with no daemon: %s", st.State)
+	}
+	e.berth("start")
+	if got := e.docker("run", "--rm", "-v", "keep:/data", testImage, "cat", "/data/f"); got != "persisted" {
+		t.Fatalf("volume after a daemon crash: %q", got)
+	}
 	e.berth("stop")
 	if out, _ := exec.Command("pgrep", "-f", "qemu-system.*guest=berth").CombinedOutput(); len(out) > 0 {
 		t.Fatalf("qemu still running after stop: %s", out)
+	}
+}
+
+func killDaemon(t *testing.T, e *berthEnv) {
+	b, err := os.ReadFile(filepath.Join(e.home, "run", "daemon.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(b), &pid)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for syscall.Kill(pid, 0) == nil {
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
