@@ -227,6 +227,9 @@ func (d *Daemon) boot(s settings.Settings) {
 		fail(err)
 		return
 	}
+	if ctx.Err() != nil {
+		return // stopped while booting: teardown has run
+	}
 
 	dockL, err := listenUnix(d.dockerSocket())
 	if err != nil {
