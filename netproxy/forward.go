@@ -7,13 +7,15 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 )
 
 // Forward accepts connections on l and joins each, byte for byte, to a new
 // connection from dial, until ctx ends or l is closed. Byte-level copying
 // keeps HTTP upgrades (docker attach, exec) and streams (logs -f, events)
-// working without understanding them.
-func Forward(ctx context.Context, l net.Listener, dial func(context.Context) (net.Conn, error), log *slog.Logger) error {
+// working without understanding them. A failed accept that is not the end
+// (out of file descriptors, say) is retried after a pause, not fatal.
+func Forward(ctx context.Context, l net.Listener, dial func(context.Context) (net.Conn, error), log *slog.Logger) {
 	go func() {
 		<-ctx.Done()
 		l.Close()
@@ -24,22 +26,26 @@ func Forward(ctx context.Context, l net.Listener, dial func(context.Context) (ne
 		c, err := l.Accept()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
+				return
 			}
-			return err
+			log.Warn("accept failed", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			defer c.Close()
 			up, err := dial(ctx)
 			if err != nil {
-				log.Warn("forward: cannot reach the guest", "err", err)
+				log.Warn("cannot reach the guest", "err", err)
 				return
 			}
 			defer up.Close()
 			Join(ctx, c, up)
-		}()
+		})
 	}
 }
 

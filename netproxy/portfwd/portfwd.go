@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/berthvm/berth/netproxy"
 )
 
 // Dialer opens a connection to addr ("host:port") in the guest; network is
@@ -354,7 +356,11 @@ func (f *Forwarder) listen(ctx context.Context, wg *sync.WaitGroup, fw Forward, 
 		if err != nil {
 			return nil, err
 		}
-		wg.Go(func() { f.serveTCP(ctx, l, guest, log) })
+		wg.Go(func() {
+			netproxy.Forward(ctx, l, func(ctx context.Context) (net.Conn, error) {
+				return f.cfg.Guest(ctx, "tcp", guest)
+			}, log)
+		})
 		return l, nil
 	case "udp":
 		pc, err := f.listenUDP(network, host)

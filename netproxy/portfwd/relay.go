@@ -8,44 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/berthvm/berth/netproxy"
 )
-
-// serveTCP joins each connection accepted on l to a new one to guest, until
-// l is closed. Connections end when ctx does.
-func (f *Forwarder) serveTCP(ctx context.Context, l net.Listener, guest string, log *slog.Logger) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: wait rather than spin.
-			log.Warn("accept failed", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		wg.Go(func() {
-			defer c.Close()
-			up, err := f.cfg.Guest(ctx, "tcp", guest)
-			if err != nil {
-				log.Warn("cannot reach the container's port in the guest", "err", err)
-				return
-			}
-			defer up.Close()
-			// Join half-closes each side when the other stops sending, and
-			// closes both when ctx ends.
-			netproxy.Join(ctx, c, up)
-		})
-	}
-}
 
 // maxDatagram fits any UDP payload.
 const maxDatagram = 64 << 10
