@@ -3,16 +3,26 @@
 package atomicfile
 
 import (
+	"bufio"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 )
 
-// Write replaces name with data, with the given mode: through a synced temp
-// file in the same directory, a rename, and a sync of the directory so the
-// rename itself is durable.
-func Write(name string, data []byte, mode fs.FileMode) (err error) {
+// Write replaces name with data, with the given mode.
+func Write(name string, data []byte, mode fs.FileMode) error {
+	return WriteFunc(name, mode, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFunc replaces name with what write produces (streamed, for large
+// files): through a synced temp file in the same directory, a rename, and a
+// sync of the directory so the rename itself is durable.
+func WriteFunc(name string, mode fs.FileMode, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(name)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".*.tmp")
 	if err != nil {
@@ -24,7 +34,11 @@ func Write(name string, data []byte, mode fs.FileMode) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err = f.Write(data); err != nil {
+	buf := bufio.NewWriterSize(f, 1<<20)
+	if err = write(buf); err != nil {
+		return err
+	}
+	if err = buf.Flush(); err != nil {
 		return err
 	}
 	if err = f.Chmod(mode); err != nil {

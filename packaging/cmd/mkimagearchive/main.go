@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthvm/berth/internal/atomicfile"
 	"github.com/berthvm/berth/packaging/imagearchive"
 )
 
@@ -132,40 +132,9 @@ func run(args []string, sourceDateEpoch string, stderr io.Writer) error {
 	// output's filesystem must hold the result anyway.
 	img.TempDir = filepath.Dir(out)
 
-	return writeAtomic(out, func(w io.Writer) error { return imagearchive.Write(w, img) })
-}
-
-// writeAtomic writes via a temp file in the same directory and renames it
-// into place, so readers never see a partial archive.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	buf := bufio.NewWriterSize(tmp, 1<<20)
-	if err := write(buf); err != nil {
-		return err
-	}
-	if err := buf.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename into place: %w", err)
+	// Readers never see a partial archive.
+	if err := atomicfile.WriteFunc(out, 0o644, func(w io.Writer) error { return imagearchive.Write(w, img) }); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
 	}
 	return nil
 }
