@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/daemon"
 	"github.com/berthvm/berth/app/settings"
+	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
@@ -96,6 +98,17 @@ func cmdStart(args []string) error {
 	memory := fs.String("memory", "", "memory in GiB (e.g. 4, 2.5, 512M)")
 	disk := fs.Int("disk", 0, "data disk size in GiB (it can only grow)")
 	activate := fs.Bool("activate", false, "make the berth docker context current")
+	var mounts []filesharing.Share
+	var unmounts []string
+	fs.Func("mount", "share a host folder with the VM at the same path: PATH or PATH:ro (repeatable)", func(v string) error {
+		sh, err := filesharing.ParseMount(runtime.GOOS, v)
+		mounts = append(mounts, sh)
+		return err
+	})
+	fs.Func("unmount", "stop sharing a host folder (repeatable)", func(v string) error {
+		unmounts = append(unmounts, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -123,6 +136,15 @@ func cmdStart(args []string) error {
 	if flagSet(fs, "activate") {
 		s.Activate = *activate
 	}
+	s.Shares = slices.Clone(s.Shares)
+	for _, path := range unmounts {
+		if s.Shares, err = filesharing.Remove(runtime.GOOS, s.Shares, path); err != nil {
+			return err
+		}
+	}
+	for _, sh := range mounts {
+		s.Shares = filesharing.Add(runtime.GOOS, s.Shares, sh)
+	}
 	// The disk may only grow: what counts is the disk that exists.
 	var current *settings.Settings
 	if fi, err := os.Stat(filepath.Join(p.Data, "data.img")); err == nil {
@@ -131,7 +153,7 @@ func cmdStart(args []string) error {
 	if err := s.Validate(host, current); err != nil {
 		return err
 	}
-	changed := s != saved
+	changed := !s.Equal(saved)
 	if changed {
 		if err := settings.Save(p, s); err != nil {
 			return err
@@ -294,6 +316,13 @@ func cmdStatus(args []string) error {
 		fmt.Printf("docker:  context %q, socket %s\n", st.Context, st.DockerSocket)
 		if g := st.Guest; g != nil {
 			fmt.Printf("engine:  docker %s (API %s), kernel %s, up %.0fs\n", g.Versions.Docker, g.Versions.DockerAPI, g.Versions.Kernel, g.Uptime)
+		}
+		for _, sh := range st.Shares {
+			mode := "read-write"
+			if sh.ReadOnly {
+				mode = "read-only"
+			}
+			fmt.Printf("shared:  %s (%s)\n", sh.HostPath, mode)
 		}
 		for _, f := range st.Forwards {
 			line := fmt.Sprintf("port:    %s:%d/%s -> %s", f.HostIP, f.HostPort, f.Proto, f.Container)

@@ -15,7 +15,9 @@ const usage = `Usage: berth COMMAND [FLAGS]
 Commands:
   start       start the machine (and the daemon); returns when docker works
               --cpus N  --memory GiB  --disk GiB  --activate (make the berth
-              docker context current); flags are saved for next time
+              docker context current)  --mount PATH[:ro] (share a host
+              folder at the same path; home and temp are shared by default)
+              --unmount PATH; flags are saved for next time
   stop        stop the machine cleanly (--force: power off at once)
   restart     stop, then start
   status      show the machine's state (--json for scripts)

@@ -17,6 +17,11 @@ var guestOnly = []string{
 type Policy struct {
 	GOOS   string // the host's OS: path syntax and translation
 	Shares []Share
+	// Resolve follows symlinks on the host (filepath.EvalSymlinks on the
+	// existing part of the path); nil leaves paths as written. Without it a
+	// symlink inside a share that points out of it would be followed in the
+	// VM, to a VM path of the same name.
+	Resolve func(string) (string, error)
 }
 
 // CheckBind vets one bind-mount source as given to the docker CLI (a host
@@ -38,17 +43,40 @@ func (p Policy) CheckBind(source string) (string, error) {
 		return "", fmt.Errorf("bind mount source %q is not an absolute path", source)
 	}
 	src := clean(p.GOOS, source)
+	if p.Resolve != nil {
+		r, err := p.Resolve(src)
+		if err != nil {
+			return "", fmt.Errorf("bind mount source %s: %w", source, err)
+		}
+		if r = clean(p.GOOS, r); r != src {
+			src = r
+			source = fmt.Sprintf("%s (a symlink to %s)", source, r)
+		}
+	}
 	for _, s := range p.Shares {
 		share := clean(p.GOOS, s.HostPath)
-		if within(p.GOOS, src, share) {
-			// The share's own spelling of its prefix: on Windows the request
-			// may differ in case, the guest's mount point does not.
-			return GuestPath(p.GOOS, share+src[len(share):])
+		real := share
+		if p.Resolve != nil {
+			// A share may itself be reached through a symlink (macOS /tmp).
+			if r, err := p.Resolve(share); err == nil {
+				real = clean(p.GOOS, r)
+			}
+		}
+		for _, prefix := range []string{share, real} {
+			if within(p.GOOS, src, prefix) {
+				// The share's own spelling of its prefix: on Windows the
+				// request may differ in case, the guest's mount point does not.
+				return GuestPath(p.GOOS, share+src[len(prefix):])
+			}
 		}
 	}
 	var shared []string
 	for _, s := range p.Shares {
 		shared = append(shared, s.HostPath)
+	}
+	if r := vmReserved(p.GOOS, src); r != "" {
+		return "", fmt.Errorf("bind mount source %s is not shared with the Berth VM, and cannot be: it would cover the VM's own %s; copy what the container needs into a shared folder (shared now: %s)",
+			source, r, strings.Join(shared, ", "))
 	}
 	return "", fmt.Errorf("bind mount source %s is not shared with the Berth VM: share it with `berth start --mount %s` (or a parent folder; shared now: %s)",
 		source, src, strings.Join(shared, ", "))

@@ -35,7 +35,14 @@ func Defaults(goos, home, tmp string) []Share {
 			out = append(out, Share{HostPath: p})
 		}
 	}
-	return Normalize(goos, out)
+	// Windows' temp folder is inside the user's home: the home covers it.
+	var kept []Share
+	for _, sh := range Normalize(goos, out) {
+		if len(kept) == 0 || !within(goos, sh.HostPath, kept[len(kept)-1].HostPath) {
+			kept = append(kept, sh)
+		}
+	}
+	return kept
 }
 
 // ParseMount reads the --mount flag's PATH[:ro] (PATH[:rw] too).
@@ -73,6 +80,9 @@ func Validate(goos string, shares []Share) error {
 		case isRoot(goos, p):
 			errs = append(errs, fmt.Errorf("shared folder %q: the whole root cannot be shared (it would hide the VM's own system); share the folders you work in", s.HostPath))
 			continue
+		case vmReserved(goos, p) != "":
+			errs = append(errs, fmt.Errorf("shared folder %q would cover the VM's own %s; share a folder that does not", s.HostPath, vmReserved(goos, p)))
+			continue
 		case seen[key(goos, p)]:
 			errs = append(errs, fmt.Errorf("shared folder %q is listed twice", s.HostPath))
 			continue
@@ -87,6 +97,28 @@ func Validate(goos string, shares []Share) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// vmSystem are the VM's own directories: a share there (or above) would
+// replace what the VM runs on.
+var vmSystem = []string{
+	"/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr",
+	"/var/lib", "/var/run", "/var/log", "/var/cache", "/mnt/data",
+}
+
+// vmReserved returns the VM directory a share at host path p would cover
+// or fall inside, or "".
+func vmReserved(goos, p string) string {
+	g, err := GuestPath(goos, p)
+	if err != nil {
+		return ""
+	}
+	for _, r := range vmSystem {
+		if within("linux", g, r) || within("linux", r, g) {
+			return r
+		}
+	}
+	return ""
 }
 
 // Normalize cleans the paths and sorts the shares, outermost first.
@@ -156,4 +188,31 @@ func key(goos, p string) string {
 func within(goos, p, dir string) bool {
 	p, dir = key(goos, p), key(goos, dir)
 	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// Add shares s, replacing the mode of a share with the same path.
+func Add(goos string, shares []Share, s Share) []Share {
+	out := make([]Share, 0, len(shares)+1)
+	for _, have := range shares {
+		if key(goos, clean(goos, have.HostPath)) != key(goos, clean(goos, s.HostPath)) {
+			out = append(out, have)
+		}
+	}
+	return Normalize(goos, append(out, s))
+}
+
+// Remove stops sharing hostPath; it must be one of the shares as listed.
+func Remove(goos string, shares []Share, hostPath string) ([]Share, error) {
+	var out []Share
+	var listed []string
+	for _, have := range shares {
+		listed = append(listed, have.HostPath)
+		if key(goos, clean(goos, have.HostPath)) != key(goos, clean(goos, hostPath)) {
+			out = append(out, have)
+		}
+	}
+	if len(out) == len(shares) {
+		return nil, fmt.Errorf("--unmount %s: that folder is not shared (shared now: %s)", hostPath, strings.Join(listed, ", "))
+	}
+	return out, nil
 }

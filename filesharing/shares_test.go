@@ -19,8 +19,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("macOS defaults invalid: %v", err)
 	}
 	win := Defaults("windows", `C:\Users\me`, `C:\Users\me\AppData\Local\Temp`)
-	if err := Validate("windows", win); err == nil || !strings.Contains(err.Error(), "inside") {
-		t.Fatalf("Windows temp inside home should be reported as nested: %v", err)
+	if len(win) != 1 || win[0].HostPath != `C:\Users\me` || Validate("windows", win) != nil {
+		t.Fatalf("Windows defaults %v: the temp folder inside home is covered by home", win)
 	}
 }
 
@@ -56,6 +56,8 @@ func TestValidate(t *testing.T) {
 		want   string
 	}{
 		"root":     {"linux", []Share{{HostPath: "/"}}, "whole root"},
+		"usr":      {"linux", []Share{{HostPath: "/usr/local/src"}}, "VM's own /usr"},
+		"var":      {"linux", []Share{{HostPath: "/var"}}, "VM's own /var/lib"},
 		"drive":    {"windows", []Share{{HostPath: `C:\`}}, "whole root"},
 		"relative": {"linux", []Share{{HostPath: "src"}}, "absolute"},
 		"twice":    {"linux", []Share{{HostPath: "/a"}, {HostPath: "/a/"}}, "twice"},
@@ -121,7 +123,7 @@ func TestCheckBind(t *testing.T) {
 		p  Policy
 		in string
 	}{
-		{posix, "/etc/passwd"},
+		{posix, "/srv/data"},
 		{posix, "/home/me/../other/secret"}, // .. out of a share
 		{posix, "/home/meow"},               // a sibling with a common prefix
 		{win, `D:\data`},
@@ -131,6 +133,14 @@ func TestCheckBind(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "not shared with the Berth VM") || !strings.Contains(err.Error(), "berth start --mount") {
 			t.Errorf("%s CheckBind(%q): %v, want a refusal that says how to share", c.p.GOOS, c.in, err)
 		}
+	}
+}
+
+func TestCheckBindVMSystemPath(t *testing.T) {
+	p := Policy{GOOS: "linux", Shares: []Share{{HostPath: "/home/me"}}}
+	_, err := p.CheckBind("/etc/passwd")
+	if err == nil || !strings.Contains(err.Error(), "cannot be: it would cover the VM's own /etc") || strings.Contains(err.Error(), "--mount") {
+		t.Fatalf("%v", err)
 	}
 }
 
@@ -148,5 +158,23 @@ func TestSplitBind(t *testing.T) {
 	}
 	if _, _, err := SplitBind("linux", "/only"); err == nil {
 		t.Error("a bind without a target was accepted")
+	}
+}
+
+func TestAddRemove(t *testing.T) {
+	s := Add("linux", []Share{{HostPath: "/tmp"}}, Share{HostPath: "/srv/"})
+	s = Add("linux", s, Share{HostPath: "/tmp", ReadOnly: true})
+	if want := []Share{{HostPath: "/srv"}, {HostPath: "/tmp", ReadOnly: true}}; !reflect.DeepEqual(s, want) {
+		t.Fatalf("after adds: %v", s)
+	}
+	s, err := Remove("linux", s, "/srv")
+	if err != nil || !reflect.DeepEqual(s, []Share{{HostPath: "/tmp", ReadOnly: true}}) {
+		t.Fatalf("after remove: %v %v", s, err)
+	}
+	if _, err := Remove("linux", s, "/home"); err == nil || !strings.Contains(err.Error(), "shared now: /tmp") {
+		t.Fatalf("removing what is not shared: %v", err)
+	}
+	if w, err := Remove("windows", []Share{{HostPath: `C:\Src`}}, `c:\src\`); err != nil || len(w) != 0 {
+		t.Fatalf("windows paths compare without case: %v %v", w, err)
 	}
 }

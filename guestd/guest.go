@@ -27,6 +27,7 @@ import (
 	"github.com/berthvm/berth/guestd/netconf"
 	"github.com/berthvm/berth/guestd/reaper"
 	"github.com/berthvm/berth/guestd/rootfs"
+	"github.com/berthvm/berth/guestd/shares"
 	"github.com/berthvm/berth/guestd/stats"
 	"github.com/berthvm/berth/guestd/supervise"
 	"golang.org/x/sys/unix"
@@ -187,6 +188,7 @@ func (g *guest) run() {
 		g.fail(err)
 	} else {
 		g.step("data-disk")
+		g.mountShares(ctx)
 		if err := g.startEngine(ctx, modules); err != nil {
 			g.fail(err)
 		}
@@ -214,6 +216,31 @@ func (g *guest) loadModules(names []string) <-chan struct{} {
 		g.step("modules-" + names[0])
 	}()
 	return done
+}
+
+// mountShares mounts the host's shared folders before the engine starts, so
+// that containers restarted with the engine find their bind mounts. A share
+// that fails is a problem, not a failure: the engine is still useful.
+func (g *guest) mountShares(ctx context.Context) {
+	if len(g.cfg.Shares) == 0 {
+		return
+	}
+	idx, err := kmod.Open("/lib/modules/" + kernelRelease())
+	if err != nil {
+		g.problem(err)
+		return
+	}
+	m := shares.NewMounter(func(name string) error { return idx.Load(name) }, g.log)
+	for _, s := range g.cfg.Shares {
+		fs, err := m.Mount(s)
+		if err != nil {
+			g.problem(err)
+			continue
+		}
+		g.log.Info("shared folder mounted", "path", s.Path, "fs", fs, "read_only", s.ReadOnly)
+	}
+	g.step("shares")
+	go m.Keep(ctx, g.cfg.Shares, 5*time.Second)
 }
 
 func (g *guest) network() error {

@@ -10,12 +10,13 @@ import (
 	"time"
 )
 
-// Forward accepts connections on l and joins each, byte for byte, to a new
-// connection from dial, until ctx ends or l is closed. Byte-level copying
-// keeps HTTP upgrades (docker attach, exec) and streams (logs -f, events)
-// working without understanding them. A failed accept that is not the end
+// JoinFunc carries a client's connection to its upstream until both are done.
+type JoinFunc func(ctx context.Context, client, up net.Conn)
+
+// Forward accepts connections on l and joins each to a new connection from
+// dial, until ctx ends or l is closed. A failed accept that is not the end
 // (out of file descriptors, say) is retried after a pause, not fatal.
-func Forward(ctx context.Context, l net.Listener, dial func(context.Context) (net.Conn, error), log *slog.Logger) {
+func Forward(ctx context.Context, l net.Listener, dial func(context.Context) (net.Conn, error), join JoinFunc, log *slog.Logger) {
 	go func() {
 		<-ctx.Done()
 		l.Close()
@@ -44,26 +45,31 @@ func Forward(ctx context.Context, l net.Listener, dial func(context.Context) (ne
 				return
 			}
 			defer up.Close()
-			Join(ctx, c, up)
+			join(ctx, c, up)
 		})
 	}
 }
 
-// closeWriter is a connection that can half-close (TCP, unix, gvisor TCP).
-type closeWriter interface{ CloseWrite() error }
+// CloseWrite half-closes c where it can (TCP, unix, gvisor TCP), so the
+// peer sees EOF while replies still flow back; other connections are closed.
+func CloseWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	} else {
+		c.Close()
+	}
+}
 
-// Join copies between a and b in both directions until both directions are
-// done or ctx ends. When one side stops sending, the other is half-closed so
+// Join copies between a and b in both directions, byte for byte, until both
+// directions are done or ctx ends. Byte-level copying keeps HTTP upgrades
+// (docker attach, exec) and streams (logs -f, events) working without
+// understanding them. When one side stops sending, the other is half-closed so
 // that a client's EOF reaches the server (docker attach relies on it).
 func Join(ctx context.Context, a, b net.Conn) {
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
 		io.Copy(dst, src)
-		if cw, ok := dst.(closeWriter); ok {
-			cw.CloseWrite()
-		} else {
-			dst.Close()
-		}
+		CloseWrite(dst)
 		done <- struct{}{}
 	}
 	go pipe(a, b)

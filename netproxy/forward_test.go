@@ -50,7 +50,7 @@ func TestForwardPropagatesHalfClose(t *testing.T) {
 		Forward(ctx, l, func(ctx context.Context) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", upstream.Addr().String())
-		}, slog.Default())
+		}, Join, slog.Default())
 		close(done)
 	}()
 
@@ -81,7 +81,7 @@ func TestForwardUnreachableUpstreamClosesClient(t *testing.T) {
 	l, _ := net.Listen("unix", sock)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go Forward(ctx, l, func(context.Context) (net.Conn, error) { return nil, io.ErrUnexpectedEOF }, slog.New(slog.DiscardHandler))
+	go Forward(ctx, l, func(context.Context) (net.Conn, error) { return nil, io.ErrUnexpectedEOF }, Join, slog.New(slog.DiscardHandler))
 	c, err := net.Dial("unix", sock)
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,17 @@ type Spec struct {
 	MAC       string
 
 	SerialLog string // where the guest console goes
+
+	// Shares are host folders exported to the guest, each under its tag;
+	// the guest mounts them (guestd/shares).
+	Shares []Share
+}
+
+// Share is a host folder the guest can mount by Tag.
+type Share struct {
+	Tag      string
+	HostPath string
+	ReadOnly bool
 }
 
 // Validate checks the parts every backend needs.
@@ -46,6 +57,13 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("machine %s: kernel, initrd, system image and data disk are all needed", s.Name)
 	case s.NetSocket == "" || s.MAC == "":
 		return fmt.Errorf("machine %s: no network attachment", s.Name)
+	}
+	tags := map[string]bool{}
+	for _, sh := range s.Shares {
+		if sh.Tag == "" || tags[sh.Tag] || sh.HostPath == "" {
+			return fmt.Errorf("machine %s: shared folder %q needs a path and a tag of its own", s.Name, sh.HostPath)
+		}
+		tags[sh.Tag] = true
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/guestd/api"
 	"github.com/berthvm/berth/guestd/stats"
 )
@@ -57,6 +58,8 @@ type Status struct {
 	Version      string      `json:"version"`
 	Guest        *api.Health `json:"guest,omitempty"`
 	Forwards     []Forward   `json:"forwards,omitempty"`
+	// Shares are the folders the running machine shares (set at its start).
+	Shares []filesharing.Share `json:"shares,omitempty"`
 	// Timing of the last start, for the curious and for benchmarks.
 	BootSeconds float64 `json:"boot_seconds,omitempty"`
 }

@@ -13,15 +13,19 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/settings"
+	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/guestd/api"
 	"github.com/berthvm/berth/guestd/config"
 	"github.com/berthvm/berth/netproxy"
+	"github.com/berthvm/berth/netproxy/apifilter"
 	"github.com/berthvm/berth/netproxy/dockerctx"
 	"github.com/berthvm/berth/netproxy/portfwd"
 	"github.com/berthvm/berth/vmhost"
@@ -110,7 +114,7 @@ func (d *Daemon) Status(ctx context.Context) control.Status {
 	s := control.Status{
 		State: state, Step: step, Reason: reason,
 		CPUs: d.settings.CPUs, MemoryMiB: d.settings.MemoryMiB, DiskGiB: d.settings.DiskGiB,
-		DockerSocket: d.dockerSocket(), Context: ContextName,
+		DockerSocket: d.dockerSocket(), Context: ContextName, Shares: d.settings.Shares,
 		DaemonLog: DaemonLog(d.o.Paths), SerialLog: d.serialLog(),
 		DaemonPid: os.Getpid(), Version: d.o.Version, BootSeconds: d.bootTime.Seconds(),
 	}
@@ -211,11 +215,18 @@ func (d *Daemon) boot(s settings.Settings) {
 		Name: MachineName, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB,
 		Kernel:      filepath.Join(d.o.GuestDir, "vmlinuz"),
 		Initrd:      filepath.Join(d.o.GuestDir, "initrd.img"),
-		Cmdline:     "console=ttyS0 quiet panic=-1",
 		SystemImage: filepath.Join(d.o.GuestDir, "system.img"),
 		DataDisk:    d.dataDisk(),
 		NetSocket:   d.netSocket(), MAC: nw.Config().GuestMAC,
 		SerialLog: d.serialLog(),
+	}
+	if spec.Shares, gcfg.Shares, err = shareSpecs(runtime.GOOS, s.Shares); err != nil {
+		fail(err)
+		return
+	}
+	if spec.Cmdline, err = kernelCmdline(gcfg); err != nil {
+		fail(err)
+		return
 	}
 	if err := d.o.Backend.Start(ctx, spec); err != nil {
 		fail(err)
@@ -237,9 +248,12 @@ func (d *Daemon) boot(s settings.Settings) {
 		return
 	}
 	run.goRun(func() {
+		// Container-create requests are vetted against the shares this
+		// machine booted with: their bind sources become VM paths.
+		vet := filesharing.HostPolicy(s.Shares).RewriteCreate
 		netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
 			return nw.DialGuest(ctx, gcfg.EnginePort)
-		}, d.o.Log)
+		}, apifilter.Joiner(vet, d.o.Log), d.o.Log)
 	})
 	run.fwd = portfwd.New(portfwd.Config{
 		Engine:  func(ctx context.Context) (net.Conn, error) { return nw.DialGuest(ctx, gcfg.EnginePort) },
@@ -261,6 +275,36 @@ func (d *Daemon) boot(s settings.Settings) {
 	d.mu.Unlock()
 	d.o.Log.Info("running", "boot", d.bootTime.Round(time.Millisecond))
 	d.m.to(control.Running, "", "")
+}
+
+// maxCmdline is x86's COMMAND_LINE_SIZE, less room for the terminator.
+const maxCmdline = 2047
+
+// kernelCmdline is the guest's command line: the console, and guestd's
+// settings that differ from its defaults.
+func kernelCmdline(g config.Config) (string, error) {
+	line := strings.Join(append([]string{"console=ttyS0 quiet panic=-1"}, g.KernelArgs()...), " ")
+	if len(line) > maxCmdline {
+		return "", fmt.Errorf("the shared folders do not fit on the VM's kernel command line (%d bytes, at most %d): share fewer folders, or a parent folder instead of several children (`berth start --unmount PATH`)", len(line), maxCmdline)
+	}
+	return line, nil
+}
+
+// shareSpecs turns the shared folders into what the hypervisor exports
+// (tag and host path) and what guestd mounts (tag and VM path).
+func shareSpecs(goos string, shares []filesharing.Share) ([]vmhost.Share, []config.Share, error) {
+	var host []vmhost.Share
+	var guest []config.Share
+	for i, sh := range shares {
+		vmPath, err := filesharing.GuestPath(goos, sh.HostPath)
+		if err != nil {
+			return nil, nil, fmt.Errorf("shared folder %s: %w", sh.HostPath, err)
+		}
+		tag := "berth" + strconv.Itoa(i)
+		host = append(host, vmhost.Share{Tag: tag, HostPath: sh.HostPath, ReadOnly: sh.ReadOnly})
+		guest = append(guest, config.Share{Tag: tag, Path: vmPath, ReadOnly: sh.ReadOnly})
+	}
+	return host, guest, nil
 }
 
 func (r *session) goRun(f func()) {

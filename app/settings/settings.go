@@ -13,9 +13,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/internal/atomicfile"
 )
 
@@ -25,17 +27,36 @@ type Settings struct {
 	MemoryMiB int  `json:"memory_mib"`
 	DiskGiB   int  `json:"disk_gib"`
 	Activate  bool `json:"activate_context"` // make the `berth` docker context current on start
+	// Shares are the host folders the VM sees at their own paths.
+	Shares []filesharing.Share `json:"shares"`
+}
+
+// Equal reports whether two settings are the same.
+func (s Settings) Equal(o Settings) bool {
+	return s.CPUs == o.CPUs && s.MemoryMiB == o.MemoryMiB && s.DiskGiB == o.DiskGiB &&
+		s.Activate == o.Activate && slices.Equal(s.Shares, o.Shares)
 }
 
 // Host describes this machine. Zero fields mean "unknown".
 type Host struct {
 	CPUs      int
 	MemoryMiB int
+	GOOS      string // path syntax of shared folders; "" is runtime.GOOS
+	Home      string // the user's home and temp folders, shared by default
+	Temp      string
 }
 
 // ThisHost reads the facts of this machine on a best-effort basis.
 func ThisHost() Host {
-	return Host{CPUs: runtime.NumCPU(), MemoryMiB: hostMemoryMiB()}
+	home, _ := os.UserHomeDir()
+	return Host{CPUs: runtime.NumCPU(), MemoryMiB: hostMemoryMiB(), GOOS: runtime.GOOS, Home: home, Temp: os.TempDir()}
+}
+
+func (h Host) goos() string {
+	if h.GOOS == "" {
+		return runtime.GOOS
+	}
+	return h.GOOS
 }
 
 const (
@@ -60,7 +81,7 @@ func Default(host Host) Settings {
 		mem = max(min(mem, host.MemoryMiB/4), minMemoryMiB)
 	}
 	// Activate stays off: switching the user's docker context is their call.
-	return Settings{CPUs: cpus, MemoryMiB: mem, DiskGiB: defaultDisk}
+	return Settings{CPUs: cpus, MemoryMiB: mem, DiskGiB: defaultDisk, Shares: filesharing.Defaults(host.goos(), host.Home, host.Temp)}
 }
 
 // Validate checks s against the machine and, when current is not nil, against
@@ -94,6 +115,15 @@ func (s Settings) Validate(host Host, current *Settings) error {
 		// Shrinking the disk image would cut off live data, so only growth is allowed.
 		errs = append(errs, fmt.Errorf("disk cannot shrink from %d GiB to %d GiB: images and volumes live there; choose %d GiB or more (or `berth delete` to start afresh)",
 			current.DiskGiB, s.DiskGiB, current.DiskGiB))
+	}
+
+	if err := filesharing.Validate(host.goos(), s.Shares); err != nil {
+		errs = append(errs, fmt.Errorf("%w (change shared folders with `berth start --mount PATH[:ro]` and `--unmount PATH`)", err))
+	}
+	for _, sh := range s.Shares {
+		if fi, err := os.Stat(sh.HostPath); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("shared folder %s is not a folder on this machine: create it, or stop sharing it with `berth start --unmount %s`", sh.HostPath, sh.HostPath))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -4,9 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/berthvm/berth/filesharing"
 )
 
 func TestDefault(t *testing.T) {
@@ -22,7 +25,7 @@ func TestDefault(t *testing.T) {
 		{"64 CPUs 256 GiB", Host{CPUs: 64, MemoryMiB: 262144}, Settings{CPUs: 4, MemoryMiB: 2048, DiskGiB: 64}},
 		{"3 CPUs 1 GiB", Host{CPUs: 3, MemoryMiB: 1024}, Settings{CPUs: 1, MemoryMiB: 1024, DiskGiB: 64}},
 	} {
-		if got := Default(tc.host); got != tc.want {
+		if got := Default(tc.host); !got.Equal(tc.want) {
 			t.Errorf("%s: Default = %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
@@ -246,22 +249,46 @@ func TestEnsureForeignOwner(t *testing.T) {
 	}
 }
 
+func TestValidateShares(t *testing.T) {
+	host := Host{CPUs: 8, MemoryMiB: 16384, GOOS: "linux"}
+	dir := t.TempDir()
+	s := Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64, Shares: []filesharing.Share{{HostPath: dir}}}
+	if err := s.Validate(host, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Shares = []filesharing.Share{{HostPath: dir}, {HostPath: dir + "/sub"}, {HostPath: "/no/such/folder"}}
+	err := s.Validate(host, nil)
+	for _, want := range []string{
+		"is inside", "--unmount PATH",
+		"shared folder /no/such/folder is not a folder on this machine: create it, or stop sharing it with `berth start --unmount /no/such/folder`",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	// Home and temp are shared by default.
+	d := Default(Host{GOOS: "linux", Home: "/home/me", Temp: "/tmp"})
+	if want := []filesharing.Share{{HostPath: "/home/me"}, {HostPath: "/tmp"}}; !slices.Equal(d.Shares, want) {
+		t.Errorf("default shares %v", d.Shares)
+	}
+}
+
 func TestLoadSave(t *testing.T) {
 	p := testPaths(t)
 	host := Host{CPUs: 8, MemoryMiB: 16384}
 
 	s, err := Load(p, host)
-	if err != nil || s != Default(host) {
+	if err != nil || !s.Equal(Default(host)) {
 		t.Fatalf("Load without a file = %+v, %v; want defaults", s, err)
 	}
 
-	want := Settings{CPUs: 3, MemoryMiB: 5120, DiskGiB: 100, Activate: true}
+	want := Settings{CPUs: 3, MemoryMiB: 5120, DiskGiB: 100, Activate: true, Shares: []filesharing.Share{{HostPath: "/srv/x y", ReadOnly: true}}}
 	for range 2 { // the second Save replaces an existing file
 		if err := Save(p, want); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if s, err = Load(p, host); err != nil || s != want {
+	if s, err = Load(p, host); err != nil || !s.Equal(want) {
 		t.Fatalf("Load = %+v, %v; want %+v", s, err, want)
 	}
 
@@ -298,7 +325,7 @@ func TestLoadPartialFile(t *testing.T) {
 	}
 	want := Default(host)
 	want.CPUs = 6
-	if s, err := Load(p, host); err != nil || s != want {
+	if s, err := Load(p, host); err != nil || !s.Equal(want) {
 		t.Errorf("Load = %+v, %v; want %+v", s, err, want)
 	}
 }

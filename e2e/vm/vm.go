@@ -88,7 +88,7 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 	gcfg := config.Default()
 	go netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
 		return netw.DialGuest(ctx, gcfg.EnginePort)
-	}, log)
+	}, netproxy.Join, log)
 
 	serial := filepath.Join(o.StateDir, "serial.log")
 	// A /dev/kvm that exists may still not work (nested sandboxes fail on

@@ -6,6 +6,8 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -28,10 +30,57 @@ type Config struct {
 	SystemDisk string
 	DataDisk   string
 
+	// Shares are host folders to mount before the engine starts.
+	Shares []Share
+
 	// DebugShell starts a root shell on the console.
 	DebugShell bool
 	// LogLevel is "debug", "info", "warn" or "error".
 	LogLevel string
+}
+
+// Share is a host folder the hypervisor exports under Tag, mounted at Path.
+type Share struct {
+	Tag      string
+	Path     string
+	ReadOnly bool
+}
+
+// String is the kernel option's value: TAG,ro|rw,PATH with the path
+// percent-escaped, so spaces, quotes and any other byte survive the kernel
+// command line's word splitting.
+func (s Share) String() string {
+	mode := "rw"
+	if s.ReadOnly {
+		mode = "ro"
+	}
+	return s.Tag + "," + mode + "," + url.PathEscape(s.Path)
+}
+
+func parseShare(v string) (Share, error) {
+	f := strings.SplitN(v, ",", 3)
+	if len(f) != 3 {
+		return Share{}, fmt.Errorf("want TAG,ro|rw,PATH")
+	}
+	p, err := url.PathUnescape(f[2])
+	if err != nil {
+		return Share{}, err
+	}
+	s := Share{Tag: f[0], Path: p}
+	switch f[1] {
+	case "ro":
+		s.ReadOnly = true
+	case "rw":
+	default:
+		return Share{}, fmt.Errorf("mode %q: want ro or rw", f[1])
+	}
+	if s.Tag == "" || len(s.Tag) > 36 {
+		return Share{}, fmt.Errorf("tag %q: want 1 to 36 characters", s.Tag)
+	}
+	if !path.IsAbs(s.Path) || path.Clean(s.Path) != s.Path || s.Path == "/" {
+		return Share{}, fmt.Errorf("path %q: want a clean absolute path below /", s.Path)
+	}
+	return s, nil
 }
 
 // Default is the configuration for the standard Berth network layout
@@ -107,6 +156,12 @@ func (c *Config) set(name, value string) error {
 		}
 	case "log":
 		c.LogLevel = value
+	case "share":
+		sh, perr := parseShare(value)
+		if perr != nil {
+			return perr
+		}
+		c.Shares = append(c.Shares, sh)
 	default:
 		return fmt.Errorf("unknown option")
 	}
@@ -149,6 +204,13 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("berth.log %q: want debug, info, warn or error", c.LogLevel)
 	}
+	tags, paths := map[string]bool{}, map[string]bool{}
+	for _, sh := range c.Shares {
+		if tags[sh.Tag] || paths[sh.Path] {
+			return fmt.Errorf("berth.share %s: tag or path used twice", sh)
+		}
+		tags[sh.Tag], paths[sh.Path] = true, true
+	}
 	return nil
 }
 
@@ -177,5 +239,8 @@ func (c Config) KernelArgs() []string {
 	add(c.DataDisk != d.DataDisk, "data_disk", c.DataDisk)
 	add(c.DebugShell, "debug", "shell")
 	add(c.LogLevel != d.LogLevel, "log", c.LogLevel)
+	for _, sh := range c.Shares {
+		add(true, "share", sh.String())
+	}
 	return args
 }

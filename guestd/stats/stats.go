@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Stats is a snapshot of resource use.
@@ -60,11 +58,9 @@ func (r Reader) Read() (Stats, error) {
 		return s, err
 	}
 	if r.DataDisk != "" {
-		var st unix.Statfs_t
-		if err := unix.Statfs(r.DataDisk, &st); err != nil {
-			return s, fmt.Errorf("statfs %s: %w", r.DataDisk, err)
+		if s.DataDisk, err = diskUsage(r.DataDisk); err != nil {
+			return s, err
 		}
-		s.DataDisk = Usage{Total: st.Blocks * uint64(st.Bsize), Used: (st.Blocks - st.Bfree) * uint64(st.Bsize)}
 	}
 	return s, nil
 }

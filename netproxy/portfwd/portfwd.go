@@ -359,7 +359,7 @@ func (f *Forwarder) listen(ctx context.Context, wg *sync.WaitGroup, fw Forward, 
 		wg.Go(func() {
 			netproxy.Forward(ctx, l, func(ctx context.Context) (net.Conn, error) {
 				return f.cfg.Guest(ctx, "tcp", guest)
-			}, log)
+			}, netproxy.Join, log)
 		})
 		return l, nil
 	case "udp":

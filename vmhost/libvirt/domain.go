@@ -10,14 +10,17 @@ import (
 
 // Domain XML, only the parts Berth sets. See https://libvirt.org/formatdomain.html.
 type domainXML struct {
-	XMLName  xml.Name `xml:"domain"`
-	Type     string   `xml:"type,attr"`
-	QemuNS   string   `xml:"xmlns:qemu,attr"`
-	Name     string   `xml:"name"`
-	Memory   sizeXML  `xml:"memory"`
-	VCPU     int      `xml:"vcpu"`
-	OS       osXML    `xml:"os"`
-	Features struct {
+	XMLName xml.Name `xml:"domain"`
+	Type    string   `xml:"type,attr"`
+	QemuNS  string   `xml:"xmlns:qemu,attr"`
+	Name    string   `xml:"name"`
+	Memory  sizeXML  `xml:"memory"`
+	// MemoryBacking is shared memory, which vhost-user devices (virtiofsd)
+	// need to reach the guest's buffers.
+	MemoryBacking *memoryBackingXML `xml:"memoryBacking,omitempty"`
+	VCPU          int               `xml:"vcpu"`
+	OS            osXML             `xml:"os"`
+	Features      struct {
 		ACPI struct{} `xml:"acpi"`
 	} `xml:"features"`
 	CPU        *cpuXML     `xml:"cpu,omitempty"`
@@ -45,13 +48,47 @@ type osXML struct {
 	Cmdline string `xml:"cmdline"`
 }
 
+type memoryBackingXML struct {
+	Source struct {
+		Type string `xml:"type,attr"`
+	} `xml:"source"`
+	Access struct {
+		Mode string `xml:"mode,attr"`
+	} `xml:"access"`
+}
+
+// filesystemXML is a shared folder: virtiofs (libvirt runs virtiofsd) or
+// QEMU's built-in 9p server.
+type filesystemXML struct {
+	Type       string `xml:"type,attr"`
+	AccessMode string `xml:"accessmode,attr"`
+	Driver     struct {
+		Type  string `xml:"type,attr"`
+		Queue int    `xml:"queue,attr,omitempty"`
+	} `xml:"driver"`
+	Binary *binaryXML `xml:"binary,omitempty"`
+	Source struct {
+		Dir string `xml:"dir,attr"`
+	} `xml:"source"`
+	Target struct {
+		Dir string `xml:"dir,attr"`
+	} `xml:"target"`
+	ReadOnly *struct{} `xml:"readonly,omitempty"`
+}
+
+type binaryXML struct {
+	Path  string `xml:"path,attr"`
+	Xattr string `xml:"xattr,attr"`
+}
+
 type cpuXML struct {
 	Mode string `xml:"mode,attr"`
 }
 
 type devicesXML struct {
-	Disks  []diskXML `xml:"disk"`
-	Serial struct {
+	Disks       []diskXML       `xml:"disk"`
+	Filesystems []filesystemXML `xml:"filesystem"`
+	Serial      struct {
 		Type   string `xml:"type,attr"`
 		Source struct {
 			Path string `xml:"path,attr"`
@@ -110,6 +147,9 @@ type DomainOptions struct {
 	KVM      bool   // hardware virtualization works; else TCG emulation
 	Arch     string // libvirt arch name: x86_64, aarch64
 	UID, GID int    // QEMU runs as this user
+	// Virtiofsd is the virtiofs daemon libvirt starts per share; empty
+	// means shares use QEMU's own 9p server instead.
+	Virtiofsd string
 }
 
 // DomainXML renders the libvirt domain for spec.
@@ -148,6 +188,13 @@ func DomainXML(spec vmhost.Spec, o DomainOptions) (string, error) {
 	// No host page cache for the data disk: what the guest syncs is on disk.
 	data.Driver.Cache, data.Driver.Discard = "none", "unmap"
 	d.Devices.Disks = []diskXML{sys, data}
+	for _, sh := range spec.Shares {
+		d.Devices.Filesystems = append(d.Devices.Filesystems, filesystem(sh, o.Virtiofsd))
+	}
+	if len(spec.Shares) > 0 && o.Virtiofsd != "" {
+		d.MemoryBacking = &memoryBackingXML{}
+		d.MemoryBacking.Source.Type, d.MemoryBacking.Access.Mode = "memfd", "shared"
+	}
 	d.Devices.Serial.Type = "file"
 	d.Devices.Serial.Source.Path = spec.SerialLog
 	d.Devices.RNG.Model = "virtio"
@@ -170,6 +217,30 @@ func DomainXML(spec vmhost.Spec, o DomainOptions) (string, error) {
 		return "", fmt.Errorf("domain XML: %w", err)
 	}
 	return string(b), nil
+}
+
+// filesystem renders a share. virtiofsd runs as libvirt's user and keeps
+// the ownership the guest asks for; its C version cannot export read-only,
+// so a read-only share is enforced by the guest's read-only mount there.
+// 9p's "squash" (security_model=none) creates files as QEMU's user, which is
+// the daemon's user, with the modes the guest asks for.
+func filesystem(sh vmhost.Share, virtiofsd string) filesystemXML {
+	var f filesystemXML
+	f.Type = "mount"
+	f.Source.Dir, f.Target.Dir = sh.HostPath, sh.Tag
+	if virtiofsd != "" {
+		f.AccessMode = "passthrough"
+		f.Driver.Type, f.Driver.Queue = "virtiofs", 1024
+		// No <cache>: libvirt 9 knows only "none" and "always"; virtiofsd's
+		// own default, "auto", lets the guest see host changes within a second.
+		f.Binary = &binaryXML{Path: virtiofsd, Xattr: "on"}
+		return f
+	}
+	f.AccessMode, f.Driver.Type = "squash", "path"
+	if sh.ReadOnly {
+		f.ReadOnly = &struct{}{}
+	}
+	return f
 }
 
 func disk(file, dev, serial string) diskXML {

@@ -53,8 +53,30 @@ func Socket() (string, golibvirt.ConnectURI) {
 	return filepath.Join(dir, "libvirt", "libvirt-sock"), golibvirt.QEMUSession
 }
 
-// Connect reaches libvirtd. tcg forces emulation even where /dev/kvm exists.
-func Connect(log *slog.Logger, tcg bool) (*Backend, error) {
+// Options are the user's overrides of what the backend would pick.
+type Options struct {
+	TCG bool // emulate even where /dev/kvm exists
+	// ShareFS is "virtiofs", "9p", or "" for virtiofs when a virtiofsd is
+	// installed and 9p otherwise.
+	ShareFS string
+}
+
+// virtiofsdPaths are where distributions install virtiofsd: the Rust one
+// (Debian 13, Fedora, Arch) and QEMU's older C one (Debian 12, Ubuntu 22.04).
+var virtiofsdPaths = []string{"/usr/libexec/virtiofsd", "/usr/lib/virtiofsd", "/usr/lib/qemu/virtiofsd", "/usr/bin/virtiofsd"}
+
+// findVirtiofsd returns the first executable virtiofsd, or "".
+func findVirtiofsd(paths []string) string {
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+// Connect reaches libvirtd.
+func Connect(log *slog.Logger, o Options) (*Backend, error) {
 	sock, uri := Socket()
 	if _, err := os.Stat(sock); err != nil {
 		return nil, fmt.Errorf("libvirtd is not running (no socket at %s): install libvirt-daemon and libvirt-daemon-driver-qemu, then start it (`sudo systemctl start libvirtd`, or `libvirtd -d` for your own session); see the README", sock)
@@ -63,7 +85,23 @@ func Connect(log *slog.Logger, tcg bool) (*Backend, error) {
 	if err := l.ConnectToURI(uri); err != nil {
 		return nil, fmt.Errorf("connect to libvirtd at %s (%s): %w", sock, uri, err)
 	}
-	return newBackend(l, log, tcg), nil
+	b := newBackend(l, log, o.TCG)
+	switch o.ShareFS {
+	case "9p":
+	case "", "virtiofs":
+		b.opts.Virtiofsd = findVirtiofsd(virtiofsdPaths)
+		if b.opts.Virtiofsd == "" {
+			if o.ShareFS == "virtiofs" {
+				l.Disconnect()
+				return nil, fmt.Errorf("virtiofs was asked for but no virtiofsd is installed (looked in %v): install the virtiofsd package", virtiofsdPaths)
+			}
+			log.Info("no virtiofsd installed; shared folders use 9p (install virtiofsd for faster sharing)")
+		}
+	default:
+		l.Disconnect()
+		return nil, fmt.Errorf("shared folder filesystem %q: want virtiofs or 9p", o.ShareFS)
+	}
+	return b, nil
 }
 
 func newBackend(r rpc, log *slog.Logger, tcg bool) *Backend {

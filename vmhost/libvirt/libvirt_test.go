@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,58 @@ func TestDomainXML(t *testing.T) {
 	s.MemoryMiB = 0
 	if _, err := DomainXML(s, DomainOptions{}); err == nil {
 		t.Error("an invalid spec was rendered")
+	}
+}
+
+func TestDomainXMLShares(t *testing.T) {
+	s := spec()
+	s.Shares = []vmhost.Share{{Tag: "berth0", HostPath: "/home/me"}, {Tag: "berth1", HostPath: "/srv/ro", ReadOnly: true}}
+	vfs, err := DomainXML(s, DomainOptions{Arch: "x86_64", Virtiofsd: "/usr/lib/qemu/virtiofsd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`<memoryBacking>`, `<source type="memfd"></source>`, `<access mode="shared"></access>`,
+		`<filesystem type="mount" accessmode="passthrough">`, `<driver type="virtiofs" queue="1024"></driver>`,
+		`<binary path="/usr/lib/qemu/virtiofsd" xattr="on"></binary>`,
+		`<source dir="/home/me"></source>`, `<target dir="berth0"></target>`, `<target dir="berth1"></target>`,
+	} {
+		if !strings.Contains(vfs, want) {
+			t.Errorf("virtiofs XML lacks %s\n%s", want, vfs)
+		}
+	}
+	nine, err := DomainXML(s, DomainOptions{Arch: "x86_64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<filesystem type="mount" accessmode="squash">`, `<driver type="path"></driver>`} {
+		if !strings.Contains(nine, want) {
+			t.Errorf("9p XML lacks %s\n%s", want, nine)
+		}
+	}
+	// 9p exports read-only shares read-only; no shared memory is needed.
+	if strings.Count(nine, "<readonly>") != 2 || strings.Contains(nine, "memoryBacking") || strings.Contains(nine, "<binary") {
+		t.Errorf("9p XML:\n%s", nine)
+	}
+	if x, _ := DomainXML(spec(), DomainOptions{Arch: "x86_64", Virtiofsd: "/v"}); strings.Contains(x, "memoryBacking") {
+		t.Error("shared memory without shares")
+	}
+	s.Shares = append(s.Shares, vmhost.Share{Tag: "berth0", HostPath: "/x"})
+	if _, err := DomainXML(s, DomainOptions{}); err == nil {
+		t.Error("two shares with one tag were accepted")
+	}
+}
+
+func TestFindVirtiofsd(t *testing.T) {
+	dir := t.TempDir()
+	plain, exe := dir+"/plain", dir+"/exe"
+	os.WriteFile(plain, nil, 0o644)
+	os.WriteFile(exe, nil, 0o755)
+	if got := findVirtiofsd([]string{dir + "/missing", plain, dir, exe}); got != exe {
+		t.Errorf("found %q, want %q", got, exe)
+	}
+	if got := findVirtiofsd([]string{plain}); got != "" {
+		t.Errorf("found %q in nothing executable", got)
 	}
 }
 

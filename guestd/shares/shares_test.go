@@ -1,0 +1,68 @@
+package shares
+
+import (
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berthvm/berth/guestd/config"
+)
+
+type call struct {
+	source, target, fstype string
+	flags                  uintptr
+	data                   string
+}
+
+func fakeMounter(fail map[string]error, missingModules map[string]bool) (*Mounter, *[]call) {
+	var calls []call
+	m := &Mounter{
+		Load: func(name string) error {
+			if missingModules[name] {
+				return errors.New("module " + name + " not found")
+			}
+			return nil
+		},
+		Log: slog.New(slog.DiscardHandler),
+		mount: func(source, target, fstype string, flags uintptr, data string) error {
+			calls = append(calls, call{source, target, fstype, flags, data})
+			return fail[fstype]
+		},
+	}
+	return m, &calls
+}
+
+func TestMountPrefersVirtiofs(t *testing.T) {
+	m, calls := fakeMounter(nil, nil)
+	dir := filepath.Join(t.TempDir(), "a b")
+	fs, err := m.Mount(config.Share{Tag: "berth0", Path: dir, ReadOnly: true})
+	if err != nil || fs != "virtiofs" {
+		t.Fatalf("got %q, %v", fs, err)
+	}
+	if len(*calls) != 1 || (*calls)[0] != (call{"berth0", dir, "virtiofs", unix.MS_RDONLY, ""}) {
+		t.Fatalf("calls %+v", *calls)
+	}
+}
+
+func TestMountFallsBackTo9p(t *testing.T) {
+	m, calls := fakeMounter(map[string]error{"virtiofs": unix.ENOENT}, nil)
+	fs, err := m.Mount(config.Share{Tag: "berth1", Path: t.TempDir()})
+	if err != nil || fs != "9p" {
+		t.Fatalf("got %q, %v", fs, err)
+	}
+	if c := (*calls)[1]; c.fstype != "9p" || c.flags != 0 || !strings.Contains(c.data, "trans=virtio") {
+		t.Fatalf("9p call %+v", c)
+	}
+}
+
+func TestMountSaysWhatFailed(t *testing.T) {
+	m, _ := fakeMounter(map[string]error{"virtiofs": unix.ENOENT}, map[string]bool{"9p": true})
+	_, err := m.Mount(config.Share{Tag: "berth2", Path: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "virtiofs: no such file") || !strings.Contains(err.Error(), "module 9p not found") {
+		t.Fatalf("error %v", err)
+	}
+}
