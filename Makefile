@@ -19,7 +19,7 @@ GUEST := $(BUILD)/guest/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit e2e guest-image clean
+.PHONY: all deps run test unit e2e bench-share guest-image guest-image-generic clean
 all: guest-image
 
 deps:
@@ -66,11 +66,26 @@ $(GUEST)/manifest.json: $(CACHE)/rootfs.tar $(CACHE)/kernel-$(KERNEL_FLAVOUR).tx
 unit:
 	go test ./...
 
-e2e: deps guest-image $(BIN)/berth
-	BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
+GENERIC_GUEST := $(BUILD)/guest-generic/$(ARCH)
+
+# The generic kernel's image: the only one with 9p, the sharing fallback.
+guest-image-generic: deps
+	$(MAKE) guest-image KERNEL_FLAVOUR=generic GUEST=$(GENERIC_GUEST)
+
+e2e: deps guest-image guest-image-generic $(BIN)/berth
+	BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
+		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		go test -tags e2e -count=1 -timeout 40m -v ./e2e/
 
 test: unit e2e
+
+# Shared folders against the guest's own ext4: virtiofs on the shipped image,
+# then virtiofs and 9p on the generic kernel's image (the cloud kernel has no
+# 9p), in one run.
+bench-share: deps guest-image guest-image-generic $(BIN)/berth
+	BERTH_BENCH_SHARE=1 BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
+		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
+		go test -tags e2e -count=1 -timeout 60m -run TestShareBench -v ./e2e/
 
 run: deps guest-image $(BIN)/berth
 	$(BIN)/berth start

@@ -229,7 +229,19 @@ func startAndFollow(c *control.Client) error {
 	return err
 }
 
+// printProblems shows what the guest could not do but booted without (a
+// shared folder that did not mount, a module that did not load).
+func printProblems(st control.Status) {
+	if st.Guest == nil {
+		return
+	}
+	for _, p := range st.Guest.Problems {
+		fmt.Printf("warning: %s\n", p)
+	}
+}
+
 func printDockerHints(st control.Status) {
+	printProblems(st)
 	store := dockerctx.DefaultStore()
 	if cur, err := store.Current(); err == nil && cur == st.Context {
 		fmt.Printf("The docker context %q is current: docker talks to Berth.\n", st.Context)
@@ -317,6 +329,7 @@ func cmdStatus(args []string) error {
 		if g := st.Guest; g != nil {
 			fmt.Printf("engine:  docker %s (API %s), kernel %s, up %.0fs\n", g.Versions.Docker, g.Versions.DockerAPI, g.Versions.Kernel, g.Uptime)
 		}
+		printProblems(st)
 		for _, sh := range st.Shares {
 			mode := "read-write"
 			if sh.ReadOnly {

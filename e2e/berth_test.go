@@ -27,6 +27,7 @@ type berthEnv struct {
 	t         *testing.T
 	bin, home string
 	dockerCfg string
+	extraEnv  []string // VAR=value for berth and docker
 }
 
 func newBerthEnv(t *testing.T) *berthEnv {
@@ -55,7 +56,7 @@ func newBerthEnv(t *testing.T) *berthEnv {
 }
 
 func (e *berthEnv) env() []string {
-	return append(os.Environ(), "BERTH_HOME="+e.home, "DOCKER_CONFIG="+e.dockerCfg, "DOCKER_HOST=", "DOCKER_CONTEXT=")
+	return append(append(os.Environ(), "BERTH_HOME="+e.home, "DOCKER_CONFIG="+e.dockerCfg, "DOCKER_HOST=", "DOCKER_CONTEXT="), e.extraEnv...)
 }
 
 func (e *berthEnv) berthErr(args ...string) (string, error) {

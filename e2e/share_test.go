@@ -15,8 +15,22 @@ import (
 // Host folders in containers under libvirt+QEMU: the same paths in the VM,
 // both directions, owners and modes, awkward names, large and many files,
 // read-only shares, the refusal of unshared paths, and the engine socket.
+// virtiofs on the shipped image; 9p, the fallback, on the generic kernel's
+// image (BERTH_GUEST_DIR_GENERIC), the only one with 9p.
 func TestFileSharing(t *testing.T) {
+	t.Run("virtiofs", func(t *testing.T) { fileSharing(t, "virtiofs", os.Getenv("BERTH_GUEST_DIR")) })
+	t.Run("9p", func(t *testing.T) {
+		dir := os.Getenv("BERTH_GUEST_DIR_GENERIC")
+		if dir == "" {
+			t.Skip("BERTH_GUEST_DIR_GENERIC is not set: run `make e2e`")
+		}
+		fileSharing(t, "9p", dir)
+	})
+}
+
+func fileSharing(t *testing.T, fs, guestDir string) {
 	e := newBerthEnv(t)
+	e.extraEnv = []string{"BERTH_SHARE_FS=" + fs, "BERTH_GUEST_DIR=" + guestDir}
 	image := buildBusybox(t)
 	dir := t.TempDir()
 	share := filepath.Join(dir, "proj ünï") // a space and non-ASCII in the share's own path
@@ -35,6 +49,9 @@ func TestFileSharing(t *testing.T) {
 		t.Fatalf("status shares: %+v", st.Shares)
 	}
 	e.docker("load", "-i", image)
+	if mounts := e.berth("shell", "cat", "/proc/mounts"); !strings.Contains(mounts, " "+fs+" ") {
+		t.Fatalf("no %s mount in the VM:\n%s", fs, mounts)
+	}
 	run := func(args ...string) string {
 		t.Helper()
 		return e.docker(append([]string{"run", "--rm", "-v", share + ":/data", "-v", ro + ":/ro"}, append([]string{testImage, "sh", "-c"}, args...)...)...)

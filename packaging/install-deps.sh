@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(
   # guest image
-  mmdebstrap debian-archive-keyring cpio e2fsprogs kmod gzip
+  mmdebstrap debian-archive-keyring cpio e2fsprogs kmod gzip xz-utils
   # running the guest: QEMU under libvirt (system instance without systemd:
   # see start-libvirtd.sh)
   qemu-system-x86 qemu-utils

@@ -22,12 +22,12 @@ import (
 type Reaper struct {
 	log     *slog.Logger
 	mu      sync.Mutex
-	waiters map[int]chan unix.WaitStatus
+	waiters map[int]*Process
 }
 
 // New returns a Reaper; call Reap to start reaping.
 func New(log *slog.Logger) *Reaper {
-	return &Reaper{log: log, waiters: map[int]chan unix.WaitStatus{}}
+	return &Reaper{log: log, waiters: map[int]*Process{}}
 }
 
 // Reap reaps children on every SIGCHLD until ctx ends.
@@ -59,9 +59,11 @@ func (r *Reaper) reap() {
 		if pid <= 0 || err != nil {
 			return
 		}
-		if ch, ok := r.waiters[pid]; ok {
+		if p, ok := r.waiters[pid]; ok {
 			delete(r.waiters, pid)
-			ch <- ws
+			p.ws = ws
+			p.proc.Release()
+			close(p.done)
 			continue
 		}
 		r.log.Debug("reaped orphan", "pid", pid, "status", describe(ws))
@@ -72,9 +74,8 @@ func (r *Reaper) reap() {
 type Process struct {
 	Pid  int
 	proc *os.Process
-	done chan unix.WaitStatus
+	done chan struct{} // closed by the reaper once ws is set
 	ws   unix.WaitStatus
-	once sync.Once
 }
 
 // Start starts cmd. Its Stdin, Stdout and Stderr must be nil or *os.File:
@@ -90,21 +91,17 @@ func (r *Reaper) Start(cmd *exec.Cmd) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &Process{Pid: cmd.Process.Pid, proc: cmd.Process, done: make(chan unix.WaitStatus, 1)}
-	r.waiters[p.Pid] = p.done
+	p := &Process{Pid: cmd.Process.Pid, proc: cmd.Process, done: make(chan struct{})}
+	r.waiters[p.Pid] = p
 	return p, nil
 }
 
 // Wait blocks until the process exits and returns nil for exit status 0,
-// else an error describing the status. It may be called more than once.
+// else an error describing the status. It may be called more than once,
+// from any goroutine.
 func (p *Process) Wait(ctx context.Context) error {
 	select {
-	case ws := <-p.done:
-		p.once.Do(func() {
-			p.ws = ws
-			p.proc.Release()
-			close(p.done)
-		})
+	case <-p.done:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -114,10 +111,11 @@ func (p *Process) Wait(ctx context.Context) error {
 	return &ExitError{Status: p.ws}
 }
 
-// Done is closed once Wait has observed the exit.
-func (p *Process) Done() <-chan unix.WaitStatus { return p.done }
+// Done is closed once the process has exited and been reaped.
+func (p *Process) Done() <-chan struct{} { return p.done }
 
-// Signal sends sig to the process unless it has been reaped.
+// Signal sends sig to the process unless it has been reaped (its pid may
+// belong to another process by then).
 func (p *Process) Signal(sig os.Signal) error {
 	select {
 	case <-p.done:

@@ -121,3 +121,27 @@ func TestOutputAndStdioCheck(t *testing.T) {
 		t.Fatal("a bytes.Buffer stdout must be refused")
 	}
 }
+
+// Signalling a process the reaper has already reaped must not lose its exit
+// status: `berth shell` signals the command after its output ends, then waits.
+func TestSignalAfterExitKeepsStatus(t *testing.T) {
+	r := start(t)
+	p, err := r.Start(exec.Command("sh", "-c", "exit 7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not reaped")
+	}
+	if err := p.Signal(unix.SIGHUP); err != nil {
+		t.Fatalf("signal after exit: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var ee *ExitError
+	if err := p.Wait(ctx); !errors.As(err, &ee) || ee.Status.ExitStatus() != 7 {
+		t.Fatalf("Wait after Signal: %v", err)
+	}
+}

@@ -75,6 +75,23 @@ func findVirtiofsd(paths []string) string {
 	return ""
 }
 
+// virtiofsdFiles is what virtiofsd asks for as its open-files limit: QEMU's C
+// virtiofsd holds a descriptor for every host file the guest has cached.
+const virtiofsdFiles = 1_000_000
+
+// warnFileLimit says when virtiofsd cannot get the open-files limit it asks
+// for: libvirtd's children inherit its hard limit, which in containers is
+// often this process's too. Past it, the guest sees "Too many open files".
+func warnFileLimit(log *slog.Logger, virtiofsd string) {
+	if virtiofsd == "" {
+		return
+	}
+	if hard, ok := hardFileLimit(); ok && hard < virtiofsdFiles {
+		log.Warn("virtiofsd can keep at most this many host files open (the hard open-files limit here), so a shared folder tree with more files in use at once fails in the VM with 'Too many open files'; raise LimitNOFILE for libvirtd",
+			"limit", hard)
+	}
+}
+
 // Connect reaches libvirtd.
 func Connect(log *slog.Logger, o Options) (*Backend, error) {
 	sock, uri := Socket()
@@ -90,6 +107,7 @@ func Connect(log *slog.Logger, o Options) (*Backend, error) {
 	case "9p":
 	case "", "virtiofs":
 		b.opts.Virtiofsd = findVirtiofsd(virtiofsdPaths)
+		warnFileLimit(log, b.opts.Virtiofsd)
 		if b.opts.Virtiofsd == "" {
 			if o.ShareFS == "virtiofs" {
 				l.Disconnect()

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package libvirt
+
+func hardFileLimit() (uint64, bool) { return 0, false }
