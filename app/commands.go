@@ -15,7 +15,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -69,8 +68,7 @@ func ensureDaemon(p settings.Paths) (*control.Client, error) {
 	defer logf.Close()
 	cmd := exec.Command(exe, "daemon")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own session: the daemon outlives this terminal.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	detach(cmd) // the daemon outlives this terminal
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the daemon: %w", err)
 	}

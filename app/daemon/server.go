@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/settings"
 )
@@ -32,10 +30,10 @@ func Lock(p settings.Paths) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockFile(f); err != nil {
 		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, ErrRunning
+		if errors.Is(err, ErrRunning) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package supervise keeps a long-running service (containerd, dockerd) alive:
 // it restarts the service when it exits, backing off exponentially while it
 // keeps crashing, and keeps its recent output for diagnosis.
@@ -50,27 +52,6 @@ type Service struct {
 	Output io.Writer
 	// OnExit, if set, hears of every unexpected exit with the status after it.
 	OnExit func(Status)
-}
-
-// State is where the service is in its life.
-type State string
-
-const (
-	Starting   State = "starting"
-	Running    State = "running"    // started and, if it has a Ready check, ready
-	Restarting State = "restarting" // exited; waiting out the backoff
-	Stopped    State = "stopped"
-)
-
-// Status is a snapshot for the guest API.
-type Status struct {
-	Name      string    `json:"name"`
-	State     State     `json:"state"`
-	Pid       int       `json:"pid,omitempty"`
-	Restarts  int       `json:"restarts"`
-	LastError string    `json:"last_error,omitempty"`
-	Since     time.Time `json:"since"`
-	Tail      []string  `json:"tail,omitempty"` // last output lines, when not running
 }
 
 // Supervisor runs one Service.
