@@ -100,8 +100,14 @@ func cmdStart(args []string) error {
 	var unmounts []string
 	fs.Func("mount", "share a host folder with the VM at the same path: PATH or PATH:ro (repeatable)", func(v string) error {
 		sh, err := filesharing.ParseMount(runtime.GOOS, v)
+		if err != nil {
+			return err
+		}
+		if sh.HostPath, err = filepath.Abs(sh.HostPath); err != nil {
+			return err
+		}
 		mounts = append(mounts, sh)
-		return err
+		return nil
 	})
 	fs.Func("unmount", "stop sharing a host folder (repeatable)", func(v string) error {
 		unmounts = append(unmounts, v)

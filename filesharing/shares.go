@@ -45,7 +45,8 @@ func Defaults(goos, home, tmp string) []Share {
 	return kept
 }
 
-// ParseMount reads the --mount flag's PATH[:ro] (PATH[:rw] too).
+// ParseMount reads the --mount flag's PATH[:ro] (PATH[:rw] too). A relative
+// PATH is left for the caller to make absolute against its working folder.
 func ParseMount(goos, s string) (Share, error) {
 	p, mode := s, ""
 	if i := strings.LastIndex(s, ":"); i > 0 && !(goos == "windows" && i == 1) {
@@ -59,8 +60,8 @@ func ParseMount(goos, s string) (Share, error) {
 	default:
 		return Share{}, fmt.Errorf("--mount %s: unknown mode %q (want PATH, PATH:ro or PATH:rw)", s, mode)
 	}
-	if !isAbs(goos, p) {
-		return Share{}, fmt.Errorf("--mount %s: the path must be absolute", s)
+	if p == "" {
+		return Share{}, fmt.Errorf("--mount %s: no path", s)
 	}
 	return sh, nil
 }
