@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthvm/berth/guestd/api"
 	"github.com/berthvm/berth/guestd/config"
 	"github.com/berthvm/berth/guestd/kmod"
 	"github.com/berthvm/berth/guestd/mounts"
@@ -105,7 +106,7 @@ func uptime() float64 {
 // lost), so it offers a shell and otherwise waits.
 func fatal(log *slog.Logger, console io.Writer, err error) {
 	log.Error("guestd cannot continue", "err", err)
-	fmt.Fprintf(console, "\nberth guest failed to boot: %v\nboot with berth.debug=shell for a shell on this console\n", err)
+	fmt.Fprintf(console, "\n%s%v\nboot with berth.debug=shell for a shell on this console\n", api.FatalMarker, err)
 	if strings.Contains(readCmdline(), "berth.debug=shell") {
 		shellLoop(log, nil)
 	}

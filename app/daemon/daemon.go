@@ -320,10 +320,21 @@ func (r *session) goRun(f func()) {
 func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	go func() {
+		if err := consoleFailure(ctx, d.serialLog(), time.Second); err != nil {
+			fail(err)
+		}
+	}()
 	_, err := run.guest.WaitReady(ctx, run.stopped, func(s api.Step) {
 		d.m.progress("waiting for the engine (guest: " + s.Name + ")")
 	})
 	if err != nil {
+		var boot *bootFailure
+		if errors.As(context.Cause(ctx), &boot) {
+			err = boot
+		}
 		return fmt.Errorf("%w (VM console: %s)", err, d.serialLog())
 	}
 	return nil

@@ -74,6 +74,10 @@ type Server struct {
 // ShellProtocol is the Upgrade token of /v1/shell.
 const ShellProtocol = "berth-shell"
 
+// FatalMarker starts the console line guestd writes when the guest cannot
+// boot, before or without its API; the host watches the console for it.
+const FatalMarker = "berth guest failed to boot: "
+
 // Handler routes the API.
 func (s Server) Handler() http.Handler {
 	mux := http.NewServeMux()
