@@ -54,7 +54,9 @@ func (s Share) String() string {
 	if s.ReadOnly {
 		mode = "ro"
 	}
-	return s.Tag + "," + mode + "," + url.PathEscape(s.Path)
+	// Slashes stay readable: PathEscape, made for one path segment, would
+	// triple each of them on a line limited to 2 KiB.
+	return s.Tag + "," + mode + "," + strings.ReplaceAll(url.PathEscape(s.Path), "%2F", "/")
 }
 
 func parseShare(v string) (Share, error) {
