@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/daemon"
+	"github.com/berthvm/berth/app/launcher"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/netproxy/dockerctx"
@@ -38,56 +38,6 @@ func paths() (settings.Paths, error) {
 		return p, err
 	}
 	return p, p.Ensure()
-}
-
-// client returns a client of a running daemon, or nil if none answers.
-func client(p settings.Paths) *control.Client {
-	c := control.NewClient(daemon.ControlSocket(p))
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if _, err := c.Status(ctx); err != nil {
-		return nil
-	}
-	return c
-}
-
-// ensureDaemon starts `berth daemon` in the background unless one answers.
-func ensureDaemon(p settings.Paths) (*control.Client, error) {
-	if c := client(p); c != nil {
-		return c, nil
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	logPath := daemon.DaemonLog(p)
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd := exec.Command(exe, "daemon")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	detach(cmd) // the daemon outlives this terminal
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the daemon: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.After(30 * time.Second)
-	for {
-		if c := client(p); c != nil {
-			cmd.Process.Release()
-			return c, nil
-		}
-		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("the daemon exited (%v):\n%s", err, tail(logPath, 15))
-		case <-deadline:
-			return nil, fmt.Errorf("the daemon did not answer within 30s; see %s", logPath)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 func cmdStart(args []string) error {
@@ -149,12 +99,7 @@ func cmdStart(args []string) error {
 	for _, sh := range mounts {
 		s.Shares = filesharing.Add(runtime.GOOS, s.Shares, sh)
 	}
-	// The disk may only grow: what counts is the disk that exists.
-	var current *settings.Settings
-	if fi, err := os.Stat(filepath.Join(p.Data, "data.img")); err == nil {
-		current = &settings.Settings{DiskGiB: int(fi.Size() >> 30)}
-	}
-	if err := s.Validate(host, current); err != nil {
+	if err := s.Check(p, host); err != nil {
 		return err
 	}
 	changed := !s.Equal(saved)
@@ -163,7 +108,7 @@ func cmdStart(args []string) error {
 			return err
 		}
 	}
-	c, err := ensureDaemon(p)
+	c, err := launcher.Ensure(context.Background(), p, "")
 	if err != nil {
 		return err
 	}
@@ -266,7 +211,7 @@ func cmdStop(args []string) error {
 	if err != nil {
 		return err
 	}
-	c := client(p)
+	c := launcher.Running(context.Background(), p)
 	if c == nil {
 		fmt.Println("Berth is not running.")
 		return nil
@@ -306,7 +251,7 @@ func cmdStatus(args []string) error {
 		return err
 	}
 	st := control.Status{State: control.Stopped}
-	if c := client(p); c != nil {
+	if c := launcher.Running(context.Background(), p); c != nil {
 		if st, err = c.Status(context.Background()); err != nil {
 			return err
 		}
@@ -369,7 +314,7 @@ func cmdDelete(args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := ensureDaemon(p)
+	c, err := launcher.Ensure(context.Background(), p, "")
 	if err != nil {
 		return err
 	}
@@ -392,21 +337,11 @@ func cmdLogs(args []string) error {
 	}
 	for _, f := range []struct{ title, path string }{
 		{"daemon", daemon.DaemonLog(p)},
-		{"VM console", filepath.Join(p.Data, "serial.log")},
+		{"VM console", p.SerialLog()},
 	} {
-		fmt.Printf("==> %s (%s) <==\n%s\n", f.title, f.path, tail(f.path, *n))
+		fmt.Printf("==> %s (%s) <==\n%s\n", f.title, f.path, launcher.Tail(f.path, *n))
 	}
 	return nil
-}
-
-// tail returns the last n lines of a file, or a note that it is missing.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(" + err.Error() + ")"
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func cmdDockerEnv(args []string) error {
@@ -421,7 +356,7 @@ func cmdDockerEnv(args []string) error {
 func cmdVersion(args []string) error {
 	fmt.Printf("berth %s (%s/%s, %s)\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 	if p, err := paths(); err == nil {
-		if c := client(p); c != nil {
+		if c := launcher.Running(context.Background(), p); c != nil {
 			if st, err := c.Status(context.Background()); err == nil && st.Guest != nil {
 				v := st.Guest.Versions
 				fmt.Printf("guest: docker %s (API %s), containerd %s, kernel %s, guestd %s\n", v.Docker, v.DockerAPI, v.Containerd, v.Kernel, v.Guestd)

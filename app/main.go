@@ -10,9 +10,13 @@ import (
 // version is set at build time (-ldflags -X main.version=...).
 var version = "dev"
 
-const usage = `Usage: berth COMMAND [FLAGS]
+const usage = `Usage: berth [COMMAND [FLAGS]]
+
+With no command, berth opens its window (the dashboard and tray).
 
 Commands:
+  gui         open the dashboard window and the tray (--hidden: tray only,
+              and start the machine; what runs at login)
   start       start the machine (and the daemon); returns when docker works
               --cpus N  --memory GiB  --disk GiB  --activate (make the berth
               docker context current)  --mount PATH[:ro] (share a host
@@ -31,12 +35,17 @@ Commands:
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+		if !canShowGUI() {
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
+		os.Args = append(os.Args, "gui")
 	}
 	cmd, args := os.Args[1], os.Args[2:]
 	var err error
 	switch cmd {
+	case "gui":
+		err = cmdGUI(args)
 	case "start":
 		err = cmdStart(args)
 	case "stop":

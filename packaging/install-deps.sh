@@ -9,6 +9,12 @@ pkgs=(
   # see start-libvirtd.sh)
   qemu-system-x86 qemu-utils
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+  # the GUI: fyne builds with cgo against GLFW (X11 + OpenGL headers)
+  gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev
+  libxinerama-dev libxi-dev libxxf86vm-dev
+  # the GUI end-to-end test: a real window on Xvfb with a session bus for the
+  # tray, driven by xdotool, captured by ImageMagick's import
+  xvfb xauth libgl1-mesa-dri dbus dbus-x11 xdotool imagemagick x11-utils
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -86,8 +86,8 @@ func New(o Options) *Daemon {
 
 func (d *Daemon) dockerSocket() string { return filepath.Join(d.o.Paths.Run, "docker.sock") }
 func (d *Daemon) netSocket() string    { return filepath.Join(d.o.Paths.Run, "net.sock") }
-func (d *Daemon) serialLog() string    { return filepath.Join(d.o.Paths.Data, "serial.log") }
-func (d *Daemon) dataDisk() string     { return filepath.Join(d.o.Paths.Data, "data.img") }
+func (d *Daemon) serialLog() string    { return d.o.Paths.SerialLog() }
+func (d *Daemon) dataDisk() string     { return d.o.Paths.DataDisk() }
 
 // DaemonLog is where a background daemon's output goes.
 func DaemonLog(p settings.Paths) string { return filepath.Join(p.Data, "daemon.log") }

@@ -295,6 +295,22 @@ func (p Paths) Ensure() error {
 // File is where the settings live.
 func (p Paths) File() string { return filepath.Join(p.Config, fileName) }
 
+// DataDisk is the machine's data disk image.
+func (p Paths) DataDisk() string { return filepath.Join(p.Data, "data.img") }
+
+// SerialLog is the VM console's log.
+func (p Paths) SerialLog() string { return filepath.Join(p.Data, "serial.log") }
+
+// Check validates s as Validate does, against the data disk that exists in
+// p, if any: it may only grow. The CLI and the GUI both check through here.
+func (s Settings) Check(p Paths, host Host) error {
+	var current *Settings
+	if fi, err := os.Stat(p.DataDisk()); err == nil {
+		current = &Settings{DiskGiB: int(fi.Size() >> 30)}
+	}
+	return s.Validate(host, current)
+}
+
 // Load reads the settings; a missing file means defaults. Fields missing from
 // the file (written by an older Berth) keep their defaults too.
 func Load(p Paths, host Host) (Settings, error) {
