@@ -95,9 +95,3 @@ func cliBinary() (string, error) {
 	}
 	return berth, nil
 }
-
-// hasTray: on Linux the tray is a D-Bus service (StatusNotifierItem);
-// without a session bus fyne's tray cannot work (and its Quit panics).
-func hasTray() bool {
-	return runtime.GOOS != "linux" || os.Getenv("DBUS_SESSION_BUS_ADDRESS") != ""
-}

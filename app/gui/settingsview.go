@@ -39,6 +39,7 @@ type settingsTab struct {
 	revert  *widget.Button
 	errors  *widget.Label
 	done    *widget.Label
+	body    *fyne.Container // re-laid out when a message shows or hides
 	content fyne.CanvasObject
 	loading bool // set while the form is filled in, so no handler fires
 }
@@ -87,6 +88,7 @@ func newSettingsTab(u *UI) *settingsTab {
 	)
 	body := container.NewVBox(form, widget.NewSeparator(), sharing, widget.NewSeparator(), t.act, t.login,
 		t.errors, t.done, container.NewHBox(t.save, t.revert))
+	t.body = body
 	t.content = container.NewVScroll(container.NewPadded(body))
 	t.load()
 	return t
@@ -235,6 +237,7 @@ func (t *settingsTab) apply() {
 	}
 	t.done.SetText(msg)
 	t.done.Show()
+	t.body.Refresh()
 	t.u.showNotice()
 }
 
@@ -243,6 +246,7 @@ func (t *settingsTab) showErrors(err error) {
 	t.done.Hide()
 	t.errors.SetText(windowWording(err.Error()))
 	t.errors.Show()
+	t.body.Refresh()
 }
 
 // windowWording names the fields as the window does, where the shared

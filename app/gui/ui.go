@@ -82,6 +82,7 @@ type UI struct {
 	copyBtn                               *widget.Button
 	notice                                *widget.Label // guest problems, pending restart
 	banner                                *widget.Label // the error of the last action
+	header                                *fyne.Container
 
 	tabs       *container.AppTabs
 	containers *containersTab
@@ -186,7 +187,7 @@ func (u *UI) build() {
 		container.NewVBox(u.mem, u.memBar),
 		container.NewVBox(u.disk, u.diskBar))
 	endpoint := container.NewBorder(nil, nil, widget.NewLabelWithStyle("Docker endpoint", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), u.copyBtn, u.endpoint)
-	header := container.NewVBox(heading, u.detail, u.progress, u.banner, u.notice, resources, endpoint)
+	u.header = container.NewVBox(heading, u.detail, u.progress, u.banner, u.notice, resources, endpoint)
 
 	u.containers = newContainersTab(u)
 	u.images = newImagesTab(u)
@@ -199,7 +200,7 @@ func (u *UI) build() {
 		container.NewTabItemWithIcon("Settings", theme.SettingsIcon(), u.settings.content),
 	)
 	u.tabs.OnSelected = func(*container.TabItem) { u.writeProbe() }
-	u.win.SetContent(container.NewBorder(container.NewPadded(header), nil, nil, nil, u.tabs))
+	u.win.SetContent(container.NewBorder(container.NewPadded(u.header), nil, nil, nil, u.tabs))
 }
 
 func toneColor(t Tone) color.Color {
@@ -289,10 +290,11 @@ func (u *UI) showNotice() {
 	}
 	if len(lines) == 0 {
 		u.notice.Hide()
-		return
+	} else {
+		u.notice.SetText(joinLines(lines))
+		u.notice.Show()
 	}
-	u.notice.SetText(joinLines(lines))
-	u.notice.Show()
+	u.header.Refresh()
 }
 
 func engineURL(socket string) string {
@@ -339,10 +341,14 @@ func fraction(us stats.Usage) float64 {
 func (u *UI) showError(action string, err error) {
 	u.banner.SetText(fmt.Sprintf("Could not %s: %v", action, err))
 	u.banner.Show()
+	u.header.Refresh()
 	dialog.ShowError(fmt.Errorf("could not %s: %w", action, err), u.win)
 }
 
-func (u *UI) clearError() { u.banner.Hide() }
+func (u *UI) clearError() {
+	u.banner.Hide()
+	u.header.Refresh()
+}
 
 // watchMachine follows the daemon's events; when the daemon is gone (or
 // restarts) it falls back to polling and reconnects.
