@@ -38,7 +38,8 @@ var sharedReaper = sync.OnceValue(func() *reaper.Reaper {
 })
 
 func uuid(t *testing.T, dev string) string {
-	out, err := exec.Command("dumpe2fs", "-h", dev).CombinedOutput()
+	// Through the reaper: it would steal a plain exec's exit status.
+	out, err := sharedReaper().Output(context.Background(), exec.Command("dumpe2fs", "-h", dev))
 	if err != nil {
 		t.Fatalf("dumpe2fs: %v: %s", err, out)
 	}
@@ -115,10 +116,11 @@ func TestReportsUnfixableFilesystem(t *testing.T) {
 	// A root inode that is not a directory is an inconsistency e2fsck -p
 	// leaves to a human.
 	// Marking the filesystem not clean, as a crash does, makes e2fsck look.
-	cmd := exec.Command("debugfs", "-w", "-f", "-", d.Device)
-	cmd.Stdin = strings.NewReader("set_inode_field <2> mode 0100644\nssv state 0\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("debugfs: %v: %s", err, out)
+	for _, req := range []string{"set_inode_field <2> mode 0100644", "ssv state 0"} {
+		out, err := sharedReaper().Output(context.Background(), exec.Command("debugfs", "-w", "-R", req, d.Device))
+		if err != nil {
+			t.Fatalf("debugfs %s: %v: %s", req, err, out)
+		}
 	}
 	mounted := false
 	d.Mount = func(string, string) error { mounted = true; return nil }
