@@ -71,13 +71,16 @@ $(GUEST)/manifest.json: $(CACHE)/rootfs.tar $(CACHE)/kernel-$(KERNEL_FLAVOUR).tx
 # here; the guest (guestd) is Linux only.
 HOST_PKGS := ./app/... ./vmhost/... ./filesharing/... ./netproxy/... ./internal/...
 
-# fyne's widgets on macOS are cgo (Objective-C), which cannot be compiled
-# here: go vet skips the GUI package for darwin, and internal/typecheck
-# type-checks every darwin package, cgo ones included, without a C compiler.
+# fyne's widgets and vz on macOS are cgo (Objective-C), which cannot be
+# compiled here: go vet skips those packages for darwin, and
+# internal/typecheck type-checks every darwin package, cgo ones included,
+# without a C compiler (arm64 and Intel Macs).
+DARWIN_CGO_PKGS := /app/gui$$|/vmhost/vz$$
 unit:
 	go test ./...
-	GOOS=darwin GOARCH=arm64 go vet $$(go list $(HOST_PKGS) | grep -v '/app/gui$$')
+	GOOS=darwin GOARCH=arm64 go vet $$(go list $(HOST_PKGS) | grep -Ev '$(DARWIN_CGO_PKGS)')
 	go run ./internal/typecheck -os darwin -arch arm64 $(HOST_PKGS) ./app/berth-gui
+	go run ./internal/typecheck -os darwin -arch amd64 $(HOST_PKGS) ./app/berth-gui
 	GOOS=windows GOARCH=amd64 go vet $(HOST_PKGS)
 
 GENERIC_GUEST := $(BUILD)/guest-generic/$(ARCH)

@@ -103,11 +103,36 @@ func (n *Network) ServeQemu(ctx context.Context, l net.Listener) error {
 			return fmt.Errorf("accept VM network connection: %w", err)
 		}
 		n.log.Debug("VM attached to the virtual network")
-		if err := n.vn.AcceptQemu(ctx, conn); err != nil && ctx.Err() == nil {
+		if err := n.ServeStream(ctx, conn); err != nil {
 			n.log.Debug("VM network connection ended", "err", err)
 		}
-		conn.Close()
 	}
+}
+
+// ServeStream attaches a VM through conn, each frame after its 4-byte
+// big-endian length (QEMU's stream netdev, guestd's tap bridge), until conn
+// or ctx ends; it closes conn.
+func (n *Network) ServeStream(ctx context.Context, conn net.Conn) error {
+	return serveConn(ctx, conn, n.vn.AcceptQemu)
+}
+
+// ServeDatagram attaches a VM through conn, one frame per datagram (vz's
+// file-handle attachment on a SOCK_DGRAM socket pair), until conn or ctx
+// ends; it closes conn.
+func (n *Network) ServeDatagram(ctx context.Context, conn net.Conn) error {
+	return serveConn(ctx, conn, n.vn.AcceptVfkit)
+}
+
+func serveConn(ctx context.Context, conn net.Conn, accept func(context.Context, net.Conn) error) error {
+	defer conn.Close()
+	// The switch's read does not watch ctx: closing conn ends it.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	err := accept(ctx, conn)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // DialGuest opens a TCP connection to a guest port inside the network.

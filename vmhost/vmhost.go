@@ -9,6 +9,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+)
+
+// The guest finds its disks by these virtio-blk serials (guestd/config).
+const (
+	SystemSerial = "berth-system"
+	DataSerial   = "berth-data"
 )
 
 // Spec is everything a backend needs to define and boot the machine.
@@ -22,12 +29,16 @@ type Spec struct {
 	Initrd  string
 	Cmdline string
 
-	SystemImage string // read-only, virtio serial "berth-system"
-	DataDisk    string // raw, read-write, virtio serial "berth-data"
+	SystemImage string // read-only, virtio-blk serial SystemSerial
+	DataDisk    string // raw, read-write, virtio-blk serial DataSerial
 
 	// NetSocket is the unix socket of the host's virtual network, spoken
-	// with QEMU's stream-netdev framing; MAC is the NIC's address.
+	// with QEMU's stream-netdev framing, for backends whose VM process
+	// connects by itself (QEMU). Network takes the VM's end of the link
+	// from backends that make it themselves (vz's socket pair, Hyper-V's
+	// hvsock). MAC is the NIC's address.
 	NetSocket string
+	Network   Network
 	MAC       string
 
 	SerialLog string // where the guest console goes
@@ -35,6 +46,18 @@ type Spec struct {
 	// Shares are host folders exported to the guest, each under its tag;
 	// the guest mounts them (guestd/shares).
 	Shares []Share
+}
+
+// Network is the host's virtual network, to which a backend hands the
+// VM's end of the link. Each call carries Ethernet frames until the
+// connection or ctx ends.
+type Network interface {
+	// ServeDatagram: one frame per datagram (a SOCK_DGRAM socket pair, as
+	// vz's file-handle attachment uses).
+	ServeDatagram(ctx context.Context, conn net.Conn) error
+	// ServeStream: a stream with each frame after its 4-byte big-endian
+	// length (QEMU's stream netdev; guestd's tap bridge over hvsock).
+	ServeStream(ctx context.Context, conn net.Conn) error
 }
 
 // Share is a host folder the guest can mount by Tag.
@@ -55,7 +78,7 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("machine %s: %d MiB of memory is too little to boot", s.Name, s.MemoryMiB)
 	case s.Kernel == "" || s.Initrd == "" || s.SystemImage == "" || s.DataDisk == "":
 		return fmt.Errorf("machine %s: kernel, initrd, system image and data disk are all needed", s.Name)
-	case s.NetSocket == "" || s.MAC == "":
+	case (s.NetSocket == "" && s.Network == nil) || s.MAC == "":
 		return fmt.Errorf("machine %s: no network attachment", s.Name)
 	}
 	tags := map[string]bool{}
@@ -84,7 +107,9 @@ type Backend interface {
 	// Start defines the machine from spec (replacing an older definition)
 	// and boots it.
 	Start(ctx context.Context, spec Spec) error
-	// Kill stops the machine at once, like pulling the plug.
+	// Kill stops the machine without the guest API's help: at once, like
+	// pulling the plug, or after a short power-button grace where the
+	// hypervisor has one (vz).
 	Kill(ctx context.Context, name string) error
 	State(ctx context.Context, name string) (State, error)
 	// Watch sends the machine's state on every change until ctx ends.

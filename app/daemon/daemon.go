@@ -217,7 +217,7 @@ func (d *Daemon) boot(s settings.Settings) {
 		Initrd:      filepath.Join(d.o.GuestDir, "initrd.img"),
 		SystemImage: filepath.Join(d.o.GuestDir, "system.img"),
 		DataDisk:    d.dataDisk(),
-		NetSocket:   d.netSocket(), MAC: nw.Config().GuestMAC,
+		NetSocket:   d.netSocket(), Network: nw, MAC: nw.Config().GuestMAC,
 		SerialLog: d.serialLog(),
 	}
 	if spec.Shares, gcfg.Shares, err = shareSpecs(runtime.GOOS, s.Shares); err != nil {

@@ -182,9 +182,9 @@ func DomainXML(spec vmhost.Spec, o DomainOptions) (string, error) {
 	}
 	d.OS.Kernel, d.OS.Initrd, d.OS.Cmdline = spec.Kernel, spec.Initrd, spec.Cmdline
 
-	sys := disk(spec.SystemImage, "vda", "berth-system")
+	sys := disk(spec.SystemImage, "vda", vmhost.SystemSerial)
 	sys.ReadOnly = &struct{}{}
-	data := disk(spec.DataDisk, "vdb", "berth-data")
+	data := disk(spec.DataDisk, "vdb", vmhost.DataSerial)
 	// No host page cache for the data disk: what the guest syncs is on disk.
 	data.Driver.Cache, data.Driver.Discard = "none", "unmap"
 	d.Devices.Disks = []diskXML{sys, data}

@@ -1,0 +1,126 @@
+// Package vz is the macOS backend: Apple's Virtualization framework through
+// github.com/Code-Hex/vz/v3. The VM lives inside the daemon's process.
+//
+// What a machine is made of is decided here in plain Go (plan), tested on
+// every OS; only vz_darwin.go turns a plan into framework calls.
+package vz
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/berthvm/berth/vmhost"
+)
+
+// Options tune the backend.
+type Options struct {
+	// Rosetta shares Apple's Rosetta into the guest under RosettaTag, so
+	// amd64 containers run translated on Apple silicon (arm64 only).
+	Rosetta bool
+}
+
+// RosettaTag is the virtiofs tag of the Rosetta share.
+const RosettaTag = "rosetta"
+
+// plan is the machine as vz will be asked to build it.
+type plan struct {
+	Kernel, Initrd, Cmdline string
+	CPUs                    uint
+	MemoryBytes             uint64
+	Disks                   []disk
+	MAC                     string
+	Shares                  []vmhost.Share
+	SerialLog               string
+	Rosetta                 bool
+}
+
+// disk is a virtio-blk device; the guest finds it by ID (its serial).
+type disk struct {
+	Path     string
+	ReadOnly bool
+	ID       string
+}
+
+// newPlan checks spec for vz on arch (GOARCH) and lays the machine out.
+func newPlan(spec vmhost.Spec, arch string, o Options) (plan, error) {
+	if err := spec.Validate(); err != nil {
+		return plan{}, err
+	}
+	if spec.Network == nil {
+		return plan{}, fmt.Errorf("machine %s: vz needs the virtual network to hand the NIC's socket to", spec.Name)
+	}
+	if o.Rosetta && arch != "arm64" {
+		return plan{}, errors.New("Rosetta runs amd64 containers on Apple silicon only; this Mac is Intel, where they run natively")
+	}
+	if err := checkKernel(spec.Kernel, arch); err != nil {
+		return plan{}, fmt.Errorf("machine %s: %w", spec.Name, err)
+	}
+	for _, sh := range spec.Shares {
+		if sh.Tag == RosettaTag && o.Rosetta {
+			return plan{}, fmt.Errorf("machine %s: share tag %q is Rosetta's", spec.Name, sh.Tag)
+		}
+	}
+	return plan{
+		Kernel: spec.Kernel, Initrd: spec.Initrd,
+		Cmdline:     virtioConsole(spec.Cmdline),
+		CPUs:        uint(spec.CPUs),
+		MemoryBytes: uint64(spec.MemoryMiB) << 20,
+		Disks: []disk{
+			{Path: spec.SystemImage, ReadOnly: true, ID: vmhost.SystemSerial},
+			{Path: spec.DataDisk, ID: vmhost.DataSerial},
+		},
+		MAC:       spec.MAC,
+		Shares:    spec.Shares,
+		SerialLog: spec.SerialLog,
+		Rosetta:   o.Rosetta,
+	}, nil
+}
+
+// virtioConsole points the kernel's console at vz's serial port, a virtio
+// console (hvc0): vz has no 16550 UART for ttyS0.
+func virtioConsole(cmdline string) string {
+	fields := []string{"console=hvc0"}
+	for _, f := range strings.Fields(cmdline) {
+		if !strings.HasPrefix(f, "console=") {
+			fields = append(fields, f)
+		}
+	}
+	return strings.Join(fields, " ")
+}
+
+// checkKernel refuses kernels vz cannot boot: on arm64 its Linux boot
+// loader takes only an uncompressed Image (magic "ARM\x64" at 0x38), not a
+// gzip'd vmlinuz; on amd64 an ELF vmlinux or a bzImage.
+func checkKernel(path, arch string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("kernel: %w", err)
+	}
+	defer f.Close()
+	head := make([]byte, 0x210)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("kernel %s: %w", path, err)
+	}
+	head = head[:n]
+	switch arch {
+	case "arm64":
+		if len(head) >= 0x3c && bytes.Equal(head[0x38:0x3c], []byte("ARM\x64")) {
+			return nil
+		}
+		if bytes.HasPrefix(head, []byte{0x1f, 0x8b}) {
+			return fmt.Errorf("kernel %s is gzip-compressed: vz boots an uncompressed arm64 Image (build the guest with `make guest-image ARCH=arm64`)", path)
+		}
+		return fmt.Errorf("kernel %s is not an arm64 Linux Image", path)
+	case "amd64":
+		if bytes.HasPrefix(head, []byte("\x7fELF")) || (len(head) >= 0x206 && bytes.Equal(head[0x202:0x206], []byte("HdrS"))) {
+			return nil
+		}
+		return fmt.Errorf("kernel %s is neither an ELF vmlinux nor a bzImage", path)
+	}
+	return fmt.Errorf("vz does not run %s guests", arch)
+}

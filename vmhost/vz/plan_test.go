@@ -1,0 +1,130 @@
+package vz
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/berthvm/berth/vmhost"
+)
+
+type nopNetwork struct{}
+
+func (nopNetwork) ServeDatagram(context.Context, net.Conn) error { return nil }
+func (nopNetwork) ServeStream(context.Context, net.Conn) error   { return nil }
+
+// kernelFile writes a file that starts like a kernel of the given kind.
+func kernelFile(t *testing.T, kind string) string {
+	t.Helper()
+	head := make([]byte, 0x400)
+	switch kind {
+	case "arm64-image":
+		copy(head[0x38:], "ARM\x64")
+	case "gzip":
+		copy(head, []byte{0x1f, 0x8b, 0x08})
+	case "elf":
+		copy(head, "\x7fELF")
+	case "bzimage":
+		binary.LittleEndian.PutUint16(head[0x1fe:], 0xaa55)
+		copy(head[0x202:], "HdrS")
+	case "short":
+		head = head[:16]
+	}
+	p := filepath.Join(t.TempDir(), "vmlinuz-"+kind)
+	if err := os.WriteFile(p, head, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func testSpec(t *testing.T, kernel string) vmhost.Spec {
+	return vmhost.Spec{
+		Name: "berth", CPUs: 4, MemoryMiB: 4096,
+		Kernel: kernel, Initrd: "/g/initrd.img", Cmdline: "console=ttyS0 quiet berth.shares=a,rw,/Users",
+		SystemImage: "/g/system.img", DataDisk: "/d/data.img",
+		Network: nopNetwork{}, MAC: "5a:94:ef:e4:0c:ee",
+		SerialLog: "/d/serial.log",
+		Shares:    []vmhost.Share{{Tag: "home", HostPath: "/Users/me"}, {Tag: "tmp", HostPath: "/private/tmp", ReadOnly: true}},
+	}
+}
+
+func TestPlanTranslatesTheSpec(t *testing.T) {
+	spec := testSpec(t, kernelFile(t, "arm64-image"))
+	p, err := newPlan(spec, "arm64", Options{Rosetta: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := plan{
+		Kernel: spec.Kernel, Initrd: "/g/initrd.img",
+		Cmdline:     "console=hvc0 quiet berth.shares=a,rw,/Users",
+		CPUs:        4,
+		MemoryBytes: 4 << 30,
+		Disks: []disk{
+			{Path: "/g/system.img", ReadOnly: true, ID: "berth-system"},
+			{Path: "/d/data.img", ID: "berth-data"},
+		},
+		MAC:       "5a:94:ef:e4:0c:ee",
+		Shares:    spec.Shares,
+		SerialLog: "/d/serial.log",
+		Rosetta:   true,
+	}
+	if !reflect.DeepEqual(p, want) {
+		t.Fatalf("plan:\n got %+v\nwant %+v", p, want)
+	}
+}
+
+func TestPlanRefuses(t *testing.T) {
+	arm := kernelFile(t, "arm64-image")
+	for _, tc := range []struct {
+		name   string
+		edit   func(*vmhost.Spec)
+		arch   string
+		o      Options
+		errHas string
+	}{
+		{"no network", func(s *vmhost.Spec) { s.Network = nil; s.NetSocket = "/x.sock" }, "arm64", Options{}, "needs the virtual network"},
+		{"invalid spec", func(s *vmhost.Spec) { s.CPUs = 0 }, "arm64", Options{}, "CPU"},
+		{"rosetta on intel", func(s *vmhost.Spec) { s.Kernel = kernelFile(t, "bzimage") }, "amd64", Options{Rosetta: true}, "Apple silicon only"},
+		{"rosetta tag taken", func(s *vmhost.Spec) { s.Shares[0].Tag = RosettaTag }, "arm64", Options{Rosetta: true}, `tag "rosetta" is Rosetta's`},
+		{"compressed arm64 kernel", func(s *vmhost.Spec) { s.Kernel = kernelFile(t, "gzip") }, "arm64", Options{}, "make guest-image ARCH=arm64"},
+		{"amd64 kernel on arm64", func(s *vmhost.Spec) { s.Kernel = kernelFile(t, "bzimage") }, "arm64", Options{}, "not an arm64 Linux Image"},
+		{"arm64 kernel on intel", func(s *vmhost.Spec) {}, "amd64", Options{}, "neither an ELF vmlinux nor a bzImage"},
+		{"truncated kernel", func(s *vmhost.Spec) { s.Kernel = kernelFile(t, "short") }, "arm64", Options{}, "not an arm64 Linux Image"},
+		{"missing kernel", func(s *vmhost.Spec) { s.Kernel = "/nonexistent/vmlinuz" }, "arm64", Options{}, "no such file"},
+		{"other arch", func(s *vmhost.Spec) {}, "riscv64", Options{}, "does not run riscv64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := testSpec(t, arm)
+			tc.edit(&spec)
+			_, err := newPlan(spec, tc.arch, tc.o)
+			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.errHas)
+			}
+		})
+	}
+}
+
+func TestPlanTakesIntelKernels(t *testing.T) {
+	for _, kind := range []string{"elf", "bzimage"} {
+		if _, err := newPlan(testSpec(t, kernelFile(t, kind)), "amd64", Options{}); err != nil {
+			t.Errorf("%s: %v", kind, err)
+		}
+	}
+}
+
+func TestVirtioConsole(t *testing.T) {
+	for in, want := range map[string]string{
+		"console=ttyS0 quiet panic=-1":            "console=hvc0 quiet panic=-1",
+		"quiet console=tty0 console=ttyS0,115200": "console=hvc0 quiet",
+		"": "console=hvc0",
+	} {
+		if got := virtioConsole(in); got != want {
+			t.Errorf("virtioConsole(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,35 @@
+package vz
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/Code-Hex/vz/v3"
+)
+
+func rosettaAvailable() error {
+	switch vz.LinuxRosettaDirectoryShareAvailability() {
+	case vz.LinuxRosettaAvailabilityNotSupported:
+		return errors.New("this Mac cannot share Rosetta with VMs (macOS 13 or newer is needed): turn the Rosetta setting off")
+	case vz.LinuxRosettaAvailabilityNotInstalled:
+		if err := vz.LinuxRosettaDirectoryShareInstallRosetta(); err != nil {
+			return fmt.Errorf("install Rosetta (`softwareupdate --install-rosetta`), or turn the Rosetta setting off: %w", err)
+		}
+	}
+	return nil
+}
+
+// rosettaShare exposes Rosetta's runtime to the guest under RosettaTag;
+// the guest registers it with binfmt_misc for amd64 ELF binaries.
+func rosettaShare() (vz.DirectorySharingDeviceConfiguration, error) {
+	share, err := vz.NewLinuxRosettaDirectoryShare()
+	if err != nil {
+		return nil, fmt.Errorf("rosetta: %w", err)
+	}
+	dev, err := vz.NewVirtioFileSystemDeviceConfiguration(RosettaTag)
+	if err != nil {
+		return nil, fmt.Errorf("rosetta: %w", err)
+	}
+	dev.SetDirectoryShare(share)
+	return dev, nil
+}

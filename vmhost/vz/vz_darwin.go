@@ -1,0 +1,323 @@
+package vz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/Code-Hex/vz/v3"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthvm/berth/vmhost"
+)
+
+// vmState must match vz.VirtualMachineState value for value: each line
+// fails to compile if one drifts.
+var (
+	_ = [1]int{}[int(vz.VirtualMachineStateStopped)-int(stStopped)]
+	_ = [1]int{}[int(vz.VirtualMachineStateRunning)-int(stRunning)]
+	_ = [1]int{}[int(vz.VirtualMachineStatePaused)-int(stPaused)]
+	_ = [1]int{}[int(vz.VirtualMachineStateError)-int(stError)]
+	_ = [1]int{}[int(vz.VirtualMachineStateStarting)-int(stStarting)]
+	_ = [1]int{}[int(vz.VirtualMachineStatePausing)-int(stPausing)]
+	_ = [1]int{}[int(vz.VirtualMachineStateResuming)-int(stResuming)]
+	_ = [1]int{}[int(vz.VirtualMachineStateStopping)-int(stStopping)]
+)
+
+// haltGrace is how long a RequestStop may take before the plug is pulled.
+const haltGrace = 10 * time.Second
+
+// Backend runs machines in this process; they end with it.
+type Backend struct {
+	log *slog.Logger
+	o   Options
+
+	mu  sync.Mutex
+	vms map[string]*machine
+}
+
+type machine struct {
+	vm      *vz.VirtualMachine
+	hub     *hub
+	stopNet context.CancelFunc
+}
+
+// New checks that this Mac can run VMs and returns the backend.
+func New(log *slog.Logger, o Options) (*Backend, error) {
+	if o.Rosetta {
+		if err := rosettaAvailable(); err != nil {
+			return nil, err
+		}
+	}
+	return &Backend{log: log, o: o, vms: map[string]*machine{}}, nil
+}
+
+// vmAdapter gives *vz.VirtualMachine the vm interface.
+type vmAdapter struct{ *vz.VirtualMachine }
+
+func (a vmAdapter) State() vmState { return vmState(a.VirtualMachine.State()) }
+
+// Start builds the machine from spec and boots it.
+func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
+	p, err := newPlan(spec, runtime.GOARCH, b.o)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old, ok := b.vms[spec.Name]; ok {
+		if hostState(vmAdapter{old.vm}.State()) != vmhost.Stopped {
+			return fmt.Errorf("start vm %q: it is already running", spec.Name)
+		}
+		old.stopNet()
+		delete(b.vms, spec.Name)
+	}
+	vmConn, hostConn, err := datagramPair()
+	if err != nil {
+		return fmt.Errorf("start vm %q: network: %w", spec.Name, err)
+	}
+	defer vmConn.Close() // vz keeps its own duplicate
+	cfg, err := configure(p, vmConn)
+	if err != nil {
+		hostConn.Close()
+		return fmt.Errorf("start vm %q: %w", spec.Name, err)
+	}
+	v, err := vz.NewVirtualMachine(cfg)
+	if err != nil {
+		hostConn.Close()
+		return fmt.Errorf("start vm %q: %w", spec.Name, err)
+	}
+	netCtx, stopNet := context.WithCancel(context.Background())
+	go func() {
+		if err := spec.Network.ServeDatagram(netCtx, hostConn); err != nil {
+			b.log.Warn("VM network link ended", "vm", spec.Name, "err", err)
+		}
+	}()
+	m := &machine{vm: v, hub: newHub(vmhost.Stopped), stopNet: stopNet}
+	states := make(chan vmState)
+	go func() {
+		for s := range v.StateChangedNotify() {
+			states <- vmState(s)
+		}
+	}()
+	go m.hub.run(states)
+	if err := v.Start(); err != nil {
+		stopNet()
+		return fmt.Errorf("start vm %q: %w", spec.Name, err)
+	}
+	b.vms[spec.Name] = m
+	b.log.Info("vz VM started", "vm", spec.Name, "cpus", p.CPUs, "memory", p.MemoryBytes>>20, "shares", len(p.Shares), "rosetta", p.Rosetta)
+	return nil
+}
+
+// datagramPair is the NIC's link: vz's file-handle attachment wants one
+// end of a SOCK_DGRAM socket pair, the virtual network the other.
+func datagramPair() (*os.File, net.Conn, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Frames up to 64 KiB (TSO) must fit in one datagram each way.
+	for _, fd := range fds {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	}
+	vmEnd := os.NewFile(uintptr(fds[0]), "vm-nic")
+	hostEnd := os.NewFile(uintptr(fds[1]), "host-nic")
+	defer hostEnd.Close()
+	conn, err := net.FileConn(hostEnd)
+	if err != nil {
+		vmEnd.Close()
+		return nil, nil, err
+	}
+	return vmEnd, conn, nil
+}
+
+// configure turns a plan into the framework's configuration.
+func configure(p plan, nic *os.File) (*vz.VirtualMachineConfiguration, error) {
+	boot, err := vz.NewLinuxBootLoader(p.Kernel, vz.WithInitrd(p.Initrd), vz.WithCommandLine(p.Cmdline))
+	if err != nil {
+		return nil, fmt.Errorf("boot loader: %w", err)
+	}
+	cfg, err := vz.NewVirtualMachineConfiguration(boot, p.CPUs, p.MemoryBytes)
+	if err != nil {
+		return nil, err
+	}
+
+	var disks []vz.StorageDeviceConfiguration
+	for _, d := range p.Disks {
+		att, err := vz.NewDiskImageStorageDeviceAttachmentWithCacheAndSync(d.Path, d.ReadOnly, vz.DiskImageCachingModeAutomatic, vz.DiskImageSynchronizationModeFsync)
+		if err != nil {
+			return nil, fmt.Errorf("disk %s: %w", d.Path, err)
+		}
+		blk, err := vz.NewVirtioBlockDeviceConfiguration(att)
+		if err != nil {
+			return nil, fmt.Errorf("disk %s: %w", d.Path, err)
+		}
+		if err := blk.SetBlockDeviceIdentifier(d.ID); err != nil {
+			return nil, fmt.Errorf("disk %s: serial %q (macOS 12.3 or newer is needed): %w", d.Path, d.ID, err)
+		}
+		disks = append(disks, blk)
+	}
+	cfg.SetStorageDevicesVirtualMachineConfiguration(disks)
+
+	att, err := vz.NewFileHandleNetworkDeviceAttachment(nic)
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	netDev, err := vz.NewVirtioNetworkDeviceConfiguration(att)
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	hw, err := net.ParseMAC(p.MAC)
+	if err != nil {
+		return nil, fmt.Errorf("network: MAC %q: %w", p.MAC, err)
+	}
+	mac, err := vz.NewMACAddress(hw)
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	netDev.SetMACAddress(mac)
+	cfg.SetNetworkDevicesVirtualMachineConfiguration([]*vz.VirtioNetworkDeviceConfiguration{netDev})
+
+	var shares []vz.DirectorySharingDeviceConfiguration
+	for _, sh := range p.Shares {
+		dir, err := vz.NewSharedDirectory(sh.HostPath, sh.ReadOnly)
+		if err != nil {
+			return nil, fmt.Errorf("shared folder %s: %w", sh.HostPath, err)
+		}
+		single, err := vz.NewSingleDirectoryShare(dir)
+		if err != nil {
+			return nil, fmt.Errorf("shared folder %s: %w", sh.HostPath, err)
+		}
+		dev, err := vz.NewVirtioFileSystemDeviceConfiguration(sh.Tag)
+		if err != nil {
+			return nil, fmt.Errorf("shared folder %s: %w", sh.HostPath, err)
+		}
+		dev.SetDirectoryShare(single)
+		shares = append(shares, dev)
+	}
+	if p.Rosetta {
+		dev, err := rosettaShare()
+		if err != nil {
+			return nil, err
+		}
+		shares = append(shares, dev)
+	}
+	cfg.SetDirectorySharingDevicesVirtualMachineConfiguration(shares)
+
+	serial, err := vz.NewFileSerialPortAttachment(p.SerialLog, true)
+	if err != nil {
+		return nil, fmt.Errorf("console %s: %w", p.SerialLog, err)
+	}
+	console, err := vz.NewVirtioConsoleDeviceSerialPortConfiguration(serial)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	cfg.SetSerialPortsVirtualMachineConfiguration([]*vz.VirtioConsoleDeviceSerialPortConfiguration{console})
+
+	balloon, err := vz.NewVirtioTraditionalMemoryBalloonDeviceConfiguration()
+	if err != nil {
+		return nil, fmt.Errorf("memory balloon: %w", err)
+	}
+	cfg.SetMemoryBalloonDevicesVirtualMachineConfiguration([]vz.MemoryBalloonDeviceConfiguration{balloon})
+	entropy, err := vz.NewVirtioEntropyDeviceConfiguration()
+	if err != nil {
+		return nil, fmt.Errorf("entropy: %w", err)
+	}
+	cfg.SetEntropyDevicesVirtualMachineConfiguration([]*vz.VirtioEntropyDeviceConfiguration{entropy})
+	vsock, err := vz.NewVirtioSocketDeviceConfiguration()
+	if err != nil {
+		return nil, fmt.Errorf("vsock: %w", err)
+	}
+	cfg.SetSocketDevicesVirtualMachineConfiguration([]vz.SocketDeviceConfiguration{vsock})
+
+	if ok, err := cfg.Validate(); !ok || err != nil {
+		return nil, fmt.Errorf("the Virtualization framework refused the machine: %w", err)
+	}
+	return cfg, nil
+}
+
+// Kill stops the machine: a power-button request with a little grace, then
+// the plug.
+func (b *Backend) Kill(ctx context.Context, name string) error {
+	m, err := b.get(name)
+	if err != nil {
+		return err
+	}
+	if err := halt(ctx, vmAdapter{m.vm}, haltGrace); err != nil {
+		return fmt.Errorf("stop vm %q: %w", name, err)
+	}
+	return nil
+}
+
+// State reports the machine's state; NotFound before it was started.
+func (b *Backend) State(ctx context.Context, name string) (vmhost.State, error) {
+	m, err := b.get(name)
+	if errors.Is(err, errNotFound) {
+		return vmhost.NotFound, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return hostState(vmAdapter{m.vm}.State()), nil
+}
+
+// Watch sends the machine's state on every change until ctx ends.
+func (b *Backend) Watch(ctx context.Context, name string) (<-chan vmhost.State, error) {
+	m, err := b.get(name)
+	if err != nil {
+		return nil, err
+	}
+	return m.hub.watch(ctx), nil
+}
+
+// Delete stops the machine if it runs and forgets it; vz keeps no
+// definition on disk.
+func (b *Backend) Delete(ctx context.Context, name string) error {
+	m, err := b.get(name)
+	if errors.Is(err, errNotFound) {
+		return nil
+	}
+	if err := halt(ctx, vmAdapter{m.vm}, 0); err != nil {
+		return fmt.Errorf("delete vm %q: %w", name, err)
+	}
+	m.stopNet()
+	b.mu.Lock()
+	delete(b.vms, name)
+	b.mu.Unlock()
+	return nil
+}
+
+// Close stops every machine: they cannot outlive this process.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	names := make([]string, 0, len(b.vms))
+	for n := range b.vms {
+		names = append(names, n)
+	}
+	b.mu.Unlock()
+	var errs []error
+	for _, n := range names {
+		errs = append(errs, b.Delete(context.Background(), n))
+	}
+	return errors.Join(errs...)
+}
+
+var errNotFound = errors.New("no such machine")
+
+func (b *Backend) get(name string) (*machine, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m, ok := b.vms[name]
+	if !ok {
+		return nil, fmt.Errorf("vm %q: %w", name, errNotFound)
+	}
+	return m, nil
+}
