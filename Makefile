@@ -68,20 +68,19 @@ $(GUEST)/manifest.json: $(CACHE)/rootfs.tar $(CACHE)/kernel-$(KERNEL_FLAVOUR).tx
 		$(CACHE)/kernel-$(KERNEL_FLAVOUR).txt $(BIN)/guestd-$(ARCH) $(CACHE)/images $(GUEST) $(CACHE)/work
 
 # The host side must keep building for macOS and Windows, which cannot run
-# here; the guest (guestd) is Linux only.
-HOST_PKGS := ./app/... ./vmhost/... ./filesharing/... ./netproxy/... ./internal/...
-
+# here; the guest side (guestd, e2e) is Linux only and tagged so.
 # fyne's widgets and vz on macOS are cgo (Objective-C), which cannot be
-# compiled here: go vet skips those packages for darwin, and
+# compiled here: go vet skips the packages that need them for darwin, and
 # internal/typecheck type-checks every darwin package, cgo ones included,
 # without a C compiler (arm64 and Intel Macs).
-DARWIN_CGO_PKGS := /app/gui$$|/vmhost/vz$$
+DARWIN_PURE_GO = $$(GOOS=darwin go list -f '{{.ImportPath}} {{join .Deps " "}}' ./... | grep -Ev 'fyne.io/fyne|Code-Hex/vz' | cut -d' ' -f1)
 unit:
 	go test ./...
-	GOOS=darwin GOARCH=arm64 go vet $$(go list $(HOST_PKGS) | grep -Ev '$(DARWIN_CGO_PKGS)')
-	go run ./internal/typecheck -os darwin -arch arm64 $(HOST_PKGS) ./app/berth-gui
-	go run ./internal/typecheck -os darwin -arch amd64 $(HOST_PKGS) ./app/berth-gui
-	GOOS=windows GOARCH=amd64 go vet $(HOST_PKGS)
+	GOOS=darwin GOARCH=arm64 go vet $(DARWIN_PURE_GO)
+	go run ./internal/typecheck -os darwin -arch arm64 ./...
+	go run ./internal/typecheck -os darwin -arch amd64 ./...
+	GOOS=windows GOARCH=amd64 go build ./...
+	GOOS=windows GOARCH=amd64 go vet ./...
 
 GENERIC_GUEST := $(BUILD)/guest-generic/$(ARCH)
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -30,6 +32,7 @@ import (
 	"github.com/berthvm/berth/guestd/shares"
 	"github.com/berthvm/berth/guestd/stats"
 	"github.com/berthvm/berth/guestd/supervise"
+	"github.com/berthvm/berth/guestd/tapbridge"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,6 +55,11 @@ var dataDirs = map[string]string{
 // else it needs (kmod's modprobe is in the image for that). Loading them up
 // front turns a missing module into a clear boot message.
 var netModules = []string{"virtio_net", "nf_tables"} // the NIC and the firewall
+
+// vsockNICModules make eth0 a tap device bridged over vsock to the host
+// (berth.vsock_nic) over Hyper-V sockets. Only one guest-to-host vsock
+// transport can register: virtio's must not load first.
+var vsockNICModules = []string{"tun", "hv_sock", "nf_tables"}
 
 var engineModules = []string{
 	"virtio_console", "virtio_balloon", "virtio_rng",
@@ -172,11 +180,15 @@ func (g *guest) run() {
 
 	// The NIC's driver first: the network is what the host waits on. The
 	// engine's modules load while the data disk is checked.
-	modules := g.loadModules(netModules)
+	nicModules := netModules
+	if cfg.VsockNIC != 0 {
+		nicModules = vsockNICModules
+	}
+	modules := g.loadModules(nicModules)
 	<-modules
 	modules = g.loadModules(engineModules)
 
-	if err := g.network(); err != nil {
+	if err := g.network(ctx); err != nil {
 		// Without the network the host cannot reach us at all; the console
 		// is the only witness.
 		fatal(g.log, g.console, err)
@@ -243,7 +255,17 @@ func (g *guest) mountShares(ctx context.Context) {
 	go m.Keep(ctx, g.cfg.Shares, 5*time.Second)
 }
 
-func (g *guest) network() error {
+func (g *guest) network(ctx context.Context) error {
+	if g.cfg.VsockNIC != 0 {
+		tap, err := tapbridge.OpenTap("eth0")
+		if err != nil {
+			return err
+		}
+		dial := func() (io.ReadWriteCloser, error) {
+			return tapbridge.DialVsock(unix.VMADDR_CID_HOST, g.cfg.VsockNIC)
+		}
+		go tapbridge.Serve(ctx, tap, dial, g.log)
+	}
 	if err := netconf.Up(netconf.Interface{Name: "eth0", Address: g.cfg.Address, Gateway: g.cfg.Gateway, MTU: g.cfg.MTU}, 10*time.Second); err != nil {
 		return err
 	}

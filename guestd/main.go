@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command guestd is init (PID 1) of the Berth guest. As /init in the initrd it
 // mounts the read-only system image with a tmpfs overlay and switches into
 // it; as /usr/sbin/guestd there it brings up the guest, runs the container

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package vm boots the guest image directly under QEMU, attached to Berth's
 // virtual network, for the end-to-end tests and for trying the guest before
 // the daemon and its libvirt backend exist. It is test tooling, not product.

@@ -19,6 +19,10 @@ type Config struct {
 	Gateway netip.Addr   // the host side of eth0; the only peer allowed to reach guest services
 	DNS     []netip.Addr
 	MTU     int
+	// VsockNIC, when not 0, is the host's vsock port that carries eth0:
+	// where the hypervisor has no NIC on the host's virtual network
+	// (Hyper-V), guestd makes eth0 a tap device bridged to it.
+	VsockNIC uint32
 
 	Hostname string
 
@@ -141,6 +145,10 @@ func (c *Config) set(name, value string) error {
 		}
 	case "mtu":
 		c.MTU, err = strconv.Atoi(value)
+	case "vsock_nic":
+		var port uint64
+		port, err = strconv.ParseUint(value, 10, 32)
+		c.VsockNIC = uint32(port)
 	case "hostname":
 		c.Hostname = value
 	case "engine_port":
@@ -234,6 +242,7 @@ func (c Config) KernelArgs() []string {
 	}
 	add(strings.Join(dns, ",") != d.DNS[0].String(), "dns", strings.Join(dns, ","))
 	add(c.MTU != d.MTU, "mtu", strconv.Itoa(c.MTU))
+	add(c.VsockNIC != 0, "vsock_nic", strconv.FormatUint(uint64(c.VsockNIC), 10))
 	add(c.Hostname != d.Hostname, "hostname", c.Hostname)
 	add(c.EnginePort != d.EnginePort, "engine_port", strconv.Itoa(c.EnginePort))
 	add(c.APIPort != d.APIPort, "api_port", strconv.Itoa(c.APIPort))

@@ -18,7 +18,7 @@ func TestParseDefaults(t *testing.T) {
 }
 
 func TestParseOverrides(t *testing.T) {
-	c, err := Parse("console=hvc0 berth.ip=10.0.2.15/24 berth.gw=10.0.2.2 berth.dns=1.1.1.1,9.9.9.9 berth.mtu=4000 berth.hostname=dev berth.debug=shell berth.log=debug berth.api_port=9000")
+	c, err := Parse("console=hvc0 berth.ip=10.0.2.15/24 berth.gw=10.0.2.2 berth.dns=1.1.1.1,9.9.9.9 berth.mtu=4000 berth.hostname=dev berth.debug=shell berth.log=debug berth.api_port=9000 berth.vsock_nic=1024")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,6 +31,7 @@ func TestParseOverrides(t *testing.T) {
 	want.DebugShell = true
 	want.LogLevel = "debug"
 	want.APIPort = 9000
+	want.VsockNIC = 1024
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v\nwant %+v", c, want)
 	}
@@ -50,6 +51,7 @@ func TestParseErrors(t *testing.T) {
 		"berth.debug=yes":                           "unknown debug mode",
 		"berth.log=verbose":                         "want debug, info",
 		"berth.frobnicate=1":                        "unknown option",
+		"berth.vsock_nic=-1":                        "berth.vsock_nic=-1",
 		"berth.dns=1.1.1.1,nope":                    "berth.dns",
 		"berth.ip=::1/64 berth.gw=::2":              "IPv4",
 		"console=ttyS0 berth.system_disk= quiet":    "must be set",
@@ -73,6 +75,7 @@ func TestKernelArgsRoundTrip(t *testing.T) {
 	c := Default()
 	c.MTU = 9000
 	c.DebugShell = true
+	c.VsockNIC = 2049
 	c.DNS = []netip.Addr{netip.MustParseAddr("192.168.127.1"), netip.MustParseAddr("8.8.8.8")}
 	c.Shares = []Share{
 		{Tag: "berth0", Path: "/home/me/My Projects/ünïcode \"q\",x=1%"},

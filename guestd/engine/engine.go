@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package engine runs the container engine in the guest: containerd and
 // dockerd from Debian's docker.io, under supervision. It talks to dockerd's
 // API over the in-guest unix socket for readiness, the offline image

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package firewall keeps the guest's private services private. The engine's
 // TCP port and the guest API exist for the host only: containers on any
 // bridge, and containers sharing the guest's own network namespace, must not

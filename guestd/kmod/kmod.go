@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package kmod loads Linux kernel modules the way modprobe does, without
 // shipping kmod's tools in the initrd: it reads modules.dep, orders
 // dependencies first and calls finit_module on each uncompressed .ko.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package mounts sets up the filesystems an init must provide before anything
 // else runs, and the ones guestd adds later (data disk binds, overlay root).
 package mounts

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package netconf brings up the guest's network: loopback, and eth0 with a
 // static address behind the host's virtual network (which also answers DNS).
 package netconf

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package reaper starts and waits for child processes in a process that is
 // init (PID 1) or a child subreaper. Such a process must reap every zombie,
 // including orphans it never started, and exec.Cmd.Wait would race with a

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package rootfs is the initrd's job: find the read-only system image by its
 // disk serial, put a tmpfs overlay on top so the running system is writable
 // but every boot starts from the pristine image, and switch into it.

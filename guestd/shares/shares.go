@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package shares mounts the host folders the hypervisor exports, each at
 // its own path, and keeps them mounted. virtiofs is tried first (libvirt,
 // vz), then 9p over virtio (QEMU without virtiofsd).
