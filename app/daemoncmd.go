@@ -73,6 +73,7 @@ func findGuest() (string, error) {
 		filepath.Join(bin, "..", "guest", runtime.GOARCH),
 		filepath.Join(bin, "..", "share", "berth", "guest", runtime.GOARCH),
 		filepath.Join(bin, "..", "lib", "berth", "guest", runtime.GOARCH),
+		filepath.Join(bin, "..", "Resources", "guest", runtime.GOARCH), // Berth.app
 	}
 	for _, c := range candidates {
 		if _, err := os.Stat(filepath.Join(c, "system.img")); err == nil {
