@@ -198,7 +198,7 @@ func printDockerHints(st control.Status) {
 	}
 	fmt.Printf("Use it with:  docker --context %s ...\n", st.Context)
 	fmt.Printf("   or make it the default:  docker context use %s   (or berth start --activate)\n", st.Context)
-	fmt.Printf("   or for tools that ignore contexts:  export DOCKER_HOST=unix://%s\n", st.DockerSocket)
+	fmt.Printf("   or for tools that ignore contexts:  export DOCKER_HOST=%s\n", dockerctx.HostURL(st.DockerSocket))
 }
 
 func cmdStop(args []string) error {
@@ -349,7 +349,7 @@ func cmdDockerEnv(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("export DOCKER_HOST=unix://%s\n", filepath.Join(p.Run, "docker.sock"))
+	fmt.Printf("export DOCKER_HOST=%s\n", dockerctx.HostURL(daemon.DockerSocket(p)))
 	return nil
 }
 

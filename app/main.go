@@ -30,6 +30,8 @@ Commands:
   shell       a root shell in the VM, for debugging (berth shell CMD... runs CMD)
   docker-env  print the DOCKER_HOST line for tools that ignore contexts
   version     print versions
+  setup       one-time setup as administrator (Windows: registers Berth's
+              Hyper-V socket services; nothing to do elsewhere)
   daemon      run the daemon in the foreground (berth start runs it for you)
 `
 
@@ -64,6 +66,8 @@ func main() {
 		err = cmdDockerEnv(args)
 	case "version":
 		err = cmdVersion(args)
+	case "setup":
+		err = cmdSetup(args)
 	case "daemon":
 		err = cmdDaemon(args)
 	case "help", "-h", "--help":

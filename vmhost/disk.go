@@ -3,39 +3,84 @@ package vmhost
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 )
 
-// EnsureDisk creates a sparse raw disk image of size bytes, or grows an
-// existing one to size. It never shrinks a disk: that would cut off data.
-// It reports whether the image was created or grown.
-func EnsureDisk(path string, size int64) (created, grown bool, err error) {
-	fi, err := os.Stat(path)
+// DiskFile makes and grows disk images of one format.
+type DiskFile interface {
+	// Size is the disk's virtual size; an error wrapping fs.ErrNotExist
+	// when there is no disk.
+	Size(path string) (int64, error)
+	Create(path string, size int64) error
+	Grow(path string, size int64) error
+}
+
+// DiskFormatter is a backend whose hypervisor takes a disk format of its
+// own (Hyper-V: VHDX); the others take RawDisk.
+type DiskFormatter interface {
+	DiskFile() DiskFile
+}
+
+// DiskFileOf is the disk format b's machines use.
+func DiskFileOf(b Backend) DiskFile {
+	if f, ok := b.(DiskFormatter); ok {
+		return f.DiskFile()
+	}
+	return RawDisk{}
+}
+
+// EnsureDisk creates a disk image of size bytes, or grows an existing one
+// to size. It never shrinks a disk: that would cut off data. It reports
+// whether the image was created or grown.
+func EnsureDisk(f DiskFile, path string, size int64) (created, grown bool, err error) {
+	cur, err := f.Size(path)
 	switch {
-	case errors.Is(err, os.ErrNotExist):
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if err != nil {
-			return false, false, fmt.Errorf("create data disk: %w", err)
-		}
-		defer f.Close()
-		if err := f.Truncate(size); err != nil {
-			os.Remove(path)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := f.Create(path, size); err != nil {
 			return false, false, fmt.Errorf("create data disk %s: %w", path, err)
 		}
 		return true, false, nil
 	case err != nil:
 		return false, false, fmt.Errorf("data disk: %w", err)
-	case fi.Size() > size:
-		return false, false, fmt.Errorf("data disk %s is %s; it cannot shrink to %s (choose at least its current size)", path, GiB(fi.Size()), GiB(size))
-	case fi.Size() == size:
+	case cur > size:
+		return false, false, fmt.Errorf("data disk %s is %s; it cannot shrink to %s (choose at least its current size)", path, GiB(cur), GiB(size))
+	case cur == size:
 		return false, false, nil
 	}
-	// Growing only appends zeros; guestd grows the filesystem at next boot.
-	if err := os.Truncate(path, size); err != nil {
+	// Growing only adds zeroed space; guestd grows the filesystem at next
+	// boot.
+	if err := f.Grow(path, size); err != nil {
 		return false, false, fmt.Errorf("grow data disk %s: %w", path, err)
 	}
 	return false, true, nil
 }
+
+// RawDisk is a sparse raw image: what QEMU and vz take.
+type RawDisk struct{}
+
+func (RawDisk) Size(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+func (RawDisk) Create(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		os.Remove(path)
+		return err
+	}
+	return nil
+}
+
+func (RawDisk) Grow(path string, size int64) error { return os.Truncate(path, size) }
 
 // GiB formats a byte count for messages.
 func GiB(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }

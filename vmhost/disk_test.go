@@ -9,7 +9,7 @@ import (
 
 func TestEnsureDisk(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "data.img")
-	created, grown, err := EnsureDisk(p, 8<<30)
+	created, grown, err := EnsureDisk(RawDisk{}, p, 8<<30)
 	if err != nil || !created || grown {
 		t.Fatalf("create: %v %v %v", created, grown, err)
 	}
@@ -21,10 +21,10 @@ func TestEnsureDisk(t *testing.T) {
 	f, _ := os.OpenFile(p, os.O_WRONLY, 0)
 	f.WriteAt([]byte("data"), 1<<20)
 	f.Close()
-	if created, grown, err = EnsureDisk(p, 8<<30); err != nil || created || grown {
+	if created, grown, err = EnsureDisk(RawDisk{}, p, 8<<30); err != nil || created || grown {
 		t.Fatalf("same size: %v %v %v", created, grown, err)
 	}
-	if _, grown, err = EnsureDisk(p, 10<<30); err != nil || !grown {
+	if _, grown, err = EnsureDisk(RawDisk{}, p, 10<<30); err != nil || !grown {
 		t.Fatalf("grow: %v %v", grown, err)
 	}
 	b := make([]byte, 4)
@@ -34,7 +34,7 @@ func TestEnsureDisk(t *testing.T) {
 	if string(b) != "data" {
 		t.Fatal("growing lost data")
 	}
-	_, _, err = EnsureDisk(p, 4<<30)
+	_, _, err = EnsureDisk(RawDisk{}, p, 4<<30)
 	if err == nil || !strings.Contains(err.Error(), "cannot shrink") || !strings.Contains(err.Error(), "10.0 GiB") {
 		t.Fatalf("shrink: %v", err)
 	}

@@ -84,7 +84,7 @@ func New(o Options) *Daemon {
 	return &Daemon{o: o, m: newMachine()}
 }
 
-func (d *Daemon) dockerSocket() string { return filepath.Join(d.o.Paths.Run, "docker.sock") }
+func (d *Daemon) dockerSocket() string { return DockerSocket(d.o.Paths) }
 func (d *Daemon) netSocket() string    { return filepath.Join(d.o.Paths.Run, "net.sock") }
 func (d *Daemon) serialLog() string    { return d.o.Paths.SerialLog() }
 func (d *Daemon) dataDisk() string     { return d.o.Paths.DataDisk() }
@@ -164,7 +164,7 @@ func (d *Daemon) boot(s settings.Settings) {
 		d.m.to(control.Error, "", err.Error())
 	}
 	d.m.progress("preparing the data disk")
-	created, grown, err := vmhost.EnsureDisk(d.dataDisk(), int64(s.DiskGiB)<<30)
+	created, grown, err := vmhost.EnsureDisk(vmhost.DiskFileOf(d.o.Backend), d.dataDisk(), int64(s.DiskGiB)<<30)
 	if err != nil {
 		fail(err)
 		return
@@ -242,7 +242,7 @@ func (d *Daemon) boot(s settings.Settings) {
 		return // stopped while booting: teardown has run
 	}
 
-	dockL, err := listenUnix(d.dockerSocket())
+	dockL, err := listenDocker(d.dockerSocket())
 	if err != nil {
 		fail(err)
 		return
@@ -263,7 +263,7 @@ func (d *Daemon) boot(s settings.Settings) {
 	})
 	run.goRun(func() { run.fwd.Run(ctx) })
 
-	if err := d.o.Contexts.Ensure(ContextName, "unix://"+d.dockerSocket(), "Berth"); err != nil {
+	if err := d.o.Contexts.Ensure(ContextName, dockerctx.HostURL(d.dockerSocket()), "Berth"); err != nil {
 		d.o.Log.Warn("could not write the docker context", "err", err)
 	} else if s.Activate {
 		if err := d.o.Contexts.Use(ContextName); err != nil {

@@ -2,12 +2,12 @@ package gui
 
 import (
 	"context"
-	"strings"
 
 	"github.com/moby/moby/client"
 
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/guestd/stats"
+	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
 // Machine is the Berth machine as the daemon shows it: launcher.Machine,
@@ -46,9 +46,5 @@ type Engine interface {
 // unix socket path, or a named pipe on Windows). The guest's engine may be
 // older than this client: the API version is negotiated.
 func DialEngine(socket string) (Engine, error) {
-	host := "unix://" + socket
-	if strings.HasPrefix(socket, `\\.\pipe\`) {
-		host = "npipe://" + strings.ReplaceAll(socket, `\`, "/")
-	}
-	return client.New(client.WithHost(host), client.WithAPIVersionNegotiation())
+	return client.New(client.WithHost(dockerctx.HostURL(socket)), client.WithAPIVersionNegotiation())
 }

@@ -251,7 +251,7 @@ func (u *UI) showStatus(st control.Status, err error) {
 	u.logBtn.Refresh()
 
 	if st.State == control.Running && st.DockerSocket != "" {
-		u.endpoint.SetText(fmt.Sprintf("context %q · %s", st.Context, engineURL(st.DockerSocket)))
+		u.endpoint.SetText(fmt.Sprintf("context %q · %s", st.Context, dockerctx.HostURL(st.DockerSocket)))
 		u.copyBtn.Enable()
 	} else {
 		u.endpoint.SetText("available while Berth runs")
@@ -295,13 +295,6 @@ func (u *UI) showNotice() {
 		u.notice.Show()
 	}
 	u.header.Refresh()
-}
-
-func engineURL(socket string) string {
-	if len(socket) > 0 && socket[0] == '\\' {
-		return "npipe://" + socket
-	}
-	return "unix://" + socket
 }
 
 func enable(w fyne.Disableable, on bool) {
@@ -438,7 +431,7 @@ func (u *UI) restartMachine() {
 }
 
 func (u *UI) copyEndpoint() {
-	u.app.Clipboard().SetContent(engineURL(u.status.DockerSocket))
+	u.app.Clipboard().SetContent(dockerctx.HostURL(u.status.DockerSocket))
 }
 
 // closeWindow hides the window while the tray keeps Berth at hand; without

@@ -296,7 +296,12 @@ func (p Paths) Ensure() error {
 func (p Paths) File() string { return filepath.Join(p.Config, fileName) }
 
 // DataDisk is the machine's data disk image.
-func (p Paths) DataDisk() string { return filepath.Join(p.Data, "data.img") }
+func (p Paths) DataDisk() string {
+	if runtime.GOOS == "windows" {
+		return filepath.Join(p.Data, "data.vhdx") // Hyper-V attaches VHDX only
+	}
+	return filepath.Join(p.Data, "data.img")
+}
 
 // SerialLog is the VM console's log.
 func (p Paths) SerialLog() string { return filepath.Join(p.Data, "serial.log") }

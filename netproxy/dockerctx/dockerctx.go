@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/berthvm/berth/internal/atomicfile"
 )
@@ -289,4 +290,13 @@ func (s Store) setCurrent(name string) error {
 		return fmt.Errorf("writing docker config: %w", err)
 	}
 	return nil
+}
+
+// HostURL is the docker endpoint (DOCKER_HOST) of a socket: a unix socket
+// path, or a Windows named pipe (\\.\pipe\NAME, npipe:////./pipe/NAME).
+func HostURL(socket string) string {
+	if strings.HasPrefix(socket, `\\.\pipe\`) {
+		return "npipe://" + strings.ReplaceAll(socket, `\`, "/")
+	}
+	return "unix://" + socket
 }

@@ -1,0 +1,363 @@
+package hyperv
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/Microsoft/go-winio"
+	"github.com/Microsoft/go-winio/pkg/guid"
+	"github.com/containers/libhvee/pkg/hypervctl"
+	"github.com/containers/libhvee/pkg/wmiext"
+	"github.com/hugelgupf/p9/fsimpl/localfs"
+	"github.com/hugelgupf/p9/p9"
+	"go.podman.io/common/pkg/strongunits"
+	"golang.org/x/sys/windows/registry"
+
+	"github.com/berthvm/berth/vmhost"
+)
+
+// enabledState must match hypervctl.EnabledState value for value: each
+// line fails to compile if one drifts.
+var (
+	_ = [1]int{}[int(hypervctl.Disabled)-int(esDisabled)]
+	_ = [1]int{}[int(hypervctl.Enabled)-int(esEnabled)]
+	_ = [1]int{}[int(hypervctl.ShuttingDown)-int(esShuttingDown)]
+	_ = [1]int{}[int(hypervctl.EnabledButOffline)-int(esEnabledButOffline)]
+	_ = [1]int{}[int(hypervctl.Quiesce)-int(esQuiesce)]
+	_ = [1]int{}[int(hypervctl.Starting)-int(esStarting)]
+)
+
+// servicesKey is where hvsock services are registered; a VM may only
+// connect to a service that has a key here.
+const servicesKey = `SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\GuestCommunicationServices`
+
+// Backend runs machines in Hyper-V. They live in the Hyper-V service and
+// outlive this process; their links (network, options, shares) are served
+// from here and come back when a new daemon serves them again.
+type Backend struct {
+	log *slog.Logger
+	vmm *hypervctl.VirtualMachineManager
+
+	mu    sync.Mutex
+	links map[string]context.CancelFunc
+}
+
+// New checks that Hyper-V is usable and that Berth's hvsock services are
+// registered.
+func New(log *slog.Logger) (*Backend, error) {
+	vmm := hypervctl.NewVirtualMachineManager()
+	if _, err := vmm.GetAll(); err != nil {
+		return nil, fmt.Errorf("Hyper-V is not usable (enable the Hyper-V feature, and add this user to the \"Hyper-V Administrators\" group): %w", err)
+	}
+	if missing := missingServices(); len(missing) > 0 {
+		return nil, fmt.Errorf("%d of Berth's Hyper-V socket services are not registered (the first: %s): run `berth setup` once in an administrator terminal", len(missing), missing[0])
+	}
+	return &Backend{log: log, vmm: vmm, links: map[string]context.CancelFunc{}}, nil
+}
+
+func missingServices() []string {
+	var missing []string
+	for _, p := range Services() {
+		k, err := registry.OpenKey(registry.LOCAL_MACHINE, servicesKey+`\`+ServiceID(p), registry.QUERY_VALUE)
+		if err != nil {
+			missing = append(missing, ServiceID(p))
+			continue
+		}
+		k.Close()
+	}
+	return missing
+}
+
+// RegisterServices registers Berth's hvsock services; it needs an
+// administrator.
+func RegisterServices() error {
+	for _, p := range Services() {
+		k, _, err := registry.CreateKey(registry.LOCAL_MACHINE, servicesKey+`\`+ServiceID(p), registry.SET_VALUE)
+		if err != nil {
+			return fmt.Errorf("register Hyper-V socket service %s (run as administrator): %w", ServiceID(p), err)
+		}
+		err = k.SetStringValue("ElementName", fmt.Sprintf("Berth vsock port %d", p))
+		k.Close()
+		if err != nil {
+			return fmt.Errorf("register Hyper-V socket service %s: %w", ServiceID(p), err)
+		}
+	}
+	return nil
+}
+
+// Start defines the machine from spec (replacing an older definition),
+// serves its links and boots it.
+func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
+	p, err := newPlan(spec)
+	if err != nil {
+		return err
+	}
+	if err := b.Delete(ctx, spec.Name); err != nil {
+		return err
+	}
+	if err := b.define(p); err != nil {
+		return fmt.Errorf("start vm %q: define: %w", spec.Name, err)
+	}
+	vm, err := b.vmm.GetMachine(spec.Name)
+	if err != nil {
+		return fmt.Errorf("start vm %q: %w", spec.Name, err)
+	}
+	if err := b.serveLinks(vm, p, spec.Network); err != nil {
+		return fmt.Errorf("start vm %q: %w", spec.Name, err)
+	}
+	if err := vm.Start(); err != nil {
+		b.stopLinks(spec.Name)
+		return fmt.Errorf("start vm %q: %w", spec.Name, err)
+	}
+	b.log.Info("Hyper-V VM started", "vm", spec.Name, "id", vm.Name, "cpus", p.CPUs, "memory", p.MemoryMiB, "shares", len(p.Shares))
+	return nil
+}
+
+// define creates the Generation 2 VM: no Secure Boot (the guest's EFI
+// program is not signed by Microsoft), fixed memory, the disks on SCSI.
+func (b *Backend) define(p plan) error {
+	ss, err := hypervctl.NewSystemSettingsBuilder().
+		PrepareSystemSettings(p.Name, func(s *hypervctl.SystemSettings) {
+			s.SecureBootEnabled = false
+			s.AutomaticStartupAction = 2 // none: the daemon starts it
+		}).
+		PrepareProcessorSettings(func(ps *hypervctl.ProcessorSettings) {
+			ps.VirtualQuantity = p.CPUs
+		}).
+		PrepareMemorySettings(func(ms *hypervctl.MemorySettings) {
+			ms.DynamicMemoryEnabled = false
+			ms.VirtualQuantity = p.MemoryMiB
+			ms.Limit = p.MemoryMiB
+			ms.Reservation = p.MemoryMiB
+		}).
+		Build()
+	if err != nil {
+		return err
+	}
+	ctl := hypervctl.NewDriveSettingsBuilder(ss).AddScsiController()
+	for lun, d := range p.Disks {
+		ctl = ctl.AddSyntheticDiskDrive(uint(lun)).DefineVirtualHardDisk(d.Path, nil).Finish().Finish()
+	}
+	return ctl.Finish().Complete()
+}
+
+// serveLinks listens on the VM's hvsock services until Delete.
+func (b *Backend) serveLinks(vm *hypervctl.VirtualMachine, p plan, network vmhost.Network) error {
+	vmID, err := guid.FromString(vm.Name)
+	if err != nil {
+		return fmt.Errorf("VM id %q: %w", vm.Name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var ls []net.Listener
+	listen := func(port uint32) (net.Listener, error) {
+		l, err := winio.ListenHvsock(&winio.HvsockAddr{VMID: vmID, ServiceID: winio.VsockServiceID(port)})
+		if err != nil {
+			return nil, fmt.Errorf("listen on Hyper-V socket port %d: %w", port, err)
+		}
+		ls = append(ls, l)
+		return l, nil
+	}
+	fail := func(err error) error {
+		cancel()
+		for _, l := range ls {
+			l.Close()
+		}
+		return err
+	}
+	cfgL, err := listen(ConfigPort)
+	if err != nil {
+		return fail(err)
+	}
+	go acceptEach(ctx, cfgL, func(c net.Conn) {
+		c.Write([]byte(p.Options))
+	})
+	nicL, err := listen(NICPort)
+	if err != nil {
+		return fail(err)
+	}
+	go acceptEach(ctx, nicL, func(c net.Conn) {
+		if err := network.ServeStream(ctx, c); err != nil {
+			b.log.Warn("VM network link ended", "vm", p.Name, "err", err)
+		}
+	})
+	for _, sh := range p.Shares {
+		l, err := listen(sh.Port)
+		if err != nil {
+			return fail(err)
+		}
+		// localfs serves read-write; a read-only share is mounted ro by
+		// the guest.
+		srv := p9.NewServer(localfs.Attacher(sh.HostPath))
+		go srv.ServeContext(ctx, l)
+	}
+	go func() {
+		<-ctx.Done()
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	b.mu.Lock()
+	b.links[p.Name] = cancel
+	b.mu.Unlock()
+	return nil
+}
+
+// acceptEach runs serve for each connection on l, one at a time, until
+// ctx ends or l closes; it closes each connection after serve.
+func acceptEach(ctx context.Context, l net.Listener, serve func(net.Conn)) {
+	for ctx.Err() == nil {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		serve(c)
+		c.Close()
+	}
+}
+
+func (b *Backend) stopLinks(name string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cancel, ok := b.links[name]; ok {
+		cancel()
+		delete(b.links, name)
+	}
+}
+
+// Kill turns the machine off, like pulling the plug (libhvee's stop asks
+// the guest's shutdown service, which is the guest API's job here).
+func (b *Backend) Kill(ctx context.Context, name string) error {
+	vm, err := b.vmm.GetMachine(name)
+	if err != nil {
+		return fmt.Errorf("stop vm %q: %w", name, err)
+	}
+	if hostState(enabledState(vm.State())) == vmhost.Stopped {
+		return nil
+	}
+	if err := turnOff(vm); err != nil {
+		return fmt.Errorf("stop vm %q: %w", name, err)
+	}
+	for ctx.Err() == nil {
+		if s, err := b.State(ctx, name); err == nil && s == vmhost.Stopped {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("stop vm %q: %w", name, ctx.Err())
+}
+
+// turnOff asks Hyper-V to move the VM to Disabled (3) at once.
+func turnOff(vm *hypervctl.VirtualMachine) error {
+	srv, err := hypervctl.NewLocalHyperVService()
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	inst, err := srv.GetObject(vm.Path())
+	if err != nil {
+		return err
+	}
+	defer inst.Close()
+	var job *wmiext.Instance
+	var res int32
+	if err := inst.BeginInvoke("RequestStateChange").
+		In("RequestedState", uint16(esDisabled)).
+		In("TimeoutPeriod", &time.Time{}).
+		Execute().
+		Out("Job", &job).
+		Out("ReturnValue", &res).End(); err != nil {
+		return err
+	}
+	if job != nil {
+		job.Close()
+	}
+	// 0: done; 4096: a job runs it, and Kill watches the state.
+	if res != 0 && res != 4096 {
+		return fmt.Errorf("Hyper-V refused to turn the VM off (code %d)", res)
+	}
+	return nil
+}
+
+// State reports the machine's state; NotFound when Hyper-V has no such VM.
+func (b *Backend) State(ctx context.Context, name string) (vmhost.State, error) {
+	ok, vm, err := b.vmm.GetMachineExists(name)
+	if err != nil {
+		return "", fmt.Errorf("vm %q: %w", name, err)
+	}
+	if !ok {
+		return vmhost.NotFound, nil
+	}
+	return hostState(enabledState(vm.State())), nil
+}
+
+// Watch sends the machine's state on every change until ctx ends.
+func (b *Backend) Watch(ctx context.Context, name string) (<-chan vmhost.State, error) {
+	return poll(ctx, func() (vmhost.State, error) { return b.State(ctx, name) }, 500*time.Millisecond), nil
+}
+
+// Delete turns the machine off if it runs and removes its definition (not
+// its disks).
+func (b *Backend) Delete(ctx context.Context, name string) error {
+	b.stopLinks(name)
+	ok, vm, err := b.vmm.GetMachineExists(name)
+	if err != nil {
+		return fmt.Errorf("delete vm %q: %w", name, err)
+	}
+	if !ok {
+		return nil
+	}
+	if err := b.Kill(ctx, name); err != nil {
+		return fmt.Errorf("delete vm %q: %w", name, err)
+	}
+	if err := vm.Remove(""); err != nil {
+		return fmt.Errorf("delete vm %q: %w", name, err)
+	}
+	return nil
+}
+
+// Close stops serving the machines' links; the machines themselves keep
+// running in Hyper-V, and guestd reconnects to the next daemon.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for name, cancel := range b.links {
+		cancel()
+		delete(b.links, name)
+	}
+	return nil
+}
+
+// DiskFile is VHDX, the format Hyper-V attaches.
+func (b *Backend) DiskFile() vmhost.DiskFile { return vhdx{b.vmm} }
+
+type vhdx struct {
+	vmm *hypervctl.VirtualMachineManager
+}
+
+func (vhdx) Size(path string) (int64, error) {
+	if _, err := os.Stat(path); err != nil {
+		return 0, err
+	}
+	n, err := hypervctl.GetDiskSize(path)
+	return int64(n), err
+}
+
+// Create makes a dynamically expanding VHDX: it takes space as it fills.
+func (v vhdx) Create(path string, size int64) error {
+	return v.vmm.CreateVhdxFile(path, uint64(size))
+}
+
+// Grow resizes in whole GiB, as the settings give the size.
+func (vhdx) Grow(path string, size int64) error {
+	if size%(1<<30) != 0 {
+		return fmt.Errorf("size %d is not whole GiB", size)
+	}
+	return hypervctl.ResizeDisk(path, strongunits.GiB(size>>30))
+}
+
+var _ vmhost.DiskFormatter = (*Backend)(nil)

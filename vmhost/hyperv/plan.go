@@ -1,0 +1,115 @@
+// Package hyperv is the Windows backend: a Generation 2 Hyper-V VM managed
+// through WMI with github.com/containers/libhvee (podman machine's Hyper-V
+// library), talked to over Hyper-V sockets.
+//
+// A Gen2 VM boots EFI from a disk: there is no direct kernel boot and no
+// command line from the host. The guest image's hyperv/boot.vhdx holds the
+// kernel and initrd as one EFI program whose built-in command line only
+// says where to ask for the rest; guestd dials ConfigPort and reads the
+// machine's options there. Hyper-V has no NIC on a user-mode network
+// either: guestd bridges a tap device over NICPort (berth.vsock_nic) into
+// the daemon's virtual network, and each shared folder is a 9P server on
+// a port of its own.
+//
+// What a machine is made of is decided here in plain Go (plan), tested on
+// every OS; only hyperv_windows.go turns a plan into WMI and socket calls.
+package hyperv
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/berthvm/berth/vmhost"
+)
+
+// The guest's vsock ports, each an hvsock service on the host that must
+// be registered once (as administrator) under GuestCommunicationServices.
+const (
+	ConfigPort    uint32 = 1024 // the machine's options, for guestd
+	NICPort       uint32 = 1025 // eth0's frames, each after a 4-byte length
+	SharePortBase uint32 = 1100 // share i is served on SharePortBase+i
+	maxShares            = 64
+)
+
+// ServiceID is the hvsock service GUID that stands for a vsock port (what
+// the Linux guest's hv_sock dials when it connects to that port).
+func ServiceID(port uint32) string {
+	return fmt.Sprintf("%08x-facb-11e6-bd58-64006a7986d3", port)
+}
+
+// Services are the ports a machine needs registered.
+func Services() []uint32 {
+	ports := []uint32{ConfigPort, NICPort}
+	for i := uint32(0); i < maxShares; i++ {
+		ports = append(ports, SharePortBase+i)
+	}
+	return ports
+}
+
+// plan is the machine as Hyper-V will be asked to build it.
+type plan struct {
+	Name      string
+	CPUs      uint64
+	MemoryMiB uint64
+	// Disks go on SCSI controller 0 in this order (LUN 0, 1, 2): the EFI
+	// boot disk first, as firmware boots the first disk it finds.
+	Disks   []disk
+	Options string // served on ConfigPort
+	Shares  []share
+}
+
+type disk struct {
+	Path     string
+	ReadOnly bool
+}
+
+// share is a host folder served over 9P on Port.
+type share struct {
+	vmhost.Share
+	Port uint32
+}
+
+// Disks is where a guest image keeps its Hyper-V disks.
+func Disks(guestDir string) (boot, system string) {
+	return filepath.Join(guestDir, "hyperv", "boot.vhdx"), filepath.Join(guestDir, "hyperv", "system.vhdx")
+}
+
+func newPlan(spec vmhost.Spec) (plan, error) {
+	if err := spec.Validate(); err != nil {
+		return plan{}, err
+	}
+	if spec.Network == nil {
+		return plan{}, fmt.Errorf("machine %s: Hyper-V needs the virtual network to hand the guest's link to", spec.Name)
+	}
+	if len(spec.Shares) > maxShares {
+		return plan{}, fmt.Errorf("machine %s: %d shared folders, Hyper-V serves at most %d: share a parent folder instead of several children", spec.Name, len(spec.Shares), maxShares)
+	}
+	if !strings.EqualFold(filepath.Ext(spec.DataDisk), ".vhdx") {
+		return plan{}, fmt.Errorf("machine %s: data disk %s: Hyper-V attaches VHDX disks only", spec.Name, spec.DataDisk)
+	}
+	boot, system := Disks(filepath.Dir(spec.SystemImage))
+	for _, p := range []string{boot, system} {
+		if _, err := os.Stat(p); err != nil {
+			return plan{}, fmt.Errorf("machine %s: the guest image has no Hyper-V disks (%w): install a Windows build of Berth, whose guest image has them", spec.Name, err)
+		}
+	}
+	// Hyper-V assigns memory in 2 MiB steps.
+	mem := (uint64(spec.MemoryMiB) + 1) &^ 1
+	p := plan{
+		Name: spec.Name, CPUs: uint64(spec.CPUs), MemoryMiB: mem,
+		Disks: []disk{
+			{Path: boot, ReadOnly: true},
+			{Path: system, ReadOnly: true},
+			{Path: spec.DataDisk},
+		},
+	}
+	opts := []string{spec.Cmdline, "berth.vsock_nic=" + strconv.FormatUint(uint64(NICPort), 10)}
+	for i, sh := range spec.Shares {
+		p.Shares = append(p.Shares, share{Share: sh, Port: SharePortBase + uint32(i)})
+	}
+	p.Options = strings.Join(opts, " ")
+	return p, nil
+}
