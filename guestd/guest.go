@@ -33,6 +33,7 @@ import (
 	"github.com/berthvm/berth/guestd/stats"
 	"github.com/berthvm/berth/guestd/supervise"
 	"github.com/berthvm/berth/guestd/tapbridge"
+	"github.com/berthvm/berth/guestd/vsock"
 	"golang.org/x/sys/unix"
 )
 
@@ -165,7 +166,7 @@ func (g *guest) run() {
 	// Ctrl-Alt-Del (and some hypervisors' reset) becomes SIGINT to init.
 	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
 
-	cfg, err := config.Parse(readCmdline())
+	cfg, err := g.config(ctx)
 	if err != nil {
 		g.problem(fmt.Errorf("%w; using defaults", err))
 		cfg = config.Default()
@@ -206,6 +207,28 @@ func (g *guest) run() {
 		}
 	}
 	g.poweroff(<-g.shutdown)
+}
+
+// config reads the kernel command line and, where it names a vsock port
+// for them, the options the host serves there.
+func (g *guest) config(ctx context.Context) (config.Config, error) {
+	cmdline := readCmdline()
+	cfg, err := config.Parse(cmdline)
+	if err != nil || cfg.VsockOptions == 0 {
+		return cfg, err
+	}
+	<-g.loadModules([]string{"hv_sock"})
+	f, err := vsock.DialRetry(ctx, vsock.Host, cfg.VsockOptions, 30*time.Second)
+	if err != nil {
+		return cfg, fmt.Errorf("the host's options: %w", err)
+	}
+	defer f.Close()
+	f.SetReadDeadline(time.Now().Add(10 * time.Second))
+	opts, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return cfg, fmt.Errorf("the host's options: %w", err)
+	}
+	return config.Parse(cmdline + " " + string(opts))
 }
 
 // loadModules loads modules in the background; the channel closes when done.
@@ -262,7 +285,7 @@ func (g *guest) network(ctx context.Context) error {
 			return err
 		}
 		dial := func() (io.ReadWriteCloser, error) {
-			return tapbridge.DialVsock(unix.VMADDR_CID_HOST, g.cfg.VsockNIC)
+			return vsock.Dial(vsock.Host, g.cfg.VsockNIC)
 		}
 		go tapbridge.Serve(ctx, tap, dial, g.log)
 	}

@@ -55,6 +55,10 @@ func openConsole() io.Writer {
 // asks the crypto API for at mount time rather than depending on it.
 var initrdModules = []string{"virtio_pci", "virtio_blk", "crc32c_generic", "ext4", "overlay"}
 
+// hypervDiskModules reach Hyper-V's synthetic SCSI disks, which a system
+// disk named by LUN is (config.SCSILUN); elsewhere hv_vmbus fails to load.
+var hypervDiskModules = []string{"hv_storvsc", "sd_mod"}
+
 func initrd(log *slog.Logger) error {
 	if err := mounts.Apply(mounts.Early()[:3]); err != nil { // proc, sys, dev
 		return err
@@ -72,6 +76,11 @@ func initrd(log *slog.Logger) error {
 	}
 	if err := idx.Load(initrdModules...); err != nil {
 		return err
+	}
+	if strings.HasPrefix(cfg.SystemDisk, config.SCSILUN) {
+		if err := idx.Load(hypervDiskModules...); err != nil {
+			return err
+		}
 	}
 	dev, err := rootfs.FindDisk("/sys/block", cfg.SystemDisk, 10*time.Second)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -23,6 +24,11 @@ type Config struct {
 	// where the hypervisor has no NIC on the host's virtual network
 	// (Hyper-V), guestd makes eth0 a tap device bridged to it.
 	VsockNIC uint32
+	// VsockOptions, when not 0, is the host's vsock port that serves
+	// more of these options: where the boot loader's command line is
+	// fixed (Hyper-V boots a signed-once EFI program), the machine's own
+	// options come from the host.
+	VsockOptions uint32
 
 	Hostname string
 
@@ -30,7 +36,8 @@ type Config struct {
 	EnginePort int // dockerd's TCP listener
 	APIPort    int // the guest API
 
-	// Virtio-blk serial numbers of the disks, set by the host.
+	// The disks' IDs, set by the host: virtio-blk serial numbers, or
+	// SCSILUN+N for SCSI disks (Hyper-V).
 	SystemDisk string
 	DataDisk   string
 
@@ -43,11 +50,19 @@ type Config struct {
 	LogLevel string
 }
 
+// SCSILUN prefixes a disk ID that names a SCSI disk by its LUN: Hyper-V's
+// synthetic disks carry no serial the host sets, but the host picks the
+// LUN of each.
+const SCSILUN = "scsi-lun:"
+
 // Share is a host folder the hypervisor exports under Tag, mounted at Path.
 type Share struct {
 	Tag      string
 	Path     string
 	ReadOnly bool
+	// VsockPort, when not 0, is the host's vsock port of a 9P server for
+	// the share (Hyper-V): the hypervisor exports nothing by tag.
+	VsockPort uint32
 }
 
 // String is the kernel option's value: TAG,ro|rw,PATH with the path
@@ -146,9 +161,17 @@ func (c *Config) set(name, value string) error {
 	case "mtu":
 		c.MTU, err = strconv.Atoi(value)
 	case "vsock_nic":
-		var port uint64
-		port, err = strconv.ParseUint(value, 10, 32)
-		c.VsockNIC = uint32(port)
+		c.VsockNIC, err = parsePort(value)
+	case "vsock_options":
+		c.VsockOptions, err = parsePort(value)
+	case "share_vsock":
+		// TAG:PORT, after the share's berth.share option.
+		tag, port, _ := strings.Cut(value, ":")
+		i := slices.IndexFunc(c.Shares, func(s Share) bool { return s.Tag == tag })
+		if i < 0 {
+			return fmt.Errorf("no berth.share with tag %q before it", tag)
+		}
+		c.Shares[i].VsockPort, err = parsePort(port)
 	case "hostname":
 		c.Hostname = value
 	case "engine_port":
@@ -176,6 +199,16 @@ func (c *Config) set(name, value string) error {
 		return fmt.Errorf("unknown option")
 	}
 	return err
+}
+
+// parsePort reads a vsock port: any 32-bit number but 0 and -1 (the
+// wildcard).
+func parsePort(v string) (uint32, error) {
+	p, err := strconv.ParseUint(v, 10, 32)
+	if err == nil && (p == 0 || p == 1<<32-1) {
+		err = fmt.Errorf("port %d is reserved", p)
+	}
+	return uint32(p), err
 }
 
 // Validate checks that the settings are usable together.
@@ -243,6 +276,7 @@ func (c Config) KernelArgs() []string {
 	add(strings.Join(dns, ",") != d.DNS[0].String(), "dns", strings.Join(dns, ","))
 	add(c.MTU != d.MTU, "mtu", strconv.Itoa(c.MTU))
 	add(c.VsockNIC != 0, "vsock_nic", strconv.FormatUint(uint64(c.VsockNIC), 10))
+	add(c.VsockOptions != 0, "vsock_options", strconv.FormatUint(uint64(c.VsockOptions), 10))
 	add(c.Hostname != d.Hostname, "hostname", c.Hostname)
 	add(c.EnginePort != d.EnginePort, "engine_port", strconv.Itoa(c.EnginePort))
 	add(c.APIPort != d.APIPort, "api_port", strconv.Itoa(c.APIPort))
@@ -252,6 +286,7 @@ func (c Config) KernelArgs() []string {
 	add(c.LogLevel != d.LogLevel, "log", c.LogLevel)
 	for _, sh := range c.Shares {
 		add(true, "share", sh.String())
+		add(sh.VsockPort != 0, "share_vsock", sh.Tag+":"+strconv.FormatUint(uint64(sh.VsockPort), 10))
 	}
 	return args
 }

@@ -39,27 +39,30 @@ func TestParseOverrides(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	for cmdline, wantErr := range map[string]string{
-		"berth.ip=10.0.0.1":                         "berth.ip=10.0.0.1",
-		"berth.gw=10.9.9.9":                         "not in the guest network",
-		"berth.gw=192.168.127.2":                    "equals the guest address",
-		"berth.mtu=100":                             "out of range",
-		"berth.mtu=abc":                             "berth.mtu=abc",
-		"berth.engine_port=70000":                   "out of range",
-		"berth.api_port=2375":                       "both 2375",
-		"berth.hostname=a.b":                        "single DNS label",
-		"berth.data_disk=berth-system":              "must be set and differ",
-		"berth.debug=yes":                           "unknown debug mode",
-		"berth.log=verbose":                         "want debug, info",
-		"berth.frobnicate=1":                        "unknown option",
-		"berth.vsock_nic=-1":                        "berth.vsock_nic=-1",
-		"berth.dns=1.1.1.1,nope":                    "berth.dns",
-		"berth.ip=::1/64 berth.gw=::2":              "IPv4",
-		"console=ttyS0 berth.system_disk= quiet":    "must be set",
-		"berth.share=s0,rw":                         "want TAG,ro|rw,PATH",
-		"berth.share=s0,rx,/a":                      "want ro or rw",
-		"berth.share=s0,rw,relative":                "clean absolute path",
-		"berth.share=s0,rw,/a/../b":                 "clean absolute path",
-		"berth.share=s0,rw,/a berth.share=s0,rw,/b": "used twice",
+		"berth.ip=10.0.0.1":                           "berth.ip=10.0.0.1",
+		"berth.gw=10.9.9.9":                           "not in the guest network",
+		"berth.gw=192.168.127.2":                      "equals the guest address",
+		"berth.mtu=100":                               "out of range",
+		"berth.mtu=abc":                               "berth.mtu=abc",
+		"berth.engine_port=70000":                     "out of range",
+		"berth.api_port=2375":                         "both 2375",
+		"berth.hostname=a.b":                          "single DNS label",
+		"berth.data_disk=berth-system":                "must be set and differ",
+		"berth.debug=yes":                             "unknown debug mode",
+		"berth.log=verbose":                           "want debug, info",
+		"berth.frobnicate=1":                          "unknown option",
+		"berth.vsock_nic=-1":                          "berth.vsock_nic=-1",
+		"berth.vsock_options=0":                       "reserved",
+		"berth.share_vsock=s0:1100":                   `no berth.share with tag "s0"`,
+		"berth.share=s0,rw,/a berth.share_vsock=s0:x": "berth.share_vsock=s0:x",
+		"berth.dns=1.1.1.1,nope":                      "berth.dns",
+		"berth.ip=::1/64 berth.gw=::2":                "IPv4",
+		"console=ttyS0 berth.system_disk= quiet":      "must be set",
+		"berth.share=s0,rw":                           "want TAG,ro|rw,PATH",
+		"berth.share=s0,rx,/a":                        "want ro or rw",
+		"berth.share=s0,rw,relative":                  "clean absolute path",
+		"berth.share=s0,rw,/a/../b":                   "clean absolute path",
+		"berth.share=s0,rw,/a berth.share=s0,rw,/b":   "used twice",
 	} {
 		_, err := Parse(cmdline)
 		if err == nil || !strings.Contains(err.Error(), wantErr) {
@@ -76,10 +79,11 @@ func TestKernelArgsRoundTrip(t *testing.T) {
 	c.MTU = 9000
 	c.DebugShell = true
 	c.VsockNIC = 2049
+	c.VsockOptions = 1024
 	c.DNS = []netip.Addr{netip.MustParseAddr("192.168.127.1"), netip.MustParseAddr("8.8.8.8")}
 	c.Shares = []Share{
 		{Tag: "berth0", Path: "/home/me/My Projects/ünïcode \"q\",x=1%"},
-		{Tag: "berth1", Path: "/mnt/host/c/Users/me", ReadOnly: true},
+		{Tag: "berth1", Path: "/mnt/host/c/Users/me", ReadOnly: true, VsockPort: 1101},
 	}
 	for _, a := range c.KernelArgs() {
 		if strings.ContainsAny(a, " \"\t") {

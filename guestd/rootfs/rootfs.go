@@ -12,36 +12,57 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthvm/berth/guestd/config"
 	"golang.org/x/sys/unix"
 )
 
-// FindDisk returns /dev/NAME of the block device whose serial (virtio-blk's
-// serial, set by the host) is serial, waiting up to wait for it to appear.
-// sysBlock is normally /sys/block.
-func FindDisk(sysBlock, serial string, wait time.Duration) (string, error) {
+// FindDisk returns /dev/NAME of the block device with the given ID, waiting
+// up to wait for it to appear: virtio-blk's serial, set by the host, or
+// config.SCSILUN+N for the SCSI disk at LUN N. sysBlock is normally /sys/block.
+func FindDisk(sysBlock, id string, wait time.Duration) (string, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		entries, err := os.ReadDir(sysBlock)
 		if err != nil {
-			return "", fmt.Errorf("find disk %q: %w", serial, err)
+			return "", fmt.Errorf("find disk %q: %w", id, err)
 		}
 		var seen []string
 		for _, e := range entries {
-			b, err := os.ReadFile(filepath.Join(sysBlock, e.Name(), "serial"))
-			if err != nil {
+			got, ok := diskID(filepath.Join(sysBlock, e.Name()), strings.HasPrefix(id, config.SCSILUN))
+			if !ok {
 				continue
 			}
-			s := strings.TrimSpace(string(b))
-			seen = append(seen, e.Name()+"="+s)
-			if s == serial {
+			seen = append(seen, e.Name()+"="+got)
+			if got == id {
 				return "/dev/" + e.Name(), nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("no disk with serial %q after %v (disks seen: %s); is the disk attached with that serial?", serial, wait, strings.Join(seen, ", "))
+			return "", fmt.Errorf("no disk %q after %v (disks seen: %s); is the disk attached with that ID?", id, wait, strings.Join(seen, ", "))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// diskID is a block device's serial, or with scsi its config.SCSILUN ID from the
+// H:C:T:L address its device link ends in.
+func diskID(dir string, scsi bool) (string, bool) {
+	if scsi {
+		dev, err := os.Readlink(filepath.Join(dir, "device"))
+		if err != nil {
+			return "", false
+		}
+		hctl := strings.Split(filepath.Base(dev), ":")
+		if len(hctl) != 4 {
+			return "", false
+		}
+		return config.SCSILUN + hctl[3], true
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "serial"))
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(string(b)), true
 }
 
 // Layout names the directories of the switch.

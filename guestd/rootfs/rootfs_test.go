@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthvm/berth/guestd/config"
 )
 
 func fakeSysBlock(t *testing.T, disks map[string]string) string {
@@ -26,6 +28,26 @@ func TestFindDiskBySerial(t *testing.T) {
 	got, err := FindDisk(sys, "berth-system", 0)
 	if err != nil || got != "/dev/vdb" {
 		t.Fatalf("got %q, %v; want /dev/vdb", got, err)
+	}
+}
+
+// Hyper-V's SCSI disks are found by LUN: sysfs links each to its
+// H:C:T:L device.
+func TestFindDiskBySCSILUN(t *testing.T) {
+	sys := fakeSysBlock(t, map[string]string{"vda": "berth-data"})
+	for name, hctl := range map[string]string{"sda": "0:0:0:0", "sdb": "0:0:0:2", "sdc": "1:0:0:1"} {
+		os.MkdirAll(filepath.Join(sys, name), 0o755)
+		if err := os.Symlink("../../devices/vmbus/host0/target0:0:0/"+hctl, filepath.Join(sys, name, "device")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := FindDisk(sys, config.SCSILUN+"2", 0)
+	if err != nil || got != "/dev/sdb" {
+		t.Fatalf("got %q, %v; want /dev/sdb", got, err)
+	}
+	_, err = FindDisk(sys, config.SCSILUN+"7", 0)
+	if err == nil || !strings.Contains(err.Error(), "sdc=scsi-lun:1") {
+		t.Fatalf("err = %v, want it to list the LUNs seen", err)
 	}
 }
 

@@ -5,6 +5,7 @@ package shares
 import (
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,6 +59,41 @@ func TestMountFallsBackTo9p(t *testing.T) {
 	}
 	if c := (*calls)[1]; c.fstype != "9p" || c.flags != 0 || !strings.Contains(c.data, "trans=virtio") {
 		t.Fatalf("9p call %+v", c)
+	}
+}
+
+// A share served over vsock (Hyper-V) is 9p with the connection as the
+// kernel's transport, whatever virtiofs would do.
+func TestMountOverVsock(t *testing.T) {
+	m, calls := fakeMounter(nil, nil)
+	var dialed uint32
+	var conn *os.File
+	m.dial = func(port uint32) (*os.File, error) {
+		dialed = port
+		r, w, err := os.Pipe()
+		w.Close()
+		conn = r
+		return r, err
+	}
+	dir := t.TempDir()
+	fs, err := m.Mount(config.Share{Tag: "berth0", Path: dir, ReadOnly: true, VsockPort: 1100})
+	if err != nil || fs != "9p" || dialed != 1100 {
+		t.Fatalf("got %q, %v; dialed %d", fs, err, dialed)
+	}
+	fd := conn.Fd() // -1 once closed: the kernel holds its own reference
+	want := call{"berth0", dir, "9p", unix.MS_RDONLY, ""}
+	if len(*calls) != 1 || fd != ^uintptr(0) {
+		t.Fatalf("calls %+v, our descriptor %d after the mount", *calls, fd)
+	}
+	got := (*calls)[0]
+	data := got.data
+	got.data = ""
+	if got != want || !strings.HasPrefix(data, "trans=fd,rfdno=") || !strings.Contains(data, "version=9p2000.L") {
+		t.Fatalf("call %+v data %q", got, data)
+	}
+	m.dial = func(uint32) (*os.File, error) { return nil, errors.New("connection refused") }
+	if _, err := m.Mount(config.Share{Tag: "berth0", Path: dir, VsockPort: 1100}); err == nil || !strings.Contains(err.Error(), "vsock port 1100): connection refused") {
+		t.Fatalf("err = %v", err)
 	}
 }
 

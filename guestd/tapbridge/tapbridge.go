@@ -46,24 +46,6 @@ func OpenTap(name string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), "/dev/net/tun:"+name), nil
 }
 
-// DialVsock connects to port on the vsock peer cid (unix.VMADDR_CID_HOST
-// for the host; on Hyper-V the port names an hvsock service).
-func DialVsock(cid, port uint32) (*os.File, error) {
-	fd, err := unix.Socket(unix.AF_VSOCK, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("vsock socket (is a vsock transport module loaded?): %w", err)
-	}
-	if err := unix.Connect(fd, &unix.SockaddrVM{CID: cid, Port: port}); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("vsock connect %d:%d: %w", cid, port, err)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), fmt.Sprintf("vsock:%d:%d", cid, port)), nil
-}
-
 // Tap is the device side: an *os.File from OpenTap.
 type Tap interface {
 	io.ReadWriter

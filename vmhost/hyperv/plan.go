@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berthvm/berth/guestd/config"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -33,6 +34,11 @@ const (
 	SharePortBase uint32 = 1100 // share i is served on SharePortBase+i
 	maxShares            = 64
 )
+
+// BootCmdline is the command line built into the boot disk's EFI program
+// (packaging/guest/hyperv-boot.sh): enough for guestd to mount the system
+// disk and ask the host for the rest on ConfigPort.
+const BootCmdline = "console=ttyS0 quiet panic=-1 berth.system_disk=scsi-lun:1 berth.vsock_options=1024"
 
 // ServiceID is the hvsock service GUID that stands for a vsock port (what
 // the Linux guest's hv_sock dials when it connects to that port).
@@ -55,7 +61,8 @@ type plan struct {
 	CPUs      uint64
 	MemoryMiB uint64
 	// Disks go on SCSI controller 0 in this order (LUN 0, 1, 2): the EFI
-	// boot disk first, as firmware boots the first disk it finds.
+	// boot disk first, as firmware boots the first disk it finds; the
+	// boot disk's command line names LUN 1 as the system disk.
 	Disks   []disk
 	Options string // served on ConfigPort
 	Shares  []share
@@ -98,6 +105,7 @@ func newPlan(spec vmhost.Spec) (plan, error) {
 	}
 	// Hyper-V assigns memory in 2 MiB steps.
 	mem := (uint64(spec.MemoryMiB) + 1) &^ 1
+	const systemLUN, dataLUN = 1, 2
 	p := plan{
 		Name: spec.Name, CPUs: uint64(spec.CPUs), MemoryMiB: mem,
 		Disks: []disk{
@@ -106,10 +114,29 @@ func newPlan(spec vmhost.Spec) (plan, error) {
 			{Path: spec.DataDisk},
 		},
 	}
-	opts := []string{spec.Cmdline, "berth.vsock_nic=" + strconv.FormatUint(uint64(NICPort), 10)}
+	// What the boot disk's command line cannot know: the NIC, the data
+	// disk's LUN, each share's port.
+	g := config.Default()
+	g.VsockNIC = NICPort
+	g.SystemDisk = config.SCSILUN + strconv.Itoa(systemLUN)
+	g.DataDisk = config.SCSILUN + strconv.Itoa(dataLUN)
 	for i, sh := range spec.Shares {
 		p.Shares = append(p.Shares, share{Share: sh, Port: SharePortBase + uint32(i)})
+		g.Shares = append(g.Shares, config.Share{Tag: sh.Tag, VsockPort: SharePortBase + uint32(i)})
 	}
-	p.Options = strings.Join(opts, " ")
+	p.Options = strings.Join(append([]string{spec.Cmdline}, optionArgs(g)...), " ")
 	return p, nil
+}
+
+// optionArgs renders g's vsock settings as guestd options; the shares
+// themselves (berth.share) are already on spec's command line.
+func optionArgs(g config.Config) []string {
+	var out []string
+	for _, a := range g.KernelArgs() {
+		if strings.HasPrefix(a, "berth.share=") {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthvm/berth/guestd/config"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -36,7 +37,7 @@ func testSpec(dir string) vmhost.Spec {
 	return vmhost.Spec{
 		Name: "berth", CPUs: 2, MemoryMiB: 3001,
 		Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img"),
-		Cmdline:     "console=ttyS0 quiet berth.share=berth0,rw,/mnt/host/c/Users/me",
+		Cmdline:     "console=ttyS0 quiet berth.share=berth0,rw,/mnt/host/c/Users/me berth.share=berth1,ro,/mnt/host/d/src",
 		SystemImage: filepath.Join(dir, "system.img"), DataDisk: `C:\Users\me\AppData\Local\berth\data.vhdx`,
 		Network: nopNetwork{}, MAC: "5a:94:ef:e4:0c:ee",
 		Shares: []vmhost.Share{{Tag: "berth0", HostPath: `C:\Users\me`}, {Tag: "berth1", HostPath: `D:\src`, ReadOnly: true}},
@@ -57,7 +58,8 @@ func TestPlanTranslatesTheSpec(t *testing.T) {
 			{Path: filepath.Join(dir, "hyperv", "system.vhdx"), ReadOnly: true},
 			{Path: spec.DataDisk},
 		},
-		Options: "console=ttyS0 quiet berth.share=berth0,rw,/mnt/host/c/Users/me berth.vsock_nic=1025",
+		Options: "console=ttyS0 quiet berth.share=berth0,rw,/mnt/host/c/Users/me berth.share=berth1,ro,/mnt/host/d/src " +
+			"berth.vsock_nic=1025 berth.system_disk=scsi-lun:1 berth.data_disk=scsi-lun:2 berth.share_vsock=berth0:1100 berth.share_vsock=berth1:1101",
 		Shares: []share{
 			{Share: spec.Shares[0], Port: 1100},
 			{Share: spec.Shares[1], Port: 1101},
@@ -65,6 +67,15 @@ func TestPlanTranslatesTheSpec(t *testing.T) {
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("plan:\n got %+v\nwant %+v", p, want)
+	}
+	// What guestd makes of the options: the boot disk's own line first.
+	g, err := config.Parse(BootCmdline + " " + p.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.VsockOptions != ConfigPort || g.VsockNIC != NICPort || g.SystemDisk != "scsi-lun:1" || g.DataDisk != "scsi-lun:2" || len(g.Shares) != 2 ||
+		g.Shares[1] != (config.Share{Tag: "berth1", Path: "/mnt/host/d/src", ReadOnly: true, VsockPort: 1101}) {
+		t.Fatalf("guestd reads %+v", g)
 	}
 }
 
