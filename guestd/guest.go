@@ -29,6 +29,7 @@ import (
 	"github.com/berthvm/berth/guestd/netconf"
 	"github.com/berthvm/berth/guestd/reaper"
 	"github.com/berthvm/berth/guestd/rootfs"
+	"github.com/berthvm/berth/guestd/rosetta"
 	"github.com/berthvm/berth/guestd/shares"
 	"github.com/berthvm/berth/guestd/stats"
 	"github.com/berthvm/berth/guestd/supervise"
@@ -202,6 +203,7 @@ func (g *guest) run() {
 	} else {
 		g.step("data-disk")
 		g.mountShares(ctx)
+		g.enableRosetta()
 		if err := g.startEngine(ctx, modules); err != nil {
 			g.fail(err)
 		}
@@ -229,6 +231,24 @@ func (g *guest) config(ctx context.Context) (config.Config, error) {
 		return cfg, fmt.Errorf("the host's options: %w", err)
 	}
 	return config.Parse(cmdline + " " + string(opts))
+}
+
+// enableRosetta registers Apple's Rosetta for x86-64 programs where the
+// host shares it; without it amd64 containers still run where the CPU
+// does, so a failure is a problem, not a failure.
+func (g *guest) enableRosetta() {
+	if g.cfg.Rosetta == "" {
+		return
+	}
+	idx, err := kmod.Open("/lib/modules/" + kernelRelease())
+	if err == nil {
+		err = rosetta.NewEnabler(func(m string) error { return idx.Load(m) }).Enable(g.cfg.Rosetta)
+	}
+	if err != nil {
+		g.problem(err)
+		return
+	}
+	g.step("rosetta")
 }
 
 // loadModules loads modules in the background; the channel closes when done.

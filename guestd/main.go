@@ -55,9 +55,10 @@ func openConsole() io.Writer {
 // asks the crypto API for at mount time rather than depending on it.
 var initrdModules = []string{"virtio_pci", "virtio_blk", "crc32c_generic", "ext4", "overlay"}
 
-// hypervDiskModules reach Hyper-V's synthetic SCSI disks, which a system
-// disk named by LUN is (config.SCSILUN); elsewhere hv_vmbus fails to load.
-var hypervDiskModules = []string{"hv_storvsc", "sd_mod"}
+// scsiControllers reach a system disk named by LUN (config.SCSILUN):
+// Hyper-V's synthetic SCSI, or virtio-scsi where QEMU stands in for it in
+// tests. The one the machine lacks fails to load, which is fine.
+var scsiControllers = []string{"hv_storvsc", "virtio_scsi"}
 
 func initrd(log *slog.Logger) error {
 	if err := mounts.Apply(mounts.Early()[:3]); err != nil { // proc, sys, dev
@@ -78,7 +79,12 @@ func initrd(log *slog.Logger) error {
 		return err
 	}
 	if strings.HasPrefix(cfg.SystemDisk, config.SCSILUN) {
-		if err := idx.Load(hypervDiskModules...); err != nil {
+		for _, m := range scsiControllers {
+			if err := idx.Load(m); err != nil {
+				log.Info("no such SCSI controller here", "module", m, "err", err)
+			}
+		}
+		if err := idx.Load("sd_mod"); err != nil {
 			return err
 		}
 	}

@@ -43,6 +43,9 @@ type Config struct {
 
 	// Shares are host folders to mount before the engine starts.
 	Shares []Share
+	// Rosetta, when set, is the virtiofs tag of Apple's Rosetta, which
+	// then runs the guest's x86-64 programs (vz on Apple silicon).
+	Rosetta string
 
 	// DebugShell starts a root shell on the console.
 	DebugShell bool
@@ -160,6 +163,8 @@ func (c *Config) set(name, value string) error {
 		}
 	case "mtu":
 		c.MTU, err = strconv.Atoi(value)
+	case "rosetta":
+		c.Rosetta = value
 	case "vsock_nic":
 		c.VsockNIC, err = parsePort(value)
 	case "vsock_options":
@@ -284,6 +289,7 @@ func (c Config) KernelArgs() []string {
 	add(c.DataDisk != d.DataDisk, "data_disk", c.DataDisk)
 	add(c.DebugShell, "debug", "shell")
 	add(c.LogLevel != d.LogLevel, "log", c.LogLevel)
+	add(c.Rosetta != "", "rosetta", c.Rosetta)
 	for _, sh := range c.Shares {
 		add(true, "share", sh.String())
 		add(sh.VsockPort != 0, "share_vsock", sh.Tag+":"+strconv.FormatUint(uint64(sh.VsockPort), 10))

@@ -64,9 +64,13 @@ func newPlan(spec vmhost.Spec, arch string, o Options) (plan, error) {
 			return plan{}, fmt.Errorf("machine %s: share tag %q is Rosetta's", spec.Name, sh.Tag)
 		}
 	}
+	cmdline := virtioConsole(spec.Cmdline)
+	if o.Rosetta {
+		cmdline += " berth.rosetta=" + RosettaTag // guestd registers it
+	}
 	return plan{
 		Kernel: spec.Kernel, Initrd: spec.Initrd,
-		Cmdline:     virtioConsole(spec.Cmdline),
+		Cmdline:     cmdline,
 		CPUs:        uint(spec.CPUs),
 		MemoryBytes: uint64(spec.MemoryMiB) << 20,
 		Disks: []disk{

@@ -45,7 +45,7 @@ func kernelFile(t *testing.T, kind string) string {
 func testSpec(t *testing.T, kernel string) vmhost.Spec {
 	return vmhost.Spec{
 		Name: "berth", CPUs: 4, MemoryMiB: 4096,
-		Kernel: kernel, Initrd: "/g/initrd.img", Cmdline: "console=ttyS0 quiet berth.shares=a,rw,/Users",
+		Kernel: kernel, Initrd: "/g/initrd.img", Cmdline: "console=ttyS0 quiet berth.share=a,rw,/Users",
 		SystemImage: "/g/system.img", DataDisk: "/d/data.img",
 		Network: nopNetwork{}, MAC: "5a:94:ef:e4:0c:ee",
 		SerialLog: "/d/serial.log",
@@ -61,7 +61,7 @@ func TestPlanTranslatesTheSpec(t *testing.T) {
 	}
 	want := plan{
 		Kernel: spec.Kernel, Initrd: "/g/initrd.img",
-		Cmdline:     "console=hvc0 quiet berth.shares=a,rw,/Users",
+		Cmdline:     "console=hvc0 quiet berth.share=a,rw,/Users berth.rosetta=rosetta",
 		CPUs:        4,
 		MemoryBytes: 4 << 30,
 		Disks: []disk{

@@ -10,10 +10,10 @@ import (
 func rosettaAvailable() error {
 	switch vz.LinuxRosettaDirectoryShareAvailability() {
 	case vz.LinuxRosettaAvailabilityNotSupported:
-		return errors.New("this Mac cannot share Rosetta with VMs (macOS 13 or newer is needed): turn the Rosetta setting off")
+		return errors.New("this Mac cannot share Rosetta with VMs (macOS 13 or newer is needed): unset BERTH_ROSETTA")
 	case vz.LinuxRosettaAvailabilityNotInstalled:
 		if err := vz.LinuxRosettaDirectoryShareInstallRosetta(); err != nil {
-			return fmt.Errorf("install Rosetta (`softwareupdate --install-rosetta`), or turn the Rosetta setting off: %w", err)
+			return fmt.Errorf("install Rosetta (`softwareupdate --install-rosetta`), or unset BERTH_ROSETTA: %w", err)
 		}
 	}
 	return nil
