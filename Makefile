@@ -19,7 +19,7 @@ GUEST := $(BUILD)/guest/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit e2e bench-share guest-image guest-image-generic clean
+.PHONY: all deps run test unit e2e bench-share guest-image guest-image-generic guest-image-hyperv clean
 all: guest-image
 
 deps:
@@ -88,8 +88,21 @@ GENERIC_GUEST := $(BUILD)/guest-generic/$(ARCH)
 guest-image-generic: deps
 	$(MAKE) guest-image KERNEL_FLAVOUR=generic GUEST=$(GENERIC_GUEST)
 
+# Hyper-V's disks (README "Windows"), from the generic kernel's image
+# (Hyper-V shares are 9p): the kernel, initrd and this command line as one
+# EFI program. vmhost/hyperv's BootCmdline must equal it (its test checks).
+HYPERV_CMDLINE := console=ttyS0 quiet panic=-1 berth.system_disk=scsi-lun:1 berth.vsock_options=1024
+
+guest-image-hyperv: guest-image-generic
+	$(MAKE) $(GENERIC_GUEST)/hyperv/boot.vhdx
+
+$(GENERIC_GUEST)/hyperv/boot.vhdx: $(GENERIC_GUEST)/manifest.json packaging/guest/hyperv-boot.sh
+	bash packaging/guest/hyperv-boot.sh $(wildcard $(CACHE)/kernel-generic/boot/vmlinuz-*) \
+		$(GENERIC_GUEST)/initrd.img $(GENERIC_GUEST)/system.img '$(HYPERV_CMDLINE)' \
+		$(GENERIC_GUEST)/hyperv $(CACHE)/hyperv-work
+
 # Screenshots of the GUI test land in build/artifacts/gui.
-e2e: deps guest-image guest-image-generic $(BIN)/berth $(BIN)/berth-gui
+e2e: deps guest-image guest-image-generic guest-image-hyperv $(BIN)/berth $(BIN)/berth-gui
 	BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts \

@@ -15,7 +15,23 @@ pkgs=(
   # the GUI end-to-end test: a real window on Xvfb with a session bus for the
   # tray, driven by xdotool, captured by ImageMagick's import
   xvfb xauth libgl1-mesa-dri dbus dbus-x11 xdotool imagemagick x11-utils
+  # Hyper-V's boot disk: systemd's EFI stub (objcopy builds on it), a FAT
+  # system partition in a GPT disk; OVMF, the firmware its test boots it on
+  systemd-boot-efi binutils mtools dosfstools fdisk ovmf
 )
+# A guest image for another architecture (make guest-image ARCH=arm64 on an
+# amd64 host; make exports a command-line ARCH to this script) also needs
+# qemu-user and binfmt_misc, which run the foreign root filesystem's
+# maintainer scripts, arch-test, with which mmdebstrap checks that they work,
+# and the foreign architecture's package lists, from which debs.sh takes the
+# kernel and busybox. Only then: qemu-user-static alone is ~100 MB installed.
+host_arch=$(dpkg --print-architecture)
+target_arch=${ARCH:-$host_arch}
+foreign=""
+if [ "$target_arch" != "$host_arch" ]; then
+  foreign=$target_arch
+  pkgs+=(qemu-user-static binfmt-support arch-test)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -24,12 +40,31 @@ sudo=""
 [ "$(id -u)" = 0 ] || sudo=sudo
 # The guest image builder resolves packages with apt-cache: the lists must be
 # there even when nothing is missing.
-if [ ${#missing[@]} -gt 0 ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep _Packages)" ]; then
+update=""
+if [ -n "$foreign" ] && ! dpkg --print-foreign-architectures | grep -qx "$foreign"; then
+  $sudo dpkg --add-architecture "$foreign"
+  update=1
+fi
+if [ ${#missing[@]} -gt 0 ] || [ -n "$update" ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep _Packages)" ] ||
+   { [ -n "$foreign" ] && [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep "binary-${foreign}_Packages")" ]; }; then
   $sudo apt-get update -qq
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ -n "$foreign" ]; then
+  # qemu-user-static registers its interpreters with binfmt-support, but
+  # where no init system mounts binfmt_misc (containers, CI) they are not
+  # in the kernel yet.
+  qemu=$(case $foreign in arm64) echo aarch64 ;; armhf|armel) echo arm ;; ppc64el) echo ppc64le ;; i386) echo i386 ;; *) echo "$foreign" ;; esac)
+  bm=/proc/sys/fs/binfmt_misc
+  [ -e $bm/register ] || $sudo mount -t binfmt_misc binfmt_misc $bm
+  if ! grep -qx enabled "$bm/qemu-$qemu" 2>/dev/null; then
+    $sudo update-binfmts --enable "qemu-$qemu"
+  fi
+  arch-test "$foreign" >/dev/null ||
+    { echo "install-deps: $foreign binaries do not run through qemu-user here (binfmt_misc?)" >&2; exit 1; }
 fi
 command -v docker >/dev/null || { echo "install-deps: the docker CLI is needed (the client only; no engine)" >&2; exit 1; }
 command -v go >/dev/null || { echo "install-deps: Go is needed (see go.mod for the version)" >&2; exit 1; }

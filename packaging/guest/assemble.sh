@@ -54,7 +54,11 @@ mkdir -p "$ird/dev" "$ird/lib/modules/$release"
 install -m 0755 "$guestd" "$ird/init"
 mknod -m 600 "$ird/dev/console" c 5 1
 cp "$moddir"/modules.dep "$moddir"/modules.builtin "$ird/lib/modules/$release/"
-for m in virtio_pci virtio_blk crc32c_generic ext4 overlay; do
+# On amd64 also Hyper-V's SCSI disks (hv_storvsc), and virtio-scsi, which
+# stands in for them when the Hyper-V boot disk is tested under QEMU.
+modules="virtio_pci virtio_blk crc32c_generic ext4 overlay"
+[ "$arch" = amd64 ] && modules="$modules hv_storvsc virtio_scsi sd_mod"
+for m in $modules; do
   modprobe -S "$release" -d "$sys/usr" --show-depends "$m"
 done | awk '$1 == "insmod" {print $2}' | sort -u | while read -r ko; do
   rel=${ko#*/lib/modules/$release/}
@@ -80,10 +84,16 @@ if [ "$arch" = amd64 ]; then
     mv "$work/vmlinux" "$out/vmlinuz"
   fi
 fi
-# arm64 Debian kernels are gzip-compressed Images; Apple's Virtualization
-# framework boots only an uncompressed Image.
-if [ "$arch" = arm64 ] && gzip -t "$out/vmlinuz" 2>/dev/null; then
-  gunzip -c "$kernel/boot/vmlinuz-$release" > "$out/vmlinuz"
+# Apple's Virtualization framework boots only an uncompressed arm64 Image
+# (magic "ARM\x64" at byte 0x38). bookworm's arm64 vmlinuz is one already (an
+# EFI-stub Image); an Image.gz is unpacked. Anything else, e.g. a later
+# kernel's compressed EFI zboot image, fails here rather than at boot on a Mac.
+if [ "$arch" = arm64 ]; then
+  if gzip -t "$out/vmlinuz" 2>/dev/null; then
+    gunzip -c "$kernel/boot/vmlinuz-$release" > "$out/vmlinuz"
+  fi
+  [ "$(od -An -j $((0x38)) -N4 -tx1 "$out/vmlinuz" | tr -d ' ')" = 41524d64 ] ||
+    { echo "assemble: the arm64 kernel is not an uncompressed Image (no ARM\\x64 magic at 0x38)" >&2; exit 1; }
 fi
 
 # The manifest: what went in, and checksums of what came out.

@@ -175,3 +175,15 @@ func TestPollSendsChangesOnly(t *testing.T) {
 	for range ch { // closes once ctx ends
 	}
 }
+
+// The boot disk is built with the Makefile's HYPERV_CMDLINE: it must be
+// the line this package's options complete.
+func TestBootCmdlineMatchesTheImageBuild(t *testing.T) {
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mk), "\nHYPERV_CMDLINE := "+BootCmdline+"\n") {
+		t.Fatalf("the Makefile's HYPERV_CMDLINE is not %q", BootCmdline)
+	}
+}
