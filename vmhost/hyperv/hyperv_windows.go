@@ -13,8 +13,6 @@ import (
 	"github.com/Microsoft/go-winio/pkg/guid"
 	"github.com/containers/libhvee/pkg/hypervctl"
 	"github.com/containers/libhvee/pkg/wmiext"
-	"github.com/hugelgupf/p9/fsimpl/localfs"
-	"github.com/hugelgupf/p9/p9"
 	"go.podman.io/common/pkg/strongunits"
 	"golang.org/x/sys/windows/registry"
 
@@ -146,78 +144,24 @@ func (b *Backend) define(p plan) error {
 	return ctl.Finish().Complete()
 }
 
-// serveLinks listens on the VM's hvsock services until Delete.
+// serveLinks serves the VM's Hyper-V sockets until Delete.
 func (b *Backend) serveLinks(vm *hypervctl.VirtualMachine, p plan, network vmhost.Network) error {
 	vmID, err := guid.FromString(vm.Name)
 	if err != nil {
 		return fmt.Errorf("VM id %q: %w", vm.Name, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var ls []net.Listener
 	listen := func(port uint32) (net.Listener, error) {
-		l, err := winio.ListenHvsock(&winio.HvsockAddr{VMID: vmID, ServiceID: winio.VsockServiceID(port)})
-		if err != nil {
-			return nil, fmt.Errorf("listen on Hyper-V socket port %d: %w", port, err)
-		}
-		ls = append(ls, l)
-		return l, nil
+		return winio.ListenHvsock(&winio.HvsockAddr{VMID: vmID, ServiceID: winio.VsockServiceID(port)})
 	}
-	fail := func(err error) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := serveLinks(ctx, p, network, listen, b.log); err != nil {
 		cancel()
-		for _, l := range ls {
-			l.Close()
-		}
 		return err
 	}
-	cfgL, err := listen(ConfigPort)
-	if err != nil {
-		return fail(err)
-	}
-	go acceptEach(ctx, cfgL, func(c net.Conn) {
-		c.Write([]byte(p.Options))
-	})
-	nicL, err := listen(NICPort)
-	if err != nil {
-		return fail(err)
-	}
-	go acceptEach(ctx, nicL, func(c net.Conn) {
-		if err := network.ServeStream(ctx, c); err != nil {
-			b.log.Warn("VM network link ended", "vm", p.Name, "err", err)
-		}
-	})
-	for _, sh := range p.Shares {
-		l, err := listen(sh.Port)
-		if err != nil {
-			return fail(err)
-		}
-		// localfs serves read-write; a read-only share is mounted ro by
-		// the guest.
-		srv := p9.NewServer(localfs.Attacher(sh.HostPath))
-		go srv.ServeContext(ctx, l)
-	}
-	go func() {
-		<-ctx.Done()
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
 	b.mu.Lock()
 	b.links[p.Name] = cancel
 	b.mu.Unlock()
 	return nil
-}
-
-// acceptEach runs serve for each connection on l, one at a time, until
-// ctx ends or l closes; it closes each connection after serve.
-func acceptEach(ctx context.Context, l net.Listener, serve func(net.Conn)) {
-	for ctx.Err() == nil {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		serve(c)
-		c.Close()
-	}
 }
 
 func (b *Backend) stopLinks(name string) {

@@ -1,0 +1,83 @@
+package hyperv
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/hugelgupf/p9/fsimpl/localfs"
+	"github.com/hugelgupf/p9/p9"
+
+	"github.com/berthvm/berth/vmhost"
+)
+
+// serveLinks serves what the guest dials, until ctx ends: the options on
+// ConfigPort, eth0's frames on NICPort into network, a 9P server per share.
+// listen opens a port (on Windows a Hyper-V socket bound to the VM); if one
+// fails, those opened so far are closed.
+func serveLinks(ctx context.Context, p plan, network vmhost.Network, listen func(port uint32) (net.Listener, error), log *slog.Logger) error {
+	var ls []net.Listener
+	open := func(port uint32) (net.Listener, error) {
+		l, err := listen(port)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return nil, fmt.Errorf("listen on Hyper-V socket port %d: %w", port, err)
+		}
+		ls = append(ls, l)
+		return l, nil
+	}
+	cfgL, err := open(ConfigPort)
+	if err != nil {
+		return err
+	}
+	nicL, err := open(NICPort)
+	if err != nil {
+		return err
+	}
+	shareLs := make([]net.Listener, len(p.Shares))
+	for i, sh := range p.Shares {
+		if shareLs[i], err = open(sh.Port); err != nil {
+			return err
+		}
+	}
+	context.AfterFunc(ctx, func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	})
+	go acceptEach(ctx, cfgL, func(c net.Conn) {
+		if _, err := c.Write([]byte(p.Options)); err != nil {
+			log.Warn("could not send the VM its options", "vm", p.Name, "err", err)
+		}
+	})
+	// One link at a time: a rebooted guest, or guestd after a dropped
+	// link, dials again.
+	go acceptEach(ctx, nicL, func(c net.Conn) {
+		if err := network.ServeStream(ctx, c); err != nil {
+			log.Warn("VM network link ended", "vm", p.Name, "err", err)
+		}
+	})
+	for i, sh := range p.Shares {
+		// localfs serves read-write; a read-only share is mounted ro by
+		// the guest (berth.share's mode).
+		srv := p9.NewServer(localfs.Attacher(sh.HostPath))
+		go srv.ServeContext(ctx, shareLs[i])
+	}
+	return nil
+}
+
+// acceptEach runs serve for each connection on l, one at a time, until
+// ctx ends or l closes; it closes each connection after serve.
+func acceptEach(ctx context.Context, l net.Listener, serve func(net.Conn)) {
+	for ctx.Err() == nil {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		serve(c)
+		c.Close()
+	}
+}
