@@ -18,6 +18,8 @@ pkgs=(
   # Hyper-V's boot disk: systemd's EFI stub (objcopy builds on it), a FAT
   # system partition in a GPT disk; OVMF, the firmware its test boots it on
   systemd-boot-efi binutils mtools dosfstools fdisk ovmf
+  # the dashboard for Windows, cross-compiled (make cross)
+  gcc-mingw-w64-x86-64
 )
 # A guest image for another architecture (make guest-image ARCH=arm64 on an
 # amd64 host; make exports a command-line ARCH to this script) also needs
