@@ -105,6 +105,9 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	if err != nil {
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
+	if err := attachConsole(vm, p.ConsolePipe); err != nil {
+		return fmt.Errorf("start vm %q: console: %w", spec.Name, err)
+	}
 	if err := b.serveLinks(vm, p, spec.Network); err != nil {
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
@@ -144,6 +147,48 @@ func (b *Backend) define(p plan) error {
 	return ctl.Finish().Complete()
 }
 
+// attachConsole connects the VM's first serial port (COM1, ttyS0) to a
+// named pipe that Hyper-V serves: Set-VMComPort, through WMI.
+func attachConsole(vm *hypervctl.VirtualMachine, pipe string) error {
+	srv, err := hypervctl.NewLocalHyperVService()
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	settings, err := srv.FindFirstRelatedInstanceThrough(vm.Path(), "Msvm_VirtualSystemSettingData", "Msvm_SettingsDefineState")
+	if err != nil {
+		return err
+	}
+	defer settings.Close()
+	settingsPath, err := settings.Path()
+	if err != nil {
+		return err
+	}
+	port, err := srv.FindFirstRelatedInstance(settingsPath, "Msvm_SerialPortSettingData")
+	if err != nil {
+		return err
+	}
+	defer port.Close()
+	if err := port.Put("Connection", []string{pipe}); err != nil {
+		return err
+	}
+	vsms, err := srv.GetSingletonInstance("Msvm_VirtualSystemManagementService")
+	if err != nil {
+		return err
+	}
+	defer vsms.Close()
+	var job *wmiext.Instance
+	var res int32
+	if err := vsms.BeginInvoke("ModifyResourceSettings").
+		In("ResourceSettings", []string{port.GetCimText()}).
+		Execute().
+		Out("Job", &job).
+		Out("ReturnValue", &res).End(); err != nil {
+		return err
+	}
+	return waitJob(srv, res, job, "set the serial port")
+}
+
 // serveLinks serves the VM's Hyper-V sockets until Delete.
 func (b *Backend) serveLinks(vm *hypervctl.VirtualMachine, p plan, network vmhost.Network) error {
 	vmID, err := guid.FromString(vm.Name)
@@ -158,6 +203,9 @@ func (b *Backend) serveLinks(vm *hypervctl.VirtualMachine, p plan, network vmhos
 		cancel()
 		return err
 	}
+	go copyConsole(ctx, func(ctx context.Context) (net.Conn, error) {
+		return winio.DialPipeContext(ctx, p.ConsolePipe)
+	}, p.SerialLog, b.log)
 	b.mu.Lock()
 	b.links[p.Name] = cancel
 	b.mu.Unlock()
@@ -217,14 +265,25 @@ func turnOff(vm *hypervctl.VirtualMachine) error {
 		Out("ReturnValue", &res).End(); err != nil {
 		return err
 	}
+	return waitJob(srv, res, job, "turn the VM off")
+}
+
+// waitJob finishes a WMI method call: 0 is done, 4096 a job to wait for,
+// anything else Hyper-V's refusal.
+func waitJob(srv *wmiext.Service, res int32, job *wmiext.Instance, what string) error {
 	if job != nil {
-		job.Close()
+		defer job.Close()
 	}
-	// 0: done; 4096: a job runs it, and Kill watches the state.
-	if res != 0 && res != 4096 {
-		return fmt.Errorf("Hyper-V refused to turn the VM off (code %d)", res)
+	switch res {
+	case 0:
+		return nil
+	case 4096:
+		if err := wmiext.WaitJob(srv, job); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%s: Hyper-V refused (code %d)", what, res)
 }
 
 // State reports the machine's state; NotFound when Hyper-V has no such VM.

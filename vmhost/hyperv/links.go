@@ -3,8 +3,11 @@ package hyperv
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"os"
+	"time"
 
 	"github.com/hugelgupf/p9/fsimpl/localfs"
 	"github.com/hugelgupf/p9/p9"
@@ -67,6 +70,32 @@ func serveLinks(ctx context.Context, p plan, network vmhost.Network, listen func
 		go srv.ServeContext(ctx, shareLs[i])
 	}
 	return nil
+}
+
+// copyConsole appends what the guest's console says to path, dialing it
+// again whenever it ends (a reboot, the VM not up yet), until ctx ends.
+func copyConsole(ctx context.Context, dial func(context.Context) (net.Conn, error), path string, log *slog.Logger) {
+	for ctx.Err() == nil {
+		c, err := dial(ctx)
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err == nil {
+			_, err = io.Copy(f, c)
+			f.Close()
+		}
+		stop()
+		c.Close()
+		if err != nil && ctx.Err() == nil {
+			log.Debug("VM console", "err", err)
+		}
+	}
 }
 
 // acceptEach runs serve for each connection on l, one at a time, until

@@ -126,3 +126,47 @@ func TestServeLinksFailsWhole(t *testing.T) {
 		}
 	}
 }
+
+// The console is appended to the log across reconnections (a reboot
+// closes Hyper-V's pipe), and dialing waits for a VM not up yet.
+func TestCopyConsole(t *testing.T) {
+	dir := t.TempDir()
+	pipe, logPath := filepath.Join(dir, "com1"), filepath.Join(dir, "serial.log")
+	dial := func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", pipe)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { copyConsole(ctx, dial, logPath, slog.New(slog.DiscardHandler)); close(done) }()
+	time.Sleep(200 * time.Millisecond) // it dials in vain meanwhile
+	l, err := net.Listen("unix", pipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, boot := range []string{"first boot\n", "second boot\n"} {
+		c, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte(boot))
+		c.Close()
+	}
+	want := "first boot\nsecond boot\n"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got, _ := os.ReadFile(logPath)
+		if string(got) == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log %q, want %q", got, want)
+		}
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("copyConsole did not end with its context")
+	}
+}

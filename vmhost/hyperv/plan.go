@@ -66,6 +66,9 @@ type plan struct {
 	Disks   []disk
 	Options string // served on ConfigPort
 	Shares  []share
+	// The guest's console (COM1) goes to ConsolePipe, which Hyper-V
+	// serves; the backend copies it to SerialLog.
+	ConsolePipe, SerialLog string
 }
 
 type disk struct {
@@ -108,6 +111,7 @@ func newPlan(spec vmhost.Spec) (plan, error) {
 	const systemLUN, dataLUN = 1, 2
 	p := plan{
 		Name: spec.Name, CPUs: uint64(spec.CPUs), MemoryMiB: mem,
+		ConsolePipe: `\\.\pipe\berth-` + spec.Name + `-com1`, SerialLog: spec.SerialLog,
 		Disks: []disk{
 			{Path: boot, ReadOnly: true},
 			{Path: system, ReadOnly: true},

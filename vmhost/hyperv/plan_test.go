@@ -39,7 +39,7 @@ func testSpec(dir string) vmhost.Spec {
 		Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img"),
 		Cmdline:     "console=ttyS0 quiet berth.share=berth0,rw,/mnt/host/c/Users/me berth.share=berth1,ro,/mnt/host/d/src",
 		SystemImage: filepath.Join(dir, "system.img"), DataDisk: `C:\Users\me\AppData\Local\berth\data.vhdx`,
-		Network: nopNetwork{}, MAC: "5a:94:ef:e4:0c:ee",
+		Network: nopNetwork{}, MAC: "5a:94:ef:e4:0c:ee", SerialLog: `C:\Users\me\AppData\Local\berth\serial.log`,
 		Shares: []vmhost.Share{{Tag: "berth0", HostPath: `C:\Users\me`}, {Tag: "berth1", HostPath: `D:\src`, ReadOnly: true}},
 	}
 }
@@ -53,6 +53,7 @@ func TestPlanTranslatesTheSpec(t *testing.T) {
 	}
 	want := plan{
 		Name: "berth", CPUs: 2, MemoryMiB: 3002,
+		ConsolePipe: `\\.\pipe\berth-berth-com1`, SerialLog: spec.SerialLog,
 		Disks: []disk{
 			{Path: filepath.Join(dir, "hyperv", "boot.vhdx"), ReadOnly: true},
 			{Path: filepath.Join(dir, "hyperv", "system.vhdx"), ReadOnly: true},

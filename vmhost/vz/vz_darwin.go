@@ -232,12 +232,6 @@ func configure(p plan, nic *os.File) (*vz.VirtualMachineConfiguration, error) {
 		return nil, fmt.Errorf("entropy: %w", err)
 	}
 	cfg.SetEntropyDevicesVirtualMachineConfiguration([]*vz.VirtioEntropyDeviceConfiguration{entropy})
-	vsock, err := vz.NewVirtioSocketDeviceConfiguration()
-	if err != nil {
-		return nil, fmt.Errorf("vsock: %w", err)
-	}
-	cfg.SetSocketDevicesVirtualMachineConfiguration([]vz.SocketDeviceConfiguration{vsock})
-
 	if ok, err := cfg.Validate(); !ok || err != nil {
 		return nil, fmt.Errorf("the Virtualization framework refused the machine: %w", err)
 	}
