@@ -5,35 +5,19 @@ package firewall
 import (
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+
+	"github.com/berthvm/berth/internal/netnstest"
 )
 
 // In a network namespace of its own (root only), the guard drops a
 // connection to a private port that does not come in on eth0 from the host,
 // and leaves other ports alone.
 func TestGuardInNetns(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New() // also switches this thread into it
-	if err != nil {
-		t.Skipf("cannot create a network namespace: %v", err)
-	}
-	defer ns.Close()
-	defer netns.Set(orig)
+	ns := netnstest.Enter(t)
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		t.Fatal(err)

@@ -12,14 +12,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthvm/berth/guestd/netconf"
+	"github.com/berthvm/berth/internal/netnstest"
 	"github.com/berthvm/berth/netproxy"
 )
 
@@ -45,9 +44,6 @@ func streamPair(t *testing.T) (*os.File, net.Conn) {
 // (vsock's stand-in) to the host's real virtual network: TCP flows both
 // ways through it, and again after the link drops and Serve redials.
 func TestTapBridgeCarriesTheGuestsTraffic(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace and a tap device")
-	}
 	log := slog.New(slog.DiscardHandler)
 	n, err := netproxy.New(netproxy.DefaultConfig(), log)
 	if err != nil {
@@ -65,20 +61,7 @@ func TestTapBridgeCarriesTheGuestsTraffic(t *testing.T) {
 	defer hostL.Close()
 	go echo(hostL)
 
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New() // this thread is now in it
-	if err != nil {
-		t.Skipf("cannot create a network namespace: %v", err)
-	}
-	defer ns.Close()
-	defer netns.Set(orig)
-
+	netnstest.Enter(t)
 	tap, err := OpenTap("eth0")
 	if err != nil {
 		t.Fatal(err)

@@ -177,16 +177,8 @@ func attachConsole(vm *hypervctl.VirtualMachine, pipe string) error {
 		return err
 	}
 	defer vsms.Close()
-	var job *wmiext.Instance
-	var res int32
-	if err := vsms.BeginInvoke("ModifyResourceSettings").
-		In("ResourceSettings", []string{port.GetCimText()}).
-		Execute().
-		Out("Job", &job).
-		Out("ReturnValue", &res).End(); err != nil {
-		return err
-	}
-	return waitJob(srv, res, job, "set the serial port")
+	return invoke(srv, vsms.BeginInvoke("ModifyResourceSettings").
+		In("ResourceSettings", []string{port.GetCimText()}), "set the serial port")
 }
 
 // serveLinks serves the VM's Hyper-V sockets until Delete.
@@ -255,22 +247,19 @@ func turnOff(vm *hypervctl.VirtualMachine) error {
 		return err
 	}
 	defer inst.Close()
-	var job *wmiext.Instance
-	var res int32
-	if err := inst.BeginInvoke("RequestStateChange").
+	return invoke(srv, inst.BeginInvoke("RequestStateChange").
 		In("RequestedState", uint16(esDisabled)).
-		In("TimeoutPeriod", &time.Time{}).
-		Execute().
-		Out("Job", &job).
-		Out("ReturnValue", &res).End(); err != nil {
-		return err
-	}
-	return waitJob(srv, res, job, "turn the VM off")
+		In("TimeoutPeriod", &time.Time{}), "turn the VM off")
 }
 
-// waitJob finishes a WMI method call: 0 is done, 4096 a job to wait for,
-// anything else Hyper-V's refusal.
-func waitJob(srv *wmiext.Service, res int32, job *wmiext.Instance, what string) error {
+// invoke runs a Hyper-V WMI method call to its end: it answers 0 when
+// done, 4096 with a job to wait for, anything else to refuse.
+func invoke(srv *wmiext.Service, call *wmiext.MethodExecutor, what string) error {
+	var job *wmiext.Instance
+	var res int32
+	if err := call.Execute().Out("Job", &job).Out("ReturnValue", &res).End(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	if job != nil {
 		defer job.Close()
 	}
