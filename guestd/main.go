@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berthvm/berth/guestd/api"
@@ -30,7 +31,7 @@ var version = "dev"
 func main() {
 	// The kernel starts init with no PATH.
 	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-	console := openConsole()
+	console := &kernelConsole{}
 	log := slog.New(slog.NewTextHandler(console, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if filepath.Base(os.Args[0]) == "init" {
 		err := initrd(log)
@@ -41,19 +42,33 @@ func main() {
 	g.run()
 }
 
-// openConsole returns where guestd logs: the kernel console, which the host
-// captures through the serial port.
-func openConsole() io.Writer {
-	if f, err := os.OpenFile("/dev/console", os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
-		return f
-	}
-	return os.Stderr
+// kernelConsole is where guestd logs: the kernel console, which the host
+// captures through the serial port. It is opened on first use, and again
+// until that works: under vz the console is a virtio one (hvc0) whose
+// driver loads with the initrd's modules; what comes before is lost.
+type kernelConsole struct {
+	mu sync.Mutex
+	f  *os.File
 }
 
-// initrdModules mount the system image; the builder ships exactly these and
-// their dependencies in the initrd. crc32c is ext4's checksum, which ext4
-// asks the crypto API for at mount time rather than depending on it.
-var initrdModules = []string{"virtio_pci", "virtio_blk", "crc32c_generic", "ext4", "overlay"}
+func (c *kernelConsole) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f == nil {
+		f, err := os.OpenFile("/dev/console", os.O_WRONLY|unix.O_NOCTTY, 0)
+		if err != nil {
+			return len(p), nil // no console yet
+		}
+		c.f = f
+	}
+	return c.f.Write(p)
+}
+
+// initrdModules give the console (vz's is virtio) and mount the system
+// image; the builder ships exactly these and their dependencies in the
+// initrd. crc32c is ext4's checksum, which ext4 asks the crypto API for at
+// mount time rather than depending on it.
+var initrdModules = []string{"virtio_pci", "virtio_console", "virtio_blk", "crc32c_generic", "ext4", "overlay"}
 
 // scsiControllers reach a system disk named by LUN (config.SCSILUN):
 // Hyper-V's synthetic SCSI, or virtio-scsi where QEMU stands in for it in

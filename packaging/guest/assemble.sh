@@ -56,7 +56,7 @@ mknod -m 600 "$ird/dev/console" c 5 1
 cp "$moddir"/modules.dep "$moddir"/modules.builtin "$ird/lib/modules/$release/"
 # On amd64 also Hyper-V's SCSI disks (hv_storvsc), and virtio-scsi, which
 # stands in for them when the Hyper-V boot disk is tested under QEMU.
-modules="virtio_pci virtio_blk crc32c_generic ext4 overlay"
+modules="virtio_pci virtio_console virtio_blk crc32c_generic ext4 overlay"
 [ "$arch" = amd64 ] && modules="$modules hv_storvsc virtio_scsi sd_mod"
 for m in $modules; do
   modprobe -S "$release" -d "$sys/usr" --show-depends "$m"

@@ -35,8 +35,9 @@ var (
 const servicesKey = `SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\GuestCommunicationServices`
 
 // Backend runs machines in Hyper-V. They live in the Hyper-V service and
-// outlive this process; their links (network, options, shares) are served
-// from here and come back when a new daemon serves them again.
+// can outlive this process, but their links (network, options, shares,
+// console) are served from here: a VM left without them is cut off, and
+// the next daemon's recovery stops it.
 type Backend struct {
 	log *slog.Logger
 	vmm *hypervctl.VirtualMachineManager
@@ -312,8 +313,9 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
-// Close stops serving the machines' links; the machines themselves keep
-// running in Hyper-V, and guestd reconnects to the next daemon.
+// Close stops serving the machines' links. The daemon stops its machine
+// before it closes the backend; one it could not stop keeps running in
+// Hyper-V until the next daemon's recovery.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
