@@ -112,7 +112,9 @@ type Backend interface {
 	// hypervisor has one (vz).
 	Kill(ctx context.Context, name string) error
 	State(ctx context.Context, name string) (State, error)
-	// Watch sends the machine's state on every change until ctx ends.
+	// Watch sends the machine's state on every change until ctx ends:
+	// changes only, not the state it starts in, and defining the machine
+	// is no change. The daemon watches before Start.
 	Watch(ctx context.Context, name string) (<-chan State, error)
 	// Delete removes the machine's definition (not its disks).
 	Delete(ctx context.Context, name string) error

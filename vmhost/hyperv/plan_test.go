@@ -146,9 +146,11 @@ func TestHostState(t *testing.T) {
 	}
 }
 
-func TestPollSendsChangesOnly(t *testing.T) {
+func TestPollSendsWhatLibvirtsEventsWould(t *testing.T) {
 	var mu sync.Mutex
-	seq := []vmhost.State{vmhost.Stopped, vmhost.Stopped, vmhost.Running, "", vmhost.Running, vmhost.Stopped}
+	// Start redefines the machine while the daemon watches: not-found,
+	// stopped (defined), running; then it goes down and is deleted.
+	seq := []vmhost.State{vmhost.NotFound, vmhost.Stopped, vmhost.Running, "", vmhost.Running, vmhost.Crashed, vmhost.Stopped, vmhost.NotFound, vmhost.Running, vmhost.Stopped}
 	i := 0
 	get := func() (vmhost.State, error) {
 		mu.Lock()
@@ -166,10 +168,10 @@ func TestPollSendsChangesOnly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := poll(ctx, get, time.Millisecond)
 	var got []string
-	for len(got) < 3 {
+	for len(got) < 5 {
 		got = append(got, string(<-ch))
 	}
-	if strings.Join(got, " ") != "stopped running stopped" {
+	if strings.Join(got, " ") != "running crashed stopped running stopped" {
 		t.Fatalf("got %v", got)
 	}
 	cancel()

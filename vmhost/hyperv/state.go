@@ -41,25 +41,31 @@ func hostState(s enabledState) vmhost.State {
 	return vmhost.Crashed
 }
 
-// poll sends get's state now and on every change until ctx ends: WMI
-// has events, but a VM's state changes a few times a session and a poll
-// is what survives the Hyper-V service restarting. A failing get sends
-// nothing new; the last state stands until get works again.
+// poll sends the machine's state changes until ctx ends, as libvirt's
+// events do: WMI has events too, but a VM's state changes a few times a
+// session and a poll survives the Hyper-V service restarting. The first
+// state read is the baseline, not sent, and a machine being defined or
+// removed (not-found to stopped and back) is no change: the daemon
+// watches before Start redefines the machine, and a "stopped" then would
+// read as the machine going down. A failing get sends nothing.
 func poll(ctx context.Context, get func() (vmhost.State, error), every time.Duration) <-chan vmhost.State {
 	ch := make(chan vmhost.State, 1)
+	down := func(s vmhost.State) bool { return s == vmhost.Stopped || s == vmhost.NotFound }
 	go func() {
 		defer close(ch)
 		var last vmhost.State
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			if s, err := get(); err == nil && s != last {
-				last = s
-				select {
-				case ch <- s:
-				case <-ctx.Done():
-					return
+			if s, err := get(); err == nil {
+				if last != "" && s != last && !(down(s) && down(last)) {
+					select {
+					case ch <- s:
+					case <-ctx.Done():
+						return
+					}
 				}
+				last = s
 			}
 			select {
 			case <-ctx.Done():

@@ -99,13 +99,6 @@ func newHub(initial vmhost.State) *hub {
 	return &hub{subs: map[chan vmhost.State]struct{}{}, last: initial}
 }
 
-// run forwards states from in until it closes.
-func (h *hub) run(in <-chan vmState) {
-	for s := range in {
-		h.publish(hostState(s))
-	}
-}
-
 func (h *hub) publish(s vmhost.State) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -121,11 +114,12 @@ func (h *hub) publish(s vmhost.State) {
 	}
 }
 
-// watch sends the current state, then every change, until ctx ends.
+// watch sends every change from now on until ctx ends, as libvirt's
+// events do: the daemon subscribes before the machine starts, and a
+// first "stopped" would read as the machine going down.
 func (h *hub) watch(ctx context.Context) <-chan vmhost.State {
 	ch := make(chan vmhost.State, 8)
 	h.mu.Lock()
-	ch <- h.last
 	h.subs[ch] = struct{}{}
 	h.mu.Unlock()
 	go func() {
@@ -136,4 +130,25 @@ func (h *hub) watch(ctx context.Context) <-chan vmhost.State {
 		h.mu.Unlock()
 	}()
 	return ch
+}
+
+// hubs holds one hub per machine name, made on first use: a watcher may
+// come before the machine does.
+type hubs struct {
+	mu sync.Mutex
+	m  map[string]*hub
+}
+
+func (hs *hubs) get(name string) *hub {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.m == nil {
+		hs.m = map[string]*hub{}
+	}
+	h, ok := hs.m[name]
+	if !ok {
+		h = newHub(vmhost.Stopped)
+		hs.m[name] = h
+	}
+	return h
 }

@@ -117,30 +117,26 @@ func TestHaltStopsWaitingWhenCancelled(t *testing.T) {
 }
 
 func TestHubFansOut(t *testing.T) {
-	h := newHub(vmhost.Stopped)
+	var hs hubs
 	ctx, cancel := context.WithCancel(context.Background())
-	a, b := h.watch(ctx), h.watch(ctx)
-	in := make(chan vmState)
-	done := make(chan struct{})
-	go func() { h.run(in); close(done) }()
+	// The daemon watches before the machine starts: no "stopped" then.
+	a, b := hs.get("berth").watch(ctx), hs.get("berth").watch(ctx)
+	h := hs.get("berth")
 	// Starting and Running are both "running" to the host: one step.
 	for _, s := range []vmState{stStarting, stRunning, stStopping, stStopped} {
-		in <- s
+		h.publish(hostState(s))
 	}
-	close(in)
-	<-done
 	for name, ch := range map[string]<-chan vmhost.State{"a": a, "b": b} {
 		var got []string
-		for i := 0; i < 3; i++ {
+		for len(ch) > 0 {
 			got = append(got, string(<-ch))
 		}
-		if strings.Join(got, " ") != "stopped running stopped" {
+		if strings.Join(got, " ") != "running stopped" {
 			t.Errorf("watcher %s saw %v", name, got)
 		}
 	}
-	late := h.watch(ctx)
-	if s := <-late; s != vmhost.Stopped {
-		t.Errorf("a late watcher starts from %s, want the current state", s)
+	if hs.get("other") == h {
+		t.Error("two machines share a hub")
 	}
 	cancel()
 	for range a { // closed once ctx ends

@@ -38,14 +38,16 @@ type Backend struct {
 	log *slog.Logger
 	o   Options
 
-	mu  sync.Mutex
-	vms map[string]*machine
+	mu   sync.Mutex
+	vms  map[string]*machine
+	hubs hubs // per machine name, from the first Watch or Start on
 }
 
 type machine struct {
-	vm      *vz.VirtualMachine
-	hub     *hub
-	stopNet context.CancelFunc
+	vm *vz.VirtualMachine
+	// stopNet ends the NIC's link and closes the VM's end, which the
+	// framework uses as it is (no duplicate) for as long as the VM runs.
+	stopNet func()
 }
 
 // New checks that this Mac can run VMs and returns the backend.
@@ -82,31 +84,35 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	if err != nil {
 		return fmt.Errorf("start vm %q: network: %w", spec.Name, err)
 	}
-	defer vmConn.Close() // vz keeps its own duplicate
+	netCtx, cancelNet := context.WithCancel(context.Background())
+	stopNet := func() {
+		cancelNet()
+		hostConn.Close()
+		vmConn.Close()
+	}
 	cfg, err := configure(p, vmConn)
 	if err != nil {
-		hostConn.Close()
+		stopNet()
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
 	v, err := vz.NewVirtualMachine(cfg)
 	if err != nil {
-		hostConn.Close()
+		stopNet()
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
-	netCtx, stopNet := context.WithCancel(context.Background())
 	go func() {
 		if err := spec.Network.ServeDatagram(netCtx, hostConn); err != nil {
 			b.log.Warn("VM network link ended", "vm", spec.Name, "err", err)
 		}
 	}()
-	m := &machine{vm: v, hub: newHub(vmhost.Stopped), stopNet: stopNet}
-	states := make(chan vmState)
+	m := &machine{vm: v, stopNet: stopNet}
+	h := b.hubs.get(spec.Name)
 	go func() {
+		// The framework's one state channel, for this VM's life.
 		for s := range v.StateChangedNotify() {
-			states <- vmState(s)
+			h.publish(hostState(vmState(s)))
 		}
 	}()
-	go m.hub.run(states)
 	if err := v.Start(); err != nil {
 		stopNet()
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
@@ -263,13 +269,10 @@ func (b *Backend) State(ctx context.Context, name string) (vmhost.State, error) 
 	return hostState(vmAdapter{m.vm}.State()), nil
 }
 
-// Watch sends the machine's state on every change until ctx ends.
+// Watch sends the machine's state on every change until ctx ends; it may
+// start before the machine does.
 func (b *Backend) Watch(ctx context.Context, name string) (<-chan vmhost.State, error) {
-	m, err := b.get(name)
-	if err != nil {
-		return nil, err
-	}
-	return m.hub.watch(ctx), nil
+	return b.hubs.get(name).watch(ctx), nil
 }
 
 // Delete stops the machine if it runs and forgets it; vz keeps no
