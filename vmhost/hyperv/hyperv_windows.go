@@ -217,11 +217,11 @@ func (b *Backend) stopLinks(name string) {
 // Kill turns the machine off, like pulling the plug (libhvee's stop asks
 // the guest's shutdown service, which is the guest API's job here).
 func (b *Backend) Kill(ctx context.Context, name string) error {
-	vm, err := b.vmm.GetMachine(name)
+	ok, vm, err := b.vmm.GetMachineExists(name)
 	if err != nil {
 		return fmt.Errorf("stop vm %q: %w", name, err)
 	}
-	if hostState(enabledState(vm.State())) == vmhost.Stopped {
+	if !ok || hostState(enabledState(vm.State())) == vmhost.Stopped {
 		return nil
 	}
 	if err := turnOff(vm); err != nil {

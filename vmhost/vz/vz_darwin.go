@@ -244,12 +244,12 @@ func configure(p plan, nic *os.File) (*vz.VirtualMachineConfiguration, error) {
 	return cfg, nil
 }
 
-// Kill stops the machine: a power-button request with a little grace, then
-// the plug.
+// Kill stops the machine, if there is one: a power-button request with a
+// little grace, then the plug.
 func (b *Backend) Kill(ctx context.Context, name string) error {
 	m, err := b.get(name)
-	if err != nil {
-		return err
+	if errors.Is(err, errNotFound) {
+		return nil // nothing runs
 	}
 	if err := halt(ctx, vmAdapter{m.vm}, haltGrace); err != nil {
 		return fmt.Errorf("stop vm %q: %w", name, err)
