@@ -142,8 +142,8 @@ func (b *Backend) define(p plan) error {
 		return err
 	}
 	ctl := hypervctl.NewDriveSettingsBuilder(ss).AddScsiController()
-	for lun, d := range p.Disks {
-		ctl = ctl.AddSyntheticDiskDrive(uint(lun)).DefineVirtualHardDisk(d.Path, nil).Finish().Finish()
+	for lun, path := range p.Disks {
+		ctl = ctl.AddSyntheticDiskDrive(uint(lun)).DefineVirtualHardDisk(path, nil).Finish().Finish()
 	}
 	return ctl.Finish().Complete()
 }

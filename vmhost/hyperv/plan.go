@@ -62,18 +62,15 @@ type plan struct {
 	MemoryMiB uint64
 	// Disks go on SCSI controller 0 in this order (LUN 0, 1, 2): the EFI
 	// boot disk first, as firmware boots the first disk it finds; the
-	// boot disk's command line names LUN 1 as the system disk.
-	Disks   []disk
+	// boot disk's command line names LUN 1 as the system disk. Hyper-V
+	// has no read-only synthetic disk: firmware only reads the boot disk,
+	// and guestd mounts the system disk read-only.
+	Disks   []string
 	Options string // served on ConfigPort
 	Shares  []share
 	// The guest's console (COM1) goes to ConsolePipe, which Hyper-V
 	// serves; the backend copies it to SerialLog.
 	ConsolePipe, SerialLog string
-}
-
-type disk struct {
-	Path     string
-	ReadOnly bool
 }
 
 // share is a host folder served over 9P on Port.
@@ -112,11 +109,7 @@ func newPlan(spec vmhost.Spec) (plan, error) {
 	p := plan{
 		Name: spec.Name, CPUs: uint64(spec.CPUs), MemoryMiB: mem,
 		ConsolePipe: `\\.\pipe\berth-` + spec.Name + `-com1`, SerialLog: spec.SerialLog,
-		Disks: []disk{
-			{Path: boot, ReadOnly: true},
-			{Path: system, ReadOnly: true},
-			{Path: spec.DataDisk},
-		},
+		Disks: []string{boot, system, spec.DataDisk},
 	}
 	// What the boot disk's command line cannot know: the NIC, the data
 	// disk's LUN, each share's port.

@@ -54,11 +54,7 @@ func TestPlanTranslatesTheSpec(t *testing.T) {
 	want := plan{
 		Name: "berth", CPUs: 2, MemoryMiB: 3002,
 		ConsolePipe: `\\.\pipe\berth-berth-com1`, SerialLog: spec.SerialLog,
-		Disks: []disk{
-			{Path: filepath.Join(dir, "hyperv", "boot.vhdx"), ReadOnly: true},
-			{Path: filepath.Join(dir, "hyperv", "system.vhdx"), ReadOnly: true},
-			{Path: spec.DataDisk},
-		},
+		Disks: []string{filepath.Join(dir, "hyperv", "boot.vhdx"), filepath.Join(dir, "hyperv", "system.vhdx"), spec.DataDisk},
 		Options: "console=ttyS0 quiet berth.share=berth0,rw,/mnt/host/c/Users/me berth.share=berth1,ro,/mnt/host/d/src " +
 			"berth.vsock_nic=1025 berth.system_disk=scsi-lun:1 berth.data_disk=scsi-lun:2 berth.share_vsock=berth0:1100 berth.share_vsock=berth1:1101",
 		Shares: []share{
