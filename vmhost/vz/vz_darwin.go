@@ -44,7 +44,7 @@ type Backend struct {
 }
 
 type machine struct {
-	vm *vz.VirtualMachine
+	vm vmAdapter
 	// stopNet ends the NIC's link and closes the VM's end, which the
 	// framework uses as it is (no duplicate) for as long as the VM runs.
 	stopNet func()
@@ -74,7 +74,7 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if old, ok := b.vms[spec.Name]; ok {
-		if hostState(vmAdapter{old.vm}.State()) != vmhost.Stopped {
+		if hostState(old.vm.State()) != vmhost.Stopped {
 			return fmt.Errorf("start vm %q: it is already running", spec.Name)
 		}
 		old.stopNet()
@@ -105,7 +105,7 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 			b.log.Warn("VM network link ended", "vm", spec.Name, "err", err)
 		}
 	}()
-	m := &machine{vm: v, stopNet: stopNet}
+	m := &machine{vm: vmAdapter{v}, stopNet: stopNet}
 	h := b.hubs.get(spec.Name)
 	go func() {
 		// The framework's one state channel, for this VM's life.
@@ -247,11 +247,11 @@ func configure(p plan, nic *os.File) (*vz.VirtualMachineConfiguration, error) {
 // Kill stops the machine, if there is one: a power-button request with a
 // little grace, then the plug.
 func (b *Backend) Kill(ctx context.Context, name string) error {
-	m, err := b.get(name)
-	if errors.Is(err, errNotFound) {
+	m, ok := b.get(name)
+	if !ok {
 		return nil // nothing runs
 	}
-	if err := halt(ctx, vmAdapter{m.vm}, haltGrace); err != nil {
+	if err := halt(ctx, m.vm, haltGrace); err != nil {
 		return fmt.Errorf("stop vm %q: %w", name, err)
 	}
 	return nil
@@ -259,14 +259,11 @@ func (b *Backend) Kill(ctx context.Context, name string) error {
 
 // State reports the machine's state; NotFound before it was started.
 func (b *Backend) State(ctx context.Context, name string) (vmhost.State, error) {
-	m, err := b.get(name)
-	if errors.Is(err, errNotFound) {
+	m, ok := b.get(name)
+	if !ok {
 		return vmhost.NotFound, nil
 	}
-	if err != nil {
-		return "", err
-	}
-	return hostState(vmAdapter{m.vm}.State()), nil
+	return hostState(m.vm.State()), nil
 }
 
 // Watch sends the machine's state on every change until ctx ends; it may
@@ -278,11 +275,11 @@ func (b *Backend) Watch(ctx context.Context, name string) (<-chan vmhost.State, 
 // Delete stops the machine if it runs and forgets it; vz keeps no
 // definition on disk.
 func (b *Backend) Delete(ctx context.Context, name string) error {
-	m, err := b.get(name)
-	if errors.Is(err, errNotFound) {
+	m, ok := b.get(name)
+	if !ok {
 		return nil
 	}
-	if err := halt(ctx, vmAdapter{m.vm}, 0); err != nil {
+	if err := halt(ctx, m.vm, 0); err != nil {
 		return fmt.Errorf("delete vm %q: %w", name, err)
 	}
 	m.stopNet()
@@ -307,14 +304,9 @@ func (b *Backend) Close() error {
 	return errors.Join(errs...)
 }
 
-var errNotFound = errors.New("no such machine")
-
-func (b *Backend) get(name string) (*machine, error) {
+func (b *Backend) get(name string) (*machine, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m, ok := b.vms[name]
-	if !ok {
-		return nil, fmt.Errorf("vm %q: %w", name, errNotFound)
-	}
-	return m, nil
+	return m, ok
 }
