@@ -31,9 +31,6 @@ import (
 	"github.com/berthvm/berth/vmhost"
 )
 
-// MachineName is the VM's name in the hypervisor.
-const MachineName = "berth"
-
 // ContextName is the docker context Berth maintains.
 const ContextName = "berth"
 
@@ -96,13 +93,13 @@ func DaemonLog(p settings.Paths) string { return filepath.Join(p.Data, "daemon.l
 // daemon's network it is unreachable, so it is stopped (its disk recovers
 // through the filesystem journal at next boot).
 func (d *Daemon) Recover(ctx context.Context) error {
-	st, err := d.o.Backend.State(ctx, MachineName)
+	st, err := d.o.Backend.State(ctx, d.o.Paths.MachineName())
 	if err != nil {
 		return err
 	}
 	if st == vmhost.Running || st == vmhost.Paused {
 		d.o.Log.Warn("found the VM running without a daemon (did the daemon crash?); stopping it", "state", st)
-		return d.o.Backend.Kill(ctx, MachineName)
+		return d.o.Backend.Kill(ctx, d.o.Paths.MachineName())
 	}
 	return nil
 }
@@ -202,7 +199,7 @@ func (d *Daemon) boot(s settings.Settings) {
 	}
 	run.goRun(func() { nw.ServeQemu(ctx, nicL) })
 
-	watch, err := d.o.Backend.Watch(ctx, MachineName)
+	watch, err := d.o.Backend.Watch(ctx, d.o.Paths.MachineName())
 	if err != nil {
 		fail(err)
 		return
@@ -212,7 +209,7 @@ func (d *Daemon) boot(s settings.Settings) {
 	d.m.progress("booting the VM")
 	os.Remove(d.serialLog())
 	spec := vmhost.Spec{
-		Name: MachineName, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB,
+		Name: d.o.Paths.MachineName(), CPUs: s.CPUs, MemoryMiB: s.MemoryMiB,
 		Kernel:      filepath.Join(d.o.GuestDir, "vmlinuz"),
 		Initrd:      filepath.Join(d.o.GuestDir, "initrd.img"),
 		SystemImage: filepath.Join(d.o.GuestDir, "system.img"),
@@ -424,7 +421,7 @@ func (d *Daemon) teardown(kill bool) {
 	}
 	d.mu.Unlock()
 	if kill {
-		if err := d.o.Backend.Kill(context.Background(), MachineName); err != nil {
+		if err := d.o.Backend.Kill(context.Background(), d.o.Paths.MachineName()); err != nil {
 			d.o.Log.Warn("kill VM", "err", err)
 		}
 	}
@@ -444,7 +441,7 @@ func (d *Daemon) Delete(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := d.o.Backend.Delete(ctx, MachineName); err != nil {
+	if err := d.o.Backend.Delete(ctx, d.o.Paths.MachineName()); err != nil {
 		return err
 	}
 	if err := os.Remove(d.dataDisk()); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -4,6 +4,8 @@ package settings
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -200,6 +202,18 @@ type Paths struct {
 	Config string // settings
 	Data   string // disk images, logs
 	Run    string // sockets and locks; short, since unix socket paths are limited to ~104 bytes
+	// Machine is the VM's name in the hypervisor; empty means "berth".
+	Machine string
+}
+
+// MachineName is the VM's name in the hypervisor. Each BERTH_HOME has its
+// own, so two homes on one hypervisor (root's system libvirtd, tests side by
+// side) never drive or recover each other's VM.
+func (p Paths) MachineName() string {
+	if p.Machine == "" {
+		return "berth"
+	}
+	return p.Machine
 }
 
 // DefaultPaths follows each OS's conventions. BERTH_HOME, when set, puts all
@@ -210,7 +224,11 @@ func DefaultPaths() (Paths, error) {
 		if err != nil {
 			return Paths{}, fmt.Errorf("BERTH_HOME %q: %w", h, err)
 		}
-		return Paths{Config: filepath.Join(abs, "config"), Data: filepath.Join(abs, "data"), Run: filepath.Join(abs, "run")}, nil
+		sum := sha256.Sum256([]byte(abs))
+		return Paths{
+			Config: filepath.Join(abs, "config"), Data: filepath.Join(abs, "data"), Run: filepath.Join(abs, "run"),
+			Machine: "berth-" + hex.EncodeToString(sum[:4]),
+		}, nil
 	}
 	switch runtime.GOOS {
 	case "windows":
