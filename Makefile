@@ -2,6 +2,10 @@
 # the unit tests and the end-to-end suite (which boots a real VM).
 
 ARCH ?= amd64
+# The Debian release the guest is built from (README "The guest image").
+# SUITE=bookworm builds the previous image (dockerd 20.10) into directories
+# of its own: the engine-upgrade test boots it.
+SUITE ?= trixie
 # See README "Guest kernel" for why (measured boot times and modules).
 KERNEL_FLAVOUR ?= cloud
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -14,8 +18,9 @@ endif
 
 BUILD := build
 BIN   := $(BUILD)/bin
-CACHE := $(BUILD)/cache/$(ARCH)
-GUEST := $(BUILD)/guest/$(ARCH)
+CACHE := $(BUILD)/cache/$(SUITE)/$(ARCH)
+SUITE_DIR := $(if $(filter trixie,$(SUITE)),,-$(SUITE))
+GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
@@ -29,17 +34,17 @@ deps:
 guest-image: deps $(GUEST)/manifest.json
 
 $(CACHE)/rootfs.tar: packaging/guest/packages.txt packaging/guest/rootfs.sh
-	bash packaging/guest/rootfs.sh $(ARCH) packaging/guest/packages.txt $@
+	bash packaging/guest/rootfs.sh $(SUITE) $(ARCH) packaging/guest/packages.txt $@
 
 $(CACHE)/kernel-$(KERNEL_FLAVOUR).txt: packaging/guest/debs.sh
 	rm -rf $(CACHE)/kernel-$(KERNEL_FLAVOUR)
-	bash packaging/guest/debs.sh $(ARCH) $(CACHE)/debs $(CACHE)/kernel-$(KERNEL_FLAVOUR) $(KERNEL_PKG) > $@.tmp
+	bash packaging/guest/debs.sh $(SUITE) $(ARCH) $(CACHE)/debs $(CACHE)/kernel-$(KERNEL_FLAVOUR) $(KERNEL_PKG) > $@.tmp
 	mv $@.tmp $@
 
 $(CACHE)/busybox: packaging/guest/debs.sh
 	rm -rf $(CACHE)/busybox-deb
-	bash packaging/guest/debs.sh $(ARCH) $(CACHE)/debs $(CACHE)/busybox-deb busybox-static >/dev/null
-	cp $(CACHE)/busybox-deb/bin/busybox $@
+	bash packaging/guest/debs.sh $(SUITE) $(ARCH) $(CACHE)/debs $(CACHE)/busybox-deb busybox-static >/dev/null
+	cp $$(find $(CACHE)/busybox-deb -path '*bin/busybox' -type f) $@
 
 $(BIN)/guestd-$(ARCH): $(GUESTD_SOURCES)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./guestd
@@ -90,7 +95,7 @@ cross: deps
 		go build -trimpath -ldflags "-H=windowsgui" -o $(BIN)/windows-amd64/berth-gui.exe ./app/berth-gui
 	GOOS=windows GOARCH=amd64 go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN)/windows-amd64/berth.exe ./app
 
-GENERIC_GUEST := $(BUILD)/guest-generic/$(ARCH)
+GENERIC_GUEST := $(BUILD)/guest-generic$(SUITE_DIR)/$(ARCH)
 
 # The generic kernel's image: the only one with 9p, the sharing fallback.
 guest-image-generic: deps
