@@ -24,7 +24,7 @@ GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit cross e2e bench-share guest-image guest-image-generic guest-image-hyperv clean
+.PHONY: all deps run test unit cross e2e bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm clean
 all: guest-image
 
 deps:
@@ -114,9 +114,17 @@ $(GENERIC_GUEST)/hyperv/boot.vhdx: $(GENERIC_GUEST)/manifest.json packaging/gues
 		$(GENERIC_GUEST)/initrd.img $(GENERIC_GUEST)/system.img '$(HYPERV_CMDLINE)' \
 		$(GENERIC_GUEST)/hyperv $(CACHE)/hyperv-work
 
+BOOKWORM_GUEST := $(BUILD)/guest-bookworm/$(ARCH)
+
+# The previous guest (Debian 12, dockerd 20.10), which the engine-upgrade
+# test boots before the current one on the same data disk.
+guest-image-bookworm: deps
+	$(MAKE) guest-image SUITE=bookworm
+
 # Screenshots of the GUI test land in build/artifacts/gui.
-e2e: deps guest-image guest-image-generic guest-image-hyperv $(BIN)/berth $(BIN)/berth-gui
+e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookworm $(BIN)/berth $(BIN)/berth-gui
 	BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
+		BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts \
 		go test -tags e2e -count=1 -timeout 40m -v ./e2e/
@@ -130,6 +138,12 @@ bench-share: deps guest-image guest-image-generic $(BIN)/berth
 	BERTH_BENCH_SHARE=1 BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		go test -tags e2e -count=1 -timeout 60m -run TestShareBench -v ./e2e/
+
+# Boot milestones of the previous (Debian 12) and the current guest image,
+# booted in turn; prints medians and ratios.
+bench-boot: deps guest-image guest-image-bookworm
+	BERTH_BENCH_BOOT=1 BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) \
+		go test -tags e2e -count=1 -timeout 60m -run TestBootBench -v ./e2e/
 
 # Starts the machine, then opens the dashboard when there is a display.
 run: deps guest-image $(BIN)/berth $(BIN)/berth-gui

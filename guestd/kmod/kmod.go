@@ -2,8 +2,7 @@
 
 // Package kmod loads Linux kernel modules the way modprobe does, without
 // shipping kmod's tools in the initrd: it reads modules.dep, orders
-// dependencies first and calls finit_module on each .ko. Compressed modules
-// (Debian 13's .ko.xz) are handed to the kernel to decompress.
+// dependencies first and calls finit_module on each uncompressed .ko.
 package kmod
 
 import (
@@ -27,19 +26,10 @@ type Index struct {
 	builtin map[string]bool
 }
 
-// compressed are the suffixes of compressed module files.
-var compressed = []string{".xz", ".zst", ".gz"}
-
 // Name normalises a module name or file name the way the kernel does:
-// "nf_tables.ko", "nf_tables.ko.xz" and "nf-tables" all become "nf_tables".
+// "nf_tables.ko" and "nf-tables" both become "nf_tables".
 func Name(s string) string {
 	s = path.Base(s)
-	for _, c := range compressed {
-		if t := strings.TrimSuffix(s, ".ko"+c); t != s {
-			s = t + ".ko"
-			break
-		}
-	}
 	s = strings.TrimSuffix(s, ".ko")
 	return strings.ReplaceAll(s, "-", "_")
 }
@@ -154,14 +144,7 @@ func insert(file string) error {
 		return fmt.Errorf("load module: %w", err)
 	}
 	defer f.Close()
-	flags := 0
-	for _, c := range compressed {
-		if strings.HasSuffix(file, c) {
-			// The kernel decompresses it (CONFIG_MODULE_DECOMPRESS).
-			flags = unix.MODULE_INIT_COMPRESSED_FILE
-		}
-	}
-	if err := unix.FinitModule(int(f.Fd()), "", flags); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("load module %s: %w", Name(file), err)
 	}
 	return nil

@@ -66,27 +66,6 @@ func TestResolveOrdersDependenciesFirst(t *testing.T) {
 	}
 }
 
-// Debian 13 compresses its modules: names are the same, paths keep the suffix.
-func TestResolveCompressedModules(t *testing.T) {
-	idx, err := parseDep(strings.NewReader("kernel/net/bridge/br_netfilter.ko.xz: kernel/net/bridge/bridge.ko.xz\nkernel/net/bridge/bridge.ko.xz:\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := idx.Resolve("br-netfilter")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"kernel/net/bridge/bridge.ko.xz", "kernel/net/bridge/br_netfilter.ko.xz"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %q, want %q", got, want)
-	}
-	for _, f := range []string{"nf_tables.ko.zst", "nf_tables.ko.gz", "nf-tables.ko"} {
-		if n := Name(f); n != "nf_tables" {
-			t.Errorf("Name(%q) = %q", f, n)
-		}
-	}
-}
-
 func TestResolveUnknownModule(t *testing.T) {
 	_, err := testIndex(t).Resolve("overlay", "9p")
 	if err == nil || !strings.Contains(err.Error(), "module 9p not found") {
