@@ -17,13 +17,13 @@ import (
 // bootMilestones are guestd's boot steps worth comparing, in boot order.
 var bootMilestones = []string{"init", "modules-virtio_net", "network", "data-disk", "modules-virtio_console", "containerd-ready", "engine-ready", "ready"}
 
-// TestBootBench boots guest images side by side (make bench-boot): the
-// previous (Debian 12) image and the current one by default, or the images
-// BERTH_BENCH_BOOT names as LABEL=DIR,... It alternates them, BOOTS rounds
-// (BERTH_BENCH_BOOT_ROUNDS, default 3), each on a data disk its first boot
-// formatted, and prints the median of each milestone (guest uptime, s), of
-// QEMU launch to ready (host clock), and the image files' sizes. It asserts
-// nothing about speed.
+// TestBootBench boots guest images in turn (make bench-boot): the previous
+// (Debian 12) image and the current one when BERTH_BENCH_BOOT=1, or the
+// images it names as LABEL=DIR,... Each image boots once to format its data
+// disk, then BERTH_BENCH_BOOT_ROUNDS times (default 3) on it, alternating
+// with the others so that a busy machine slows them alike. It prints the
+// median of each milestone (guest uptime), of QEMU launch to ready (host
+// clock), and the image files' sizes; it asserts nothing about speed.
 func TestBootBench(t *testing.T) {
 	spec := os.Getenv("BERTH_BENCH_BOOT")
 	if spec == "" {
@@ -70,7 +70,7 @@ func TestBootBench(t *testing.T) {
 			}
 			if round == 0 {
 				t.Logf("%s first boot (formats the data disk): launch -> ready %.1fs", im.label, ready)
-				continue // the first boot formats the data disk
+				continue
 			}
 			m := samples[im.label]
 			if m == nil {
