@@ -132,50 +132,42 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// startAndFollow asks for a start and prints progress until it is running
-// or has failed.
+// startAndFollow asks for a start and prints progress until the machine is
+// running, has failed, or was stopped by someone else.
 func startAndFollow(c *control.Client) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
 	began := time.Now()
-	started := false
-	var result error
-	err := c.Events(ctx, func(e control.Event) bool {
-		if !started {
-			started = true
+	first := true
+	last, err := c.StartFollow(ctx, func(e control.Event) {
+		if first {
+			first = false
 			if e.State == control.Starting {
 				fmt.Println("Berth is already starting; following it.")
-			} else if err := c.Start(ctx); err != nil {
-				result = err
-				return false
 			}
-			return true
+			return
 		}
-		switch e.State {
-		case control.Starting:
-			if e.Step != "" {
-				fmt.Printf("  %5.1fs  %s\n", time.Since(began).Seconds(), e.Step)
-			}
-		case control.Running:
-			st, _ := c.Status(ctx)
-			fmt.Printf("Berth is running (%.1fs).\n\n", time.Since(began).Seconds())
-			printDockerHints(st)
-			return false
-		case control.Error:
-			st, _ := c.Status(ctx)
-			result = fmt.Errorf("%s\n  daemon log: %s\n  VM console: %s", e.Reason, st.DaemonLog, st.SerialLog)
-			return false
+		if e.State == control.Starting && e.Step != "" {
+			fmt.Printf("  %5.1fs  %s\n", time.Since(began).Seconds(), e.Step)
 		}
-		return true
 	})
-	if result != nil {
-		return result
-	}
 	if errors.Is(err, context.Canceled) {
 		fmt.Println("\nStill starting in the background; `berth status` tells.")
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	st, _ := c.Status(ctx)
+	switch last.State {
+	case control.Running:
+		fmt.Printf("Berth is running (%.1fs).\n\n", time.Since(began).Seconds())
+		printDockerHints(st)
+		return nil
+	case control.Error:
+		return fmt.Errorf("%s\n  daemon log: %s\n  VM console: %s", last.Reason, st.DaemonLog, st.SerialLog)
+	}
+	return errors.New("Berth was stopped before it finished starting (by `berth stop` or the dashboard)")
 }
 
 // printProblems shows what the guest could not do but booted without (a

@@ -64,6 +64,10 @@ type Status struct {
 	BootSeconds float64 `json:"boot_seconds,omitempty"`
 }
 
+// Settled says whether a machine in state s is done changing until someone
+// asks for more: a start or stop follower ends there, whoever caused it.
+func (s State) Settled() bool { return s == Running || s == Stopped || s == Error }
+
 // Event is one line of GET /v1/events: a state change or a progress step.
 type Event struct {
 	Time   time.Time `json:"time"`
@@ -184,6 +188,45 @@ func (c *Client) Events(ctx context.Context, fn func(Event) bool) error {
 		return err
 	}
 	return ctx.Err()
+}
+
+// StartFollow starts the machine, or joins a start already under way, and
+// follows it until it settles (running, stopped or error, whoever caused
+// it), which it returns. fn hears every event on the way, the first one
+// being the state the machine was in (Starting when joining a start).
+func (c *Client) StartFollow(ctx context.Context, fn func(Event)) (Event, error) {
+	var last Event
+	var startErr error
+	first := true
+	err := c.Events(ctx, func(e Event) bool {
+		last = e
+		fn(e)
+		if first {
+			first = false
+			switch e.State {
+			case Running, Starting:
+				return e.State == Starting
+			case Stopping:
+				startErr = errors.New("Berth is stopping; start it again once it has stopped")
+				return false
+			}
+			if startErr = c.Start(ctx); startErr != nil {
+				return false
+			}
+			return true
+		}
+		return !e.State.Settled()
+	})
+	if startErr != nil {
+		return last, startErr
+	}
+	if last.State.Settled() && !first {
+		return last, nil
+	}
+	if err == nil {
+		err = errors.New("the daemon closed the event stream before the machine settled")
+	}
+	return last, err
 }
 
 // Shell opens the guest's debug shell (or runs args) through the daemon and

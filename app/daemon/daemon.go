@@ -156,9 +156,12 @@ func (d *Daemon) Start(ctx context.Context) error {
 func (d *Daemon) boot(s settings.Settings) {
 	start := time.Now()
 	fail := func(err error) {
+		if st, _, _ := d.m.snapshot(); st != control.Starting {
+			return // stopped while booting: the stop tears down and reports
+		}
 		d.o.Log.Error("start failed", "err", err)
 		d.teardown(true)
-		d.m.to(control.Error, "", err.Error())
+		d.m.toFrom(control.Starting, control.Error, "", err.Error())
 	}
 	d.m.progress("preparing the data disk")
 	created, grown, err := vmhost.EnsureDisk(vmhost.DiskFileOf(d.o.Backend), d.dataDisk(), int64(s.DiskGiB)<<30)
