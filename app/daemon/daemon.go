@@ -70,7 +70,13 @@ type session struct {
 	guestAPI string // host:port of the guest API inside the network
 	fwd      *portfwd.Forwarder
 	stopped  chan struct{} // closed when the VM is seen stopped
-	wg       sync.WaitGroup
+	goneOnce sync.Once
+	// goneReason says why the VM stopped by itself (set before stopped is closed).
+	goneReason string
+	// inStart is set while the backend boots the machine, when it may stop
+	// and boot it again (KVM falling back to emulation).
+	inStart bool
+	wg      sync.WaitGroup
 	// expectStop is set before a stop is asked for, so the watcher tells an
 	// ordered stop from a crash.
 	expectStop bool
@@ -228,9 +234,21 @@ func (d *Daemon) boot(s settings.Settings) {
 		fail(err)
 		return
 	}
-	if err := d.o.Backend.Start(ctx, spec); err != nil {
+	spec.Progress = d.m.progress
+	d.mu.Lock()
+	run.inStart = true
+	d.mu.Unlock()
+	err = d.o.Backend.Start(ctx, spec)
+	d.mu.Lock()
+	run.inStart = false
+	d.mu.Unlock()
+	if err != nil {
 		fail(err)
 		return
+	}
+	// Whatever happened to the VM while the backend booted it was not seen.
+	if st, err := d.o.Backend.State(ctx, spec.Name); err == nil && st != vmhost.Running {
+		d.vmGone(run, st)
 	}
 
 	d.m.progress("waiting for the engine")
@@ -335,37 +353,67 @@ func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
 		if errors.As(context.Cause(ctx), &boot) {
 			err = boot
 		}
+		select {
+		case <-run.stopped:
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return errors.New(run.goneReason)
+		default:
+		}
 		return fmt.Errorf("%w (VM console: %s)", err, d.serialLog())
 	}
 	return nil
 }
 
-// watch follows the hypervisor's events: a VM that stops without being asked
-// to puts the machine in the error state.
+// watch follows the hypervisor's events: a VM that stops, crashes or pauses
+// without being asked to (Berth never pauses one) ends a start that waits
+// for it, and puts a running machine in the error state, with the
+// hypervisor's reason.
 func (d *Daemon) watch(run *session, states <-chan vmhost.State) {
-	closed := false
 	for st := range states {
-		if st != vmhost.Stopped && st != vmhost.Crashed {
+		if st == vmhost.Running {
 			continue
-		}
-		if !closed {
-			close(run.stopped)
-			closed = true
 		}
 		d.mu.Lock()
-		expected := run.expectStop
+		expected, inStart := run.expectStop, run.inStart
 		d.mu.Unlock()
-		if expected {
-			continue
+		switch {
+		case inStart:
+		case expected:
+			if st != vmhost.Paused {
+				d.markStopped(run, "the VM stopped")
+			}
+		default:
+			d.vmGone(run, st)
 		}
-		state, _, _ := d.m.snapshot()
-		if state == control.Running {
-			d.o.Log.Error("the VM stopped unexpectedly", "state", st)
-			go func() {
-				d.teardown(false)
-				d.m.to(control.Error, "", fmt.Sprintf("the VM %s unexpectedly; see the serial log %s", map[vmhost.State]string{vmhost.Stopped: "stopped", vmhost.Crashed: "crashed"}[st], d.serialLog()))
-			}()
-		}
+	}
+}
+
+// markStopped records that the session's VM is gone, and why, once.
+func (d *Daemon) markStopped(run *session, reason string) {
+	run.goneOnce.Do(func() {
+		d.mu.Lock()
+		run.goneReason = reason
+		d.mu.Unlock()
+		close(run.stopped)
+	})
+}
+
+// vmGone handles a VM that left the running state by itself.
+func (d *Daemon) vmGone(run *session, st vmhost.State) {
+	reason := fmt.Sprintf("the VM %s unexpectedly", map[vmhost.State]string{vmhost.Stopped: "stopped", vmhost.Crashed: "crashed", vmhost.Paused: "paused", vmhost.NotFound: "vanished"}[st])
+	if dg, ok := d.o.Backend.(vmhost.Diagnoser); ok {
+		reason += ": " + dg.Diagnose(context.Background(), d.o.Paths.MachineName())
+	}
+	reason += "; its console: " + d.serialLog()
+	d.markStopped(run, reason)
+	if state, _, _ := d.m.snapshot(); state == control.Running {
+		d.o.Log.Error("the VM left the running state by itself", "state", st, "reason", reason)
+		go func() {
+			// A paused VM still holds its memory: it goes too.
+			d.teardown(st == vmhost.Paused)
+			d.m.toFrom(control.Running, control.Error, "", reason)
+		}()
 	}
 }
 
