@@ -170,9 +170,13 @@ func startAndFollow(c *control.Client) error {
 	return errors.New("Berth was stopped before it finished starting (by `berth stop` or the dashboard)")
 }
 
-// printProblems shows what the guest could not do but booted without (a
-// shared folder that did not mount, a module that did not load).
+// printProblems shows what the host decided (emulation, and why) and what
+// the guest could not do but booted without (a shared folder that did not
+// mount, a module that did not load).
 func printProblems(st control.Status) {
+	for _, n := range st.Notes {
+		fmt.Printf("note: %s\n", n)
+	}
 	if st.Guest == nil {
 		return
 	}

@@ -58,6 +58,9 @@ type Status struct {
 	Version      string      `json:"version"`
 	Guest        *api.Health `json:"guest,omitempty"`
 	Forwards     []Forward   `json:"forwards,omitempty"`
+	// Notes are what the host decided at this start that the user should
+	// know (e.g. the CPU is emulated, and why).
+	Notes []string `json:"notes,omitempty"`
 	// Shares are the folders the running machine shares (set at its start).
 	Shares []filesharing.Share `json:"shares,omitempty"`
 	// Timing of the last start, for the curious and for benchmarks.

@@ -73,6 +73,7 @@ type session struct {
 	goneOnce sync.Once
 	// goneReason says why the VM stopped by itself (set before stopped is closed).
 	goneReason string
+	notes []string // what the backend told at this start (under Daemon.mu)
 	// inStart is set while the backend boots the machine, when it may stop
 	// and boot it again (KVM falling back to emulation).
 	inStart bool
@@ -122,6 +123,9 @@ func (d *Daemon) Status(ctx context.Context) control.Status {
 		DaemonPid: os.Getpid(), Version: d.o.Version, BootSeconds: d.bootTime.Seconds(),
 	}
 	run := d.run
+	if run != nil {
+		s.Notes = append([]string(nil), run.notes...)
+	}
 	d.mu.Unlock()
 	if run != nil && state == control.Running {
 		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -234,7 +238,12 @@ func (d *Daemon) boot(s settings.Settings) {
 		fail(err)
 		return
 	}
-	spec.Progress = d.m.progress
+	spec.Progress = func(note string) {
+		d.mu.Lock()
+		run.notes = append(run.notes, note)
+		d.mu.Unlock()
+		d.m.progress(note)
+	}
 	d.mu.Lock()
 	run.inStart = true
 	d.mu.Unlock()

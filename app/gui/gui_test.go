@@ -89,6 +89,7 @@ func eventually(t *testing.T, u *UI, what string, cond func() bool) {
 func TestHeaderForEachState(t *testing.T) {
 	u, _ := newTestUI(t, &fakeMachine{}, newFakeEngine())
 	running := control.Status{State: control.Running, DockerSocket: "/run/user/1000/berth/docker.sock", Context: "berth",
+		Notes: []string{"KVM does not work on this host (QEMU: KVM internal error): booting again with the CPU emulated"},
 		Guest: &api.Health{Versions: api.Versions{Docker: "20.10.24", Kernel: "6.1.0"}, Uptime: 125, Problems: []string{"share /srv: not mounted"}}}
 	for _, c := range []struct {
 		st                   control.Status
@@ -123,8 +124,8 @@ func TestHeaderForEachState(t *testing.T) {
 			if !strings.Contains(u.endpoint.Text, "unix:///run/user/1000/berth/docker.sock") || u.copyBtn.Disabled() {
 				t.Errorf("running: endpoint %q (copy disabled %v)", u.endpoint.Text, u.copyBtn.Disabled())
 			}
-			if !u.notice.Visible() || !strings.Contains(u.notice.Text, "share /srv: not mounted") {
-				t.Errorf("running: guest problems not shown: %q", u.notice.Text)
+			if !u.notice.Visible() || !strings.Contains(u.notice.Text, "share /srv: not mounted") || !strings.Contains(u.notice.Text, "KVM internal error") {
+				t.Errorf("running: guest problems and host notes not shown: %q", u.notice.Text)
 			}
 		} else if !u.copyBtn.Disabled() {
 			t.Errorf("%s: copy enabled without an endpoint", c.title)
