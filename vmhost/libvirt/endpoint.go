@@ -83,11 +83,11 @@ const spawnTimeout = "--timeout=120"
 // ensureDaemon makes sure a daemon answers at e. A session daemon that does
 // not run is started the way virsh does (`libvirtd --timeout=120`,
 // daemonized); the system daemon is the administrator's.
-func ensureDaemon(ctx context.Context, e endpoint, log *slog.Logger) error {
+// bin is the daemon's program, "" when libvirt is not installed.
+func ensureDaemon(ctx context.Context, e endpoint, bin string, log *slog.Logger) error {
 	if dialable(e.Socket) {
 		return nil
 	}
-	bin := findDaemon(exec.LookPath, daemonPaths)
 	if !e.Session {
 		if bin == "" {
 			return errNoLibvirt

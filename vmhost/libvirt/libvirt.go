@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -83,7 +84,7 @@ func warnFileLimit(log *slog.Logger) {
 func Connect(ctx context.Context, log *slog.Logger, o Options) (*Backend, error) {
 	home, _ := os.UserHomeDir()
 	ep := endpointFor(userEnv{UID: os.Geteuid(), Getenv: os.Getenv, Home: home})
-	if err := ensureDaemon(ctx, ep, log); err != nil {
+	if err := ensureDaemon(ctx, ep, findDaemon(exec.LookPath, daemonPaths), log); err != nil {
 		return nil, err
 	}
 	l := golibvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(ep.Socket), dialers.WithLocalTimeout(5*time.Second)))
