@@ -19,7 +19,7 @@ GUEST := $(BUILD)/guest/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit cross e2e bench-share guest-image guest-image-generic guest-image-hyperv clean
+.PHONY: all deps run test unit cross e2e bench-share guest-image guest-image-generic guest-image-hyperv package test-package clean
 all: guest-image
 
 deps:
@@ -53,6 +53,9 @@ $(BIN)/berth-gui: $(GO_SOURCES)
 
 $(BIN)/mkimagearchive: $(shell find packaging -name '*.go')
 	go build -o $@ ./packaging/cmd/mkimagearchive
+
+$(BIN)/mkicons: $(shell find assets packaging/cmd/mkicons -type f)
+	go build -o $@ ./packaging/cmd/mkicons
 
 $(CACHE)/images/welcome.tar: $(CACHE)/busybox $(BIN)/mkimagearchive packaging/guest/busybox-rootfs.sh packaging/guest/welcome/index.html
 	bash packaging/guest/busybox-rootfs.sh $(CACHE)/busybox $(CACHE)/welcome-rootfs
@@ -131,6 +134,24 @@ run: deps guest-image $(BIN)/berth $(BIN)/berth-gui
 	$(BIN)/berth start
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" != Linux ]; then $(BIN)/berth gui; \
 	else echo "No display: the dashboard opens with \`$(BIN)/berth\` on a desktop."; fi
+
+# The Debian package, build/dist/berth_<version>_<arch>.deb, with dpkg-deb
+# alone (README "Linux package"). The version comes from git
+# (packaging/deb/version.sh) unless DEB_VERSION is given.
+DEB_VERSION ?= $(shell bash packaging/deb/version.sh)
+DEB = $(BUILD)/dist/berth_$(DEB_VERSION)_$(ARCH).deb
+DEB_COMPRESS ?= xz
+DEB_MAINTAINER ?= Berth maintainers <maintainers@berth.dev>
+package: guest-image $(BIN)/berth $(BIN)/berth-gui $(BIN)/mkicons
+	rm -rf $(BUILD)/icons
+	$(BIN)/mkicons -o $(BUILD)/icons
+	DEB_COMPRESS=$(DEB_COMPRESS) DEB_MAINTAINER='$(DEB_MAINTAINER)' bash packaging/deb/build.sh \
+		'$(DEB_VERSION)' $(ARCH) $(BIN) $(GUEST) $(BUILD)/icons $(BUILD)/deb $(BUILD)/dist
+
+# Installs the package with apt (as root), checks it, removes it, and
+# checks that a user's data outlived the removal.
+test-package: package
+	bash packaging/deb/test-install.sh $(DEB)
 
 clean:
 	rm -rf $(BUILD)

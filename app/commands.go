@@ -351,6 +351,13 @@ func cmdDockerEnv(args []string) error {
 
 func cmdVersion(args []string) error {
 	fmt.Printf("berth %s (%s/%s, %s)\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	// Where the daemon would boot from: an installed package's own image
+	// or a build tree's.
+	if dir, err := findGuest(); err == nil {
+		fmt.Printf("guest image: %s\n", dir)
+	} else {
+		fmt.Printf("guest image: %v\n", err)
+	}
 	if p, err := paths(); err == nil {
 		if c := launcher.Running(context.Background(), p); c != nil {
 			if st, err := c.Status(context.Background()); err == nil && st.Guest != nil {
