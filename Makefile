@@ -113,8 +113,8 @@ $(GENERIC_GUEST)/hyperv/boot.vhdx: $(GENERIC_GUEST)/manifest.json packaging/gues
 		$(GENERIC_GUEST)/hyperv $(CACHE)/hyperv-work
 
 # Screenshots of the GUI test land in build/artifacts/gui.
-e2e: deps guest-image guest-image-generic guest-image-hyperv $(BIN)/berth $(BIN)/berth-gui
-	BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
+e2e: deps guest-image guest-image-generic guest-image-hyperv $(BIN)/berth $(BIN)/berth-gui package
+	BERTH_DEB=$(CURDIR)/$(DEB) BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts \
 		go test -tags e2e -count=1 -timeout 40m -v ./e2e/
@@ -140,7 +140,7 @@ run: deps guest-image $(BIN)/berth $(BIN)/berth-gui
 # (packaging/deb/version.sh) unless DEB_VERSION is given.
 DEB_VERSION ?= $(shell bash packaging/deb/version.sh)
 DEB = $(BUILD)/dist/berth_$(DEB_VERSION)_$(ARCH).deb
-DEB_COMPRESS ?= xz
+DEB_COMPRESS ?= zstd
 DEB_MAINTAINER ?= Berth maintainers <maintainers@berth.dev>
 package: guest-image $(BIN)/berth $(BIN)/berth-gui $(BIN)/mkicons
 	rm -rf $(BUILD)/icons

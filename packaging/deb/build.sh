@@ -3,7 +3,7 @@
 #   build.sh VERSION ARCH BIN_DIR GUEST_DIR ICON_DIR WORK_DIR OUT_DIR
 # writes OUT_DIR/berth_VERSION_ARCH.deb and prints its path.
 # BIN_DIR holds berth and berth-gui, GUEST_DIR the guest image, ICON_DIR
-# the PNGs from mkicons. DEB_COMPRESS picks dpkg-deb's -Z (xz by default:
+# the PNGs from mkicons. DEB_COMPRESS picks dpkg-deb's -Z (zstd by default:
 # README "Linux package" has the measurements) and DEB_MAINTAINER the
 # Maintainer field. No maintainer scripts: installing and removing only
 # add and delete these files, never a user's data in ~/.local/share/berth.
@@ -78,7 +78,7 @@ Description: Docker engine in a small Linux VM, with a desktop dashboard
 CONTROL
 
 mkdir -p "$(dirname "$out")"
-dpkg-deb --root-owner-group -Z"${DEB_COMPRESS:-xz}" --build "$root" "$out.tmp" >/dev/null
+dpkg-deb --root-owner-group -Z"${DEB_COMPRESS:-zstd}" ${DEB_COMPRESS_LEVEL:+-z"$DEB_COMPRESS_LEVEL"} --build "$root" "$out.tmp" >/dev/null
 mv "$out.tmp" "$out"
 rm -rf "$root"
 echo "$out"

@@ -29,8 +29,10 @@ head -c 4M /dev/urandom > "$home/.local/share/berth/data.img"
 echo '{"cpus": 2}' > "$home/.config/berth/settings.json"
 before=$(cd "$home" && find . -type f -exec sha256sum {} + | sort)
 
-DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "$deb"
-trap '"${apt[@]}" purge berth >/dev/null 2>&1 || true; rm -rf "$home"' EXIT
+# Depends must be enough. (Recommends would bring, on Debian 12, where
+# docker-cli does not exist, docker.io: the whole engine.)
+DEBIAN_FRONTEND=noninteractive "${apt[@]}" install --no-install-recommends "$deb"
+trap 'dpkg --purge berth >/dev/null 2>&1 || true; rm -rf "$home"' EXIT
 
 for f in /usr/bin/berth /usr/bin/berth-gui; do
   [ -x "$f" ] || fail "$f is not installed"
@@ -62,7 +64,9 @@ grep -qF "guest image: $guest" <<<"$out" || fail "berth does not find the guest 
 [ ! -e /usr/bin/berth ] && [ ! -e /usr/lib/berth ] || fail "apt-get remove left berth's files"
 after=$(cd "$home" && find . -type f -exec sha256sum {} + | sort)
 [ "$before" = "$after" ] || fail "removing berth changed the user's data: $(diff <(echo "$before") <(echo "$after"))"
-"${apt[@]}" purge berth
+# The package has no conffiles, so removing it leaves nothing for apt to
+# purge; dpkg --purge makes sure of it.
+dpkg --purge berth
 after=$(cd "$home" && find . -type f -exec sha256sum {} + | sort)
 [ "$before" = "$after" ] || fail "purging berth changed the user's data"
 echo "test-install.sh: ok: installed, checked, removed and purged $(basename "$deb"); the user's data is untouched"
