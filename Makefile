@@ -119,7 +119,7 @@ e2e: deps guest-image guest-image-generic guest-image-hyperv $(BIN)/berth $(BIN)
 		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts \
 		go test -tags e2e -count=1 -timeout 40m -v ./e2e/
 
-test: unit cross e2e
+test: unit cross e2e test-package
 
 # Shared folders against the guest's own ext4: virtiofs on the shipped image,
 # then virtiofs and 9p on the generic kernel's image (the cloud kernel has no
