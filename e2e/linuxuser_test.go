@@ -18,9 +18,9 @@ import (
 // linuxUser is a normal user made for the test, who runs the installed
 // package with nothing set but what a login gives.
 type linuxUser struct {
-	t         *testing.T
-	name      string
-	uid, gid  int
+	t            *testing.T
+	name         string
+	uid, gid     int
 	home, runDir string
 }
 

@@ -73,7 +73,7 @@ type session struct {
 	goneOnce sync.Once
 	// goneReason says why the VM stopped by itself (set before stopped is closed).
 	goneReason string
-	notes []string // what the backend told at this start (under Daemon.mu)
+	notes      []string // what the backend told at this start (under Daemon.mu)
 	// inStart is set while the backend boots the machine, when it may stop
 	// and boot it again (KVM falling back to emulation).
 	inStart bool

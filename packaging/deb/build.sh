@@ -59,7 +59,7 @@ Architecture: $arch
 Maintainer: ${DEB_MAINTAINER:-Berth maintainers <maintainers@berth.dev>}
 Installed-Size: $installed_size
 Depends: libvirt-daemon, libvirt-daemon-driver-qemu, qemu-system-x86, uidmap, $depends
-Recommends: docker-cli | docker.io | docker-ce-cli, libvirt-clients, $glfw_dlopen
+Recommends: docker-cli | docker-ce-cli, libvirt-clients, $glfw_dlopen
 Section: admin
 Priority: optional
 Homepage: https://github.com/berthvm/berth

@@ -29,8 +29,7 @@ head -c 4M /dev/urandom > "$home/.local/share/berth/data.img"
 echo '{"cpus": 2}' > "$home/.config/berth/settings.json"
 before=$(cd "$home" && find . -type f -exec sha256sum {} + | sort)
 
-# Depends must be enough. (Recommends would bring, on Debian 12, where
-# docker-cli does not exist, docker.io: the whole engine.)
+# Depends must be enough: Recommends are left out.
 DEBIAN_FRONTEND=noninteractive "${apt[@]}" install --no-install-recommends "$deb"
 trap 'dpkg --purge berth >/dev/null 2>&1 || true; rm -rf "$home"' EXIT
 
