@@ -65,6 +65,11 @@ func findDaemon(lookPath func(string) (string, error), paths []string) string {
 	if p, err := lookPath("libvirtd"); err == nil {
 		return p
 	}
+	return firstExecutable(paths)
+}
+
+// firstExecutable returns the first of paths that is an executable file, or "".
+func firstExecutable(paths []string) string {
 	for _, p := range paths {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
 			return p

@@ -120,15 +120,15 @@ func TestDomainXMLShares(t *testing.T) {
 	}
 }
 
-func TestFindVirtiofsd(t *testing.T) {
+func TestFirstExecutable(t *testing.T) {
 	dir := t.TempDir()
 	plain, exe := dir+"/plain", dir+"/exe"
 	os.WriteFile(plain, nil, 0o644)
 	os.WriteFile(exe, nil, 0o755)
-	if got := findVirtiofsd([]string{dir + "/missing", plain, dir, exe}); got != exe {
+	if got := firstExecutable([]string{dir + "/missing", plain, dir, exe}); got != exe {
 		t.Errorf("found %q, want %q", got, exe)
 	}
-	if got := findVirtiofsd([]string{plain}); got != "" {
+	if got := firstExecutable([]string{plain}); got != "" {
 		t.Errorf("found %q in nothing executable", got)
 	}
 }

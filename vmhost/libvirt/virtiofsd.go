@@ -37,19 +37,9 @@ type virtiofsd struct {
 // (Debian 13, Fedora, Arch) and QEMU's older C one (Debian 12, Ubuntu 22.04).
 var virtiofsdPaths = []string{"/usr/libexec/virtiofsd", "/usr/lib/virtiofsd", "/usr/lib/qemu/virtiofsd", "/usr/bin/virtiofsd"}
 
-// findVirtiofsd returns the first executable virtiofsd, or "".
-func findVirtiofsd(paths []string) string {
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
-}
-
 // newVirtiofsd finds virtiofsd and what it needs to run as uid.
 func newVirtiofsd(uid int) (virtiofsd, error) {
-	v := virtiofsd{Path: findVirtiofsd(virtiofsdPaths)}
+	v := virtiofsd{Path: firstExecutable(virtiofsdPaths)}
 	if v.Path == "" {
 		return v, fmt.Errorf("no virtiofsd is installed (looked in %v): install the virtiofsd package (Debian 12: qemu-system-common), or share folders over 9p with BERTH_SHARE_FS=9p and the generic-kernel guest", virtiofsdPaths)
 	}
