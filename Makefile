@@ -2,6 +2,10 @@
 # the unit tests and the end-to-end suite (which boots a real VM).
 
 ARCH ?= amd64
+# The Debian release the guest is built from (README "The guest image").
+# SUITE=bookworm builds the previous image (dockerd 20.10) into directories
+# of its own: the engine-upgrade test boots it.
+SUITE ?= trixie
 # See README "Guest kernel" for why (measured boot times and modules).
 KERNEL_FLAVOUR ?= cloud
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -14,12 +18,13 @@ endif
 
 BUILD := build
 BIN   := $(BUILD)/bin
-CACHE := $(BUILD)/cache/$(ARCH)
-GUEST := $(BUILD)/guest/$(ARCH)
+CACHE := $(BUILD)/cache/$(SUITE)/$(ARCH)
+SUITE_DIR := $(if $(filter trixie,$(SUITE)),,-$(SUITE))
+GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit cross e2e bench-share guest-image guest-image-generic guest-image-hyperv package test-package clean
+.PHONY: all deps run test unit cross e2e bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
 all: guest-image
 
 deps:
@@ -29,17 +34,17 @@ deps:
 guest-image: deps $(GUEST)/manifest.json
 
 $(CACHE)/rootfs.tar: packaging/guest/packages.txt packaging/guest/rootfs.sh
-	bash packaging/guest/rootfs.sh $(ARCH) packaging/guest/packages.txt $@
+	bash packaging/guest/rootfs.sh $(SUITE) $(ARCH) packaging/guest/packages.txt $@
 
 $(CACHE)/kernel-$(KERNEL_FLAVOUR).txt: packaging/guest/debs.sh
 	rm -rf $(CACHE)/kernel-$(KERNEL_FLAVOUR)
-	bash packaging/guest/debs.sh $(ARCH) $(CACHE)/debs $(CACHE)/kernel-$(KERNEL_FLAVOUR) $(KERNEL_PKG) > $@.tmp
+	bash packaging/guest/debs.sh $(SUITE) $(ARCH) $(CACHE)/debs $(CACHE)/kernel-$(KERNEL_FLAVOUR) $(KERNEL_PKG) > $@.tmp
 	mv $@.tmp $@
 
 $(CACHE)/busybox: packaging/guest/debs.sh
 	rm -rf $(CACHE)/busybox-deb
-	bash packaging/guest/debs.sh $(ARCH) $(CACHE)/debs $(CACHE)/busybox-deb busybox-static >/dev/null
-	cp $(CACHE)/busybox-deb/bin/busybox $@
+	bash packaging/guest/debs.sh $(SUITE) $(ARCH) $(CACHE)/debs $(CACHE)/busybox-deb busybox-static >/dev/null
+	cp $$(find $(CACHE)/busybox-deb -path '*bin/busybox' -type f) $@
 
 $(BIN)/guestd-$(ARCH): $(GUESTD_SOURCES)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./guestd
@@ -93,7 +98,7 @@ cross: deps
 		go build -trimpath -ldflags "-H=windowsgui" -o $(BIN)/windows-amd64/berth-gui.exe ./app/berth-gui
 	GOOS=windows GOARCH=amd64 go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN)/windows-amd64/berth.exe ./app
 
-GENERIC_GUEST := $(BUILD)/guest-generic/$(ARCH)
+GENERIC_GUEST := $(BUILD)/guest-generic$(SUITE_DIR)/$(ARCH)
 
 # The generic kernel's image: the only one with 9p, the sharing fallback.
 guest-image-generic: deps
@@ -112,12 +117,31 @@ $(GENERIC_GUEST)/hyperv/boot.vhdx: $(GENERIC_GUEST)/manifest.json packaging/gues
 		$(GENERIC_GUEST)/initrd.img $(GENERIC_GUEST)/system.img '$(HYPERV_CMDLINE)' \
 		$(GENERIC_GUEST)/hyperv $(CACHE)/hyperv-work
 
+BOOKWORM_GUEST := $(BUILD)/guest-bookworm/$(ARCH)
+
+# The previous guest (Debian 12, dockerd 20.10), which the engine-upgrade
+# test boots before the current one on the same data disk.
+guest-image-bookworm: deps
+	$(MAKE) guest-image SUITE=bookworm
+
+# The docker CLI's buildx and compose plugins for the e2e suite's docker
+# config, from Debian 13's docker-buildx and docker-compose packages (static
+# binaries): unpacked, nothing installed on the host.
+HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+CLI_PLUGINS := $(BUILD)/cache/cli-plugins-$(HOST_ARCH)
+$(CLI_PLUGINS)/docker-buildx: packaging/guest/debs.sh
+	rm -rf $(CLI_PLUGINS) $(CLI_PLUGINS)-deb
+	bash packaging/guest/debs.sh trixie $(HOST_ARCH) $(BUILD)/cache/trixie/$(HOST_ARCH)/debs $(CLI_PLUGINS)-deb docker-buildx docker-compose >/dev/null
+	mkdir -p $(CLI_PLUGINS)
+	cp $(CLI_PLUGINS)-deb/usr/libexec/docker/cli-plugins/docker-buildx $(CLI_PLUGINS)-deb/usr/libexec/docker/cli-plugins/docker-compose $(CLI_PLUGINS)/
+
 # Screenshots of the GUI test land in build/artifacts/gui.
-e2e: deps guest-image guest-image-generic guest-image-hyperv $(BIN)/berth $(BIN)/berth-gui package
+e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookworm $(BIN)/berth $(BIN)/berth-gui package $(CLI_PLUGINS)/docker-buildx
 	BERTH_DEB=$(CURDIR)/$(DEB) BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
+		BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) BERTH_CLI_PLUGINS=$(CURDIR)/$(CLI_PLUGINS) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts \
-		go test -tags e2e -count=1 -timeout 40m -v ./e2e/
+		go test -tags e2e -count=1 -timeout 75m -v ./e2e/
 
 test: unit cross e2e test-package
 
@@ -128,6 +152,12 @@ bench-share: deps guest-image guest-image-generic $(BIN)/berth
 	BERTH_BENCH_SHARE=1 BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		go test -tags e2e -count=1 -timeout 60m -run TestShareBench -v ./e2e/
+
+# Boot milestones of the previous (Debian 12) and the current guest image,
+# booted in turn; prints medians and ratios.
+bench-boot: deps guest-image guest-image-bookworm
+	BERTH_BENCH_BOOT=1 BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) \
+		go test -tags e2e -count=1 -timeout 60m -run TestBootBench -v ./e2e/
 
 # Starts the machine, then opens the dashboard when there is a display.
 run: deps guest-image $(BIN)/berth $(BIN)/berth-gui

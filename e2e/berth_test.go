@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/settings"
 )
 
 // berthEnv runs the real berth binary with a private home and docker config.
@@ -302,7 +303,13 @@ func TestBerthCLI(t *testing.T) {
 		t.Fatalf("volume after a daemon crash: %q", got)
 	}
 	e.berth("stop")
-	if out, _ := exec.Command("pgrep", "-f", "qemu-system.*guest=berth").CombinedOutput(); len(out) > 0 {
+	// Only this home's machine: other homes' VMs may run on the same host.
+	t.Setenv("BERTH_HOME", e.home)
+	paths, err := settings.DefaultPaths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := exec.Command("pgrep", "-f", "qemu-system.*guest="+paths.Machine+",").CombinedOutput(); len(out) > 0 {
 		t.Fatalf("qemu still running after stop: %s", out)
 	}
 }

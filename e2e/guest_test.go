@@ -31,8 +31,14 @@ func guestDir(t *testing.T) string {
 
 func boot(t *testing.T, ctx context.Context, state, disk string) *vm.VM {
 	t.Helper()
+	return bootImage(t, ctx, guestDir(t), state, disk)
+}
+
+// bootImage boots the guest image in dir.
+func bootImage(t *testing.T, ctx context.Context, dir, state, disk string) *vm.VM {
+	t.Helper()
 	v, err := vm.Boot(ctx, vm.Options{
-		GuestDir: guestDir(t), DataDisk: disk, DataSize: 16 << 30,
+		GuestDir: dir, DataDisk: disk, DataSize: 16 << 30,
 		StateDir: state, CPUs: 2, MemoryMB: 2048,
 	}, testLogger(t))
 	if err != nil {

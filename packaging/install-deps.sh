@@ -3,8 +3,8 @@
 # are missing. Idempotent: with everything present it only checks.
 set -euo pipefail
 pkgs=(
-  # guest image
-  mmdebstrap debian-archive-keyring cpio e2fsprogs kmod gzip xz-utils
+  # guest image (zstd: Debian 13's kernels are zstd-compressed)
+  mmdebstrap debian-archive-keyring cpio e2fsprogs kmod gzip xz-utils zstd
   # running the guest: QEMU under libvirt (system instance without systemd:
   # see start-libvirtd.sh)
   qemu-system-x86 qemu-utils
@@ -26,9 +26,10 @@ pkgs=(
 # A guest image for another architecture (make guest-image ARCH=arm64 on an
 # amd64 host; make exports a command-line ARCH to this script) also needs
 # qemu-user and binfmt_misc, which run the foreign root filesystem's
-# maintainer scripts, arch-test, with which mmdebstrap checks that they work,
-# and the foreign architecture's package lists, from which debs.sh takes the
-# kernel and busybox. Only then: qemu-user-static alone is ~100 MB installed.
+# maintainer scripts, and arch-test, with which mmdebstrap checks that they
+# work. Only then: qemu-user-static alone is ~100 MB installed. (The kernel
+# and busybox come from the guest's own package lists, not the host's: see
+# packaging/guest/debs.sh.)
 host_arch=$(dpkg --print-architecture)
 target_arch=${ARCH:-$host_arch}
 foreign=""
@@ -42,18 +43,12 @@ for p in "${pkgs[@]}"; do
 done
 sudo=""
 [ "$(id -u)" = 0 ] || sudo=sudo
-# The guest image builder resolves packages with apt-cache: the lists must be
-# there even when nothing is missing.
-update=""
-if [ -n "$foreign" ] && ! dpkg --print-foreign-architectures | grep -qx "$foreign"; then
-  $sudo dpkg --add-architecture "$foreign"
-  update=1
-fi
-if [ ${#missing[@]} -gt 0 ] || [ -n "$update" ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep _Packages)" ] ||
-   { [ -n "$foreign" ] && [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep "binary-${foreign}_Packages")" ]; }; then
-  $sudo apt-get update -qq
-fi
+# The guest is Debian 13 (trixie): mmdebstrap and debs.sh check its archive
+# signatures with the host's keyring, which on Debian 12 knows trixie's keys
+# from debian-archive-keyring 2023.3+deb12u2 on (a bookworm update).
+[ -f /usr/share/keyrings/debian-archive-trixie-automatic.gpg ] || missing+=(debian-archive-keyring)
 if [ ${#missing[@]} -gt 0 ]; then
+  $sudo apt-get update -qq
   echo "installing: ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -26,7 +26,7 @@ type Mount struct {
 const nodevExecSuid = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 
 // Early is what every Linux userland expects, in order. cgroup2 alone (the
-// unified hierarchy) is what dockerd 20.10 and runc use without systemd.
+// unified hierarchy) is what dockerd and runc use without systemd.
 func Early() []Mount {
 	return []Mount{
 		{Source: "proc", Target: "/proc", FSType: "proc", Flags: nodevExecSuid},

@@ -16,7 +16,8 @@ import (
 	"time"
 )
 
-// apiVersion pins the engine API: the guest runs dockerd 20.10 (API 1.41).
+// apiVersion pins the engine API: 1.41 (dockerd 20.10, the guest before
+// Debian 13) is the oldest the guest has run; dockerd 26 serves it too.
 const apiVersion = "v1.41"
 
 // requestTimeout bounds list and inspect calls; the event stream has none.
