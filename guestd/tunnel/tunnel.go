@@ -57,7 +57,7 @@ func CheckAddr(network, addr string) error {
 func Handler(log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != Protocol {
-			http.Error(w, "want Upgrade: "+Protocol, http.StatusUpgradeRequired)
+			writeError(w, http.StatusUpgradeRequired, fmt.Errorf("want Upgrade: %s", Protocol))
 			return
 		}
 		network, addr := r.URL.Query().Get("network"), r.URL.Query().Get("addr")
@@ -97,7 +97,11 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
+// writeError answers a dial that failed and closes the connection: the
+// client's first bytes follow its request (see Dial), and must never be
+// read as another request to the guest API.
 func writeError(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Connection", "close")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(errorBody{err.Error()})
@@ -105,55 +109,74 @@ func writeError(w http.ResponseWriter, code int, err error) {
 
 // Dial asks the guest API on conn (a fresh connection to it) for a
 // connection to addr in the guest. The result is a stream for "tcp"; for
-// "udp" each Write sends one datagram and each Read returns one. On error
-// conn is closed.
+// "udp" each Write sends one datagram and each Read returns one.
+//
+// Dial does not wait for the guest's answer: what the caller writes follows
+// the request at once, and the first Read takes the answer, failing if the
+// guest could not connect. That saves a round trip through the VM on every
+// connection; a refused one looks to the client like a port that closes.
 func Dial(ctx context.Context, conn net.Conn, network, addr string) (net.Conn, error) {
-	c, err := handshake(ctx, conn, network, addr)
-	if err != nil {
+	if err := CheckAddr(network, addr); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("dial %s %s in the guest: %w", network, addr, err)
 	}
+	q := url.Values{"network": {network}, "addr": {addr}}
+	req, err := http.NewRequest(http.MethodPost, "http://guest"+Path+"?"+q.Encode(), nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", Protocol)
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetWriteDeadline(d)
+	}
+	err = req.Write(conn)
+	conn.SetWriteDeadline(time.Time{})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("dial %s %s in the guest: %w", network, addr, ctxErr(ctx, err))
+	}
+	c := &answerConn{bufConn: bufConn{Conn: conn, r: bufio.NewReader(conn)}, req: req, what: network + " " + addr}
 	if network == "udp" {
 		return &datagramConn{Conn: c}, nil
 	}
 	return c, nil
 }
 
-func handshake(ctx context.Context, conn net.Conn, network, addr string) (net.Conn, error) {
-	if err := CheckAddr(network, addr); err != nil {
-		return nil, err
+// answerConn reads the guest's answer to the dial before the first byte
+// of the stream.
+type answerConn struct {
+	bufConn
+	req  *http.Request
+	what string
+	once sync.Once
+	err  error
+}
+
+func (c *answerConn) Read(p []byte) (int, error) {
+	c.once.Do(func() { c.err = c.answer() })
+	if c.err != nil {
+		return 0, c.err
 	}
-	// The handshake honours ctx; the stream after it is the caller's.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	q := url.Values{"network": {network}, "addr": {addr}}
-	req, err := http.NewRequest(http.MethodPost, "http://guest"+Path+"?"+q.Encode(), nil)
+	return c.bufConn.Read(p)
+}
+
+func (c *answerConn) answer() error {
+	resp, err := http.ReadResponse(c.r, c.req)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("dial %s in the guest: %w", c.what, err)
 	}
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", Protocol)
-	if err := req.Write(conn); err != nil {
-		return nil, ctxErr(ctx, err)
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return nil
 	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, req)
-	if err != nil {
-		return nil, ctxErr(ctx, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	var e errorBody
+	if json.Unmarshal(b, &e) != nil || e.Message == "" {
+		e.Message = strings.TrimSpace(string(b))
 	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		var e errorBody
-		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			e.Message = strings.TrimSpace(string(b))
-		}
-		return nil, fmt.Errorf("%s: %s", resp.Status, e.Message)
-	}
-	if !stop() {
-		return nil, ctx.Err()
-	}
-	return &bufConn{Conn: conn, r: br}, nil
+	return fmt.Errorf("dial %s in the guest: %s: %s", c.what, resp.Status, e.Message)
 }
 
 func ctxErr(ctx context.Context, err error) error {

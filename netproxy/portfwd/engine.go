@@ -181,9 +181,7 @@ func forwards(c *container, guestIP string) []Forward {
 		// an address: IPv4 first, so both loopback listeners dial the
 		// IPv4 one, which every engine binds and the fastest to reach.
 		bound := slices.Clone(c.NetworkSettings.Ports[k])
-		slices.SortStableFunc(bound, func(a, b binding) int {
-			return cmpBool(!is4(a.HostIP), !is4(b.HostIP))
-		})
+		slices.SortStableFunc(bound, func(a, b binding) int { return family(a) - family(b) })
 		for _, b := range bound {
 			port, err := strconv.Atoi(b.HostPort)
 			actual, perr := netip.ParseAddr(b.HostIP)
@@ -197,8 +195,10 @@ func forwards(c *container, guestIP string) []Forward {
 			}
 			hosts := []string{"127.0.0.1", "::1"}
 			fw.Published = published(netip.Addr{}, port, ctrPort, proto)
+			fw.implied = true
 			if named(c.HostConfig.PortBindings[k], b) {
 				hosts = []string{actual.String()}
+				fw.implied = false
 				fw.Published = published(actual, port, ctrPort, proto)
 				if err := CheckHostIP(actual, nil); err != nil {
 					fw.Error = err.Error()
@@ -257,17 +257,10 @@ func named(requested []binding, actual binding) bool {
 	return false
 }
 
-func is4(s string) bool {
-	a, err := netip.ParseAddr(s)
-	return err == nil && a.Unmap().Is4()
-}
-
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
+// family orders bindings: 0 for IPv4, 1 for the rest.
+func family(b binding) int {
+	if a, err := netip.ParseAddr(b.HostIP); err == nil && a.Unmap().Is4() {
 		return 0
-	case !a:
-		return -1
 	}
 	return 1
 }

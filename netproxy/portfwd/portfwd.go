@@ -68,6 +68,9 @@ type Forward struct {
 	// "5353:53/udp"); the listeners of one request share it.
 	Published string
 	Error     string // why the host side could not be opened, if it could not
+
+	// implied: the user named no address; Berth picked this loopback.
+	implied bool
 }
 
 // key identifies a host listener: at most one per protocol, address and port.
@@ -106,6 +109,9 @@ type Forwarder struct {
 type forward struct {
 	Forward
 	stop func() // closes the listener and its connections, and waits for them
+	// absent: a loopback the host does not have (::1 with IPv6 off), for
+	// a port the user published on no address in particular; not shown.
+	absent bool
 }
 
 // New returns a Forwarder; Run starts it.
@@ -130,7 +136,9 @@ func (f *Forwarder) Status() []Forward {
 	f.mu.Lock()
 	out := make([]Forward, 0, len(f.open))
 	for _, fw := range f.open {
-		out = append(out, fw.Forward)
+		if !fw.absent {
+			out = append(out, fw.Forward)
+		}
 	}
 	f.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
@@ -337,6 +345,10 @@ func (f *Forwarder) start(ctx context.Context, fw Forward) *forward {
 	closer, err := f.listen(ctx, &wg, fw, host, guest, log)
 	if err != nil {
 		cancel()
+		if fw.implied && (errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.EAFNOSUPPORT)) {
+			log.Debug("the host has no such loopback address; the port is published on the other", "err", err)
+			return &forward{Forward: fw, stop: func() {}, absent: true}
+		}
 		fw.Error = err.Error()
 		if errors.Is(err, syscall.EADDRINUSE) {
 			fw.Error = fmt.Sprintf("host port %s/%s is already in use: free it, or publish the container on another host port", host, fw.Proto)

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -581,7 +582,7 @@ func TestStartForwardsAndDieCloses(t *testing.T) {
 	fw := h.waitForward("tcp", p)
 	published := fmt.Sprintf("%d:80", p)
 	want := Forward{Container: "web", Name: "web", Proto: "tcp", HostIP: "127.0.0.1", HostPort: p,
-		GuestIP: guestIP, GuestPort: p, ContainerPort: 80, Published: published}
+		GuestIP: guestIP, GuestPort: p, ContainerPort: 80, Published: published, implied: true}
 	if fw != want {
 		t.Fatalf("forward = %+v, want %+v", fw, want)
 	}
@@ -684,6 +685,35 @@ func mustAtoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A host without IPv6 has no ::1: a port published on no address in
+// particular is on 127.0.0.1 alone, and that is no error.
+func TestNoIPv6Loopback(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.config()
+	cfg.Listen = func(network, addr string) (net.Listener, error) {
+		if network == "tcp6" {
+			return nil, &net.OpError{Op: "listen", Net: network, Err: &os.SyscallError{Syscall: "bind", Err: syscall.EADDRNOTAVAIL}}
+		}
+		return net.Listen(network, addr)
+	}
+	h.start(cfg)
+	p := freePort(t, "tcp")
+	h.webContainer("v4only", pub{"tcp", 80, "", strconv.Itoa(p), p})
+	h.eng.push("start", "v4only")
+	if fw := h.waitForward("tcp", p); fw.Error != "" {
+		t.Fatalf("forward = %+v", fw)
+	}
+	roundTrip(t, p)
+	h.waitFor("the ::1 attempt", func() bool {
+		h.fwd.mu.Lock()
+		defer h.fwd.mu.Unlock()
+		return len(h.fwd.open) == 2
+	})
+	if st := h.fwd.Status(); len(st) != 1 {
+		t.Fatalf("status = %+v, want the 127.0.0.1 forward alone", st)
+	}
 }
 
 func TestEphemeralPort(t *testing.T) {
