@@ -397,10 +397,11 @@ func cmdShell(args []string) error {
 }
 
 // publicationLine is a published port in berth status: as the user asked
-// for it, where the host listens, and what failed.
+// for it, where the host listens when that is more than one address, and
+// what failed.
 func publicationLine(p control.Publication) string {
 	line := fmt.Sprintf("port:    %s %s", p.Container, p.Published)
-	if len(p.HostIPs) > 0 {
+	if len(p.HostIPs) > 0 && len(p.HostIPs)+len(p.Failed) > 1 {
 		line += " (on " + strings.Join(p.HostIPs, ", ") + ")"
 	}
 	for _, e := range p.Errors {
