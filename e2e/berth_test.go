@@ -302,7 +302,8 @@ func TestBerthCLI(t *testing.T) {
 		t.Fatalf("volume after a daemon crash: %q", got)
 	}
 	e.berth("stop")
-	if out, _ := exec.Command("pgrep", "-f", "qemu-system.*guest=berth").CombinedOutput(); len(out) > 0 {
+	// This home's VM only: other homes' VMs may run beside it.
+	if out, _ := exec.Command("pgrep", "-f", "qemu-system.*"+e.home+"/").CombinedOutput(); len(out) > 0 {
 		t.Fatalf("qemu still running after stop: %s", out)
 	}
 }
