@@ -1,8 +1,10 @@
 // Package tunnel lets the host open connections to ports on the guest's own
-// loopback. The engine binds a port published on 127.0.0.1 or ::1 to the
-// VM's loopback, which nothing outside the VM can reach, and binds the
-// wildcard forms there too; so the host's port forwarder asks guestd, over
-// the guest API, to dial the loopback from inside and joins the two.
+// loopback. The engine binds a port published on 127.0.0.1 or ::1 on the
+// VM's loopback, which nothing outside the VM can reach, and the virtual
+// network dials only TCP into the guest; so for those ports, and for UDP,
+// the host's port forwarder asks guestd, over the guest API, to dial the
+// loopback from inside (where the wildcard bindings are too), and joins
+// the two.
 // A request is an HTTP upgrade: POST /v1/dial?network=tcp|udp&addr=IP:PORT.
 // UDP datagrams travel on the stream, each after its 2-byte big-endian
 // length; one stream is one client's flow, so replies find their client.
