@@ -282,12 +282,8 @@ func cmdStatus(args []string) error {
 			}
 			fmt.Printf("shared:  %s (%s)\n", sh.HostPath, mode)
 		}
-		for _, f := range st.Forwards {
-			line := fmt.Sprintf("port:    %s:%d/%s -> %s", f.HostIP, f.HostPort, f.Proto, f.Container)
-			if f.Error != "" {
-				line += "  ERROR: " + f.Error
-			}
-			fmt.Println(line)
+		for _, p := range control.Publications(st.Forwards) {
+			fmt.Println(publicationLine(p))
 		}
 	}
 	return nil
@@ -401,4 +397,18 @@ func cmdShell(args []string) error {
 	}()
 	io.Copy(os.Stdout, br)
 	return nil
+}
+
+// publicationLine is a published port in berth status: as the user asked
+// for it, where the host listens when that is more than one address, and
+// what failed.
+func publicationLine(p control.Publication) string {
+	line := fmt.Sprintf("port:    %s %s", p.Container, p.Published)
+	if len(p.HostIPs) > 0 && len(p.HostIPs)+len(p.Failed) > 1 {
+		line += " (on " + strings.Join(p.HostIPs, ", ") + ")"
+	}
+	for _, e := range p.Errors {
+		line += "  ERROR: " + e
+	}
+	return line
 }

@@ -33,13 +33,51 @@ const (
 	Error    State = "error"
 )
 
-// Forward is one published container port open on the host.
+// Forward is one host listener of a published container port. A port
+// published without an address has two, on 127.0.0.1 and ::1.
 type Forward struct {
 	Container string `json:"container"`
+	// Published is the binding as the user asked for it, in docker run
+	// -p's words: "127.0.0.1:8080:80", "8080:80", "5353:53/udp".
+	Published string `json:"published"`
 	Proto     string `json:"proto"`
 	HostIP    string `json:"host_ip"`
 	HostPort  int    `json:"host_port"`
 	Error     string `json:"error,omitempty"`
+}
+
+// Publication is one published port as the user asked for it, with the
+// host addresses it listens on and what failed.
+type Publication struct {
+	Container string
+	Published string
+	Proto     string
+	HostPort  int
+	HostIPs   []string // listening
+	Failed    []string // host addresses that could not be listened on
+	Errors    []string // why, one per Failed
+}
+
+// Publications groups forwards by container and binding, in order.
+func Publications(fws []Forward) []Publication {
+	var out []Publication
+	at := map[[2]string]int{}
+	for _, f := range fws {
+		k := [2]string{f.Container, f.Published}
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, Publication{Container: f.Container, Published: f.Published, Proto: f.Proto, HostPort: f.HostPort})
+		}
+		if f.Error != "" {
+			out[i].Failed = append(out[i].Failed, f.HostIP)
+			out[i].Errors = append(out[i].Errors, f.Error)
+		} else {
+			out[i].HostIPs = append(out[i].HostIPs, f.HostIP)
+		}
+	}
+	return out
 }
 
 // Status is GET /v1/status.

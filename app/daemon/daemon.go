@@ -24,6 +24,7 @@ import (
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/guestd/api"
 	"github.com/berthvm/berth/guestd/config"
+	"github.com/berthvm/berth/guestd/tunnel"
 	"github.com/berthvm/berth/netproxy"
 	"github.com/berthvm/berth/netproxy/apifilter"
 	"github.com/berthvm/berth/netproxy/dockerctx"
@@ -135,7 +136,7 @@ func (d *Daemon) Status(ctx context.Context) control.Status {
 		cancel()
 		for _, f := range run.fwd.Status() {
 			s.Forwards = append(s.Forwards, control.Forward{
-				Container: f.Name, Proto: f.Proto, HostIP: f.HostIP, HostPort: f.HostPort, Error: f.Error,
+				Container: f.Name, Published: f.Published, Proto: f.Proto, HostIP: f.HostIP, HostPort: f.HostPort, Error: f.Error,
 			})
 		}
 	}
@@ -203,6 +204,7 @@ func (d *Daemon) boot(s settings.Settings) {
 	}
 	run.net = nw
 	gcfg := config.Default()
+	gcfg.HostGateway = nw.Config().HostAlias
 	run.guestAPI = net.JoinHostPort(nw.Config().Guest.String(), strconv.Itoa(gcfg.APIPort))
 	run.guest = api.NewClient(run.guestAPI, nw.Dialer())
 	nicL, err := listenUnix(d.netSocket())
@@ -276,15 +278,35 @@ func (d *Daemon) boot(s settings.Settings) {
 	}
 	run.goRun(func() {
 		// Container-create requests are vetted against the shares this
-		// machine booted with: their bind sources become VM paths.
-		vet := filesharing.HostPolicy(s.Shares).RewriteCreate
+		// machine booted with (their bind sources become VM paths) and
+		// for host addresses ports cannot be published on.
+		binds := filesharing.HostPolicy(s.Shares).RewriteCreate
+		vet := func(body []byte) ([]byte, error) {
+			body, err := binds(body)
+			if err != nil {
+				return nil, err
+			}
+			return portfwd.VetCreate(body)
+		}
 		netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
 			return nw.DialGuest(ctx, gcfg.EnginePort)
 		}, apifilter.Joiner(vet, d.o.Log), d.o.Log)
 	})
 	run.fwd = portfwd.New(portfwd.Config{
-		Engine:  func(ctx context.Context) (net.Conn, error) { return nw.DialGuest(ctx, gcfg.EnginePort) },
-		Guest:   nw.Dial,
+		Engine: func(ctx context.Context) (net.Conn, error) { return nw.DialGuest(ctx, gcfg.EnginePort) },
+		// The guest's own address is reached through the virtual network;
+		// the VM's loopback (where dockerd binds -p 127.0.0.1:…) from
+		// inside, by guestd.
+		Guest: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if network == "tcp" && tunnel.CheckAddr(network, addr) != nil {
+				return nw.Dial(ctx, addr)
+			}
+			conn, err := nw.DialGuest(ctx, gcfg.APIPort)
+			if err != nil {
+				return nil, err
+			}
+			return tunnel.Dial(ctx, conn, network, addr)
+		},
 		GuestIP: nw.Config().Guest.String(),
 		Log:     d.o.Log,
 	})

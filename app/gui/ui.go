@@ -264,6 +264,7 @@ func (u *UI) showStatus(st control.Status, err error) {
 	if u.tray != nil {
 		u.tray.update(v)
 	}
+	u.containers.setForwards(st.Forwards)
 	if st.State == control.Running {
 		u.setEngineSocket(st.DockerSocket)
 	} else {
