@@ -24,7 +24,7 @@ GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit cross e2e bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm clean
+.PHONY: all deps run test unit cross e2e bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
 all: guest-image
 
 deps:
@@ -58,6 +58,9 @@ $(BIN)/berth-gui: $(GO_SOURCES)
 
 $(BIN)/mkimagearchive: $(shell find packaging -name '*.go')
 	go build -o $@ ./packaging/cmd/mkimagearchive
+
+$(BIN)/mkicons: $(shell find assets packaging/cmd/mkicons -type f)
+	go build -o $@ ./packaging/cmd/mkicons
 
 $(CACHE)/images/welcome.tar: $(CACHE)/busybox $(BIN)/mkimagearchive packaging/guest/busybox-rootfs.sh packaging/guest/welcome/index.html
 	bash packaging/guest/busybox-rootfs.sh $(CACHE)/busybox $(CACHE)/welcome-rootfs
@@ -121,15 +124,26 @@ BOOKWORM_GUEST := $(BUILD)/guest-bookworm/$(ARCH)
 guest-image-bookworm: deps
 	$(MAKE) guest-image SUITE=bookworm
 
+# The docker CLI's buildx and compose plugins for the e2e suite's docker
+# config, from Debian 13's docker-buildx and docker-compose packages (static
+# binaries): unpacked, nothing installed on the host.
+HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+CLI_PLUGINS := $(BUILD)/cache/cli-plugins-$(HOST_ARCH)
+$(CLI_PLUGINS)/docker-buildx: packaging/guest/debs.sh
+	rm -rf $(CLI_PLUGINS) $(CLI_PLUGINS)-deb
+	bash packaging/guest/debs.sh trixie $(HOST_ARCH) $(BUILD)/cache/trixie/$(HOST_ARCH)/debs $(CLI_PLUGINS)-deb docker-buildx docker-compose >/dev/null
+	mkdir -p $(CLI_PLUGINS)
+	cp $(CLI_PLUGINS)-deb/usr/libexec/docker/cli-plugins/docker-buildx $(CLI_PLUGINS)-deb/usr/libexec/docker/cli-plugins/docker-compose $(CLI_PLUGINS)/
+
 # Screenshots of the GUI test land in build/artifacts/gui.
-e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookworm $(BIN)/berth $(BIN)/berth-gui
-	BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
-		BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) \
+e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookworm $(BIN)/berth $(BIN)/berth-gui package $(CLI_PLUGINS)/docker-buildx
+	BERTH_DEB=$(CURDIR)/$(DEB) BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
+		BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) BERTH_CLI_PLUGINS=$(CURDIR)/$(CLI_PLUGINS) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts \
-		go test -tags e2e -count=1 -timeout 40m -v ./e2e/
+		go test -tags e2e -count=1 -timeout 75m -v ./e2e/
 
-test: unit cross e2e
+test: unit cross e2e test-package
 
 # Shared folders against the guest's own ext4: virtiofs on the shipped image,
 # then virtiofs and 9p on the generic kernel's image (the cloud kernel has no
@@ -150,6 +164,24 @@ run: deps guest-image $(BIN)/berth $(BIN)/berth-gui
 	$(BIN)/berth start
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" != Linux ]; then $(BIN)/berth gui; \
 	else echo "No display: the dashboard opens with \`$(BIN)/berth\` on a desktop."; fi
+
+# The Debian package, build/dist/berth_<version>_<arch>.deb, with dpkg-deb
+# alone (README "Linux package"). The version comes from git
+# (packaging/deb/version.sh) unless DEB_VERSION is given.
+DEB_VERSION ?= $(shell bash packaging/deb/version.sh)
+DEB = $(BUILD)/dist/berth_$(DEB_VERSION)_$(ARCH).deb
+DEB_COMPRESS ?= zstd
+DEB_MAINTAINER ?= Berth maintainers <maintainers@berth.dev>
+package: guest-image $(BIN)/berth $(BIN)/berth-gui $(BIN)/mkicons
+	rm -rf $(BUILD)/icons
+	$(BIN)/mkicons -o $(BUILD)/icons
+	DEB_COMPRESS=$(DEB_COMPRESS) DEB_MAINTAINER='$(DEB_MAINTAINER)' bash packaging/deb/build.sh \
+		'$(DEB_VERSION)' $(ARCH) $(BIN) $(GUEST) $(BUILD)/icons $(BUILD)/deb $(BUILD)/dist
+
+# Installs the package with apt (as root), checks it, removes it, and
+# checks that a user's data outlived the removal.
+test-package: package
+	bash packaging/deb/test-install.sh $(DEB)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,18 +1,24 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 
+	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/vmhost"
 	"github.com/berthvm/berth/vmhost/libvirt"
 )
 
-// newBackend is libvirt on Linux. BERTH_ACCEL=tcg forces emulation;
-// BERTH_SHARE_FS=9p|virtiofs picks how folders are shared.
-func newBackend(log *slog.Logger) (vmhost.Backend, error) {
-	return libvirt.Connect(log, libvirt.Options{
-		TCG:     os.Getenv("BERTH_ACCEL") == "tcg",
-		ShareFS: os.Getenv("BERTH_SHARE_FS"),
+// newBackend is libvirt on Linux: the system daemon for root, the user's
+// own session daemon otherwise. BERTH_ACCEL=kvm|tcg forces the accelerator
+// (Berth otherwise tries KVM and falls back); BERTH_SHARE_FS=9p|virtiofs
+// picks how folders are shared.
+func newBackend(ctx context.Context, log *slog.Logger, p settings.Paths) (vmhost.Backend, error) {
+	return libvirt.Connect(ctx, log, libvirt.Options{
+		Accel:    os.Getenv("BERTH_ACCEL"),
+		ShareFS:  os.Getenv("BERTH_SHARE_FS"),
+		RunDir:   p.Run,
+		StateDir: p.Data,
 	})
 }

@@ -3,13 +3,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"runtime"
 
+	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/vmhost"
 )
 
-func newBackend(*slog.Logger) (vmhost.Backend, error) {
+func newBackend(context.Context, *slog.Logger, settings.Paths) (vmhost.Backend, error) {
 	return nil, fmt.Errorf("no hypervisor backend for %s yet", runtime.GOOS)
 }

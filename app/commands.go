@@ -132,55 +132,51 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// startAndFollow asks for a start and prints progress until it is running
-// or has failed.
+// startAndFollow asks for a start and prints progress until the machine is
+// running, has failed, or was stopped by someone else.
 func startAndFollow(c *control.Client) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
 	began := time.Now()
-	started := false
-	var result error
-	err := c.Events(ctx, func(e control.Event) bool {
-		if !started {
-			started = true
+	first := true
+	last, err := c.StartFollow(ctx, func(e control.Event) {
+		if first {
+			first = false
 			if e.State == control.Starting {
 				fmt.Println("Berth is already starting; following it.")
-			} else if err := c.Start(ctx); err != nil {
-				result = err
-				return false
 			}
-			return true
+			return
 		}
-		switch e.State {
-		case control.Starting:
-			if e.Step != "" {
-				fmt.Printf("  %5.1fs  %s\n", time.Since(began).Seconds(), e.Step)
-			}
-		case control.Running:
-			st, _ := c.Status(ctx)
-			fmt.Printf("Berth is running (%.1fs).\n\n", time.Since(began).Seconds())
-			printDockerHints(st)
-			return false
-		case control.Error:
-			st, _ := c.Status(ctx)
-			result = fmt.Errorf("%s\n  daemon log: %s\n  VM console: %s", e.Reason, st.DaemonLog, st.SerialLog)
-			return false
+		if e.State == control.Starting && e.Step != "" {
+			fmt.Printf("  %5.1fs  %s\n", time.Since(began).Seconds(), e.Step)
 		}
-		return true
 	})
-	if result != nil {
-		return result
-	}
 	if errors.Is(err, context.Canceled) {
 		fmt.Println("\nStill starting in the background; `berth status` tells.")
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	st, _ := c.Status(ctx)
+	switch last.State {
+	case control.Running:
+		fmt.Printf("Berth is running (%.1fs).\n\n", time.Since(began).Seconds())
+		printDockerHints(st)
+		return nil
+	case control.Error:
+		return fmt.Errorf("%s\n  daemon log: %s\n  VM console: %s", last.Reason, st.DaemonLog, st.SerialLog)
+	}
+	return errors.New("Berth was stopped before it finished starting (by `berth stop` or the dashboard)")
 }
 
-// printProblems shows what the guest could not do but booted without (a
-// shared folder that did not mount, a module that did not load).
+// printProblems shows what the host decided (emulation, and why) and what
+// the guest could not do but booted without (a shared folder that did not
+// mount, a module that did not load).
 func printProblems(st control.Status) {
+	for _, n := range st.Notes {
+		fmt.Printf("note: %s\n", n)
+	}
 	if st.Guest == nil {
 		return
 	}
@@ -286,12 +282,8 @@ func cmdStatus(args []string) error {
 			}
 			fmt.Printf("shared:  %s (%s)\n", sh.HostPath, mode)
 		}
-		for _, f := range st.Forwards {
-			line := fmt.Sprintf("port:    %s:%d/%s -> %s", f.HostIP, f.HostPort, f.Proto, f.Container)
-			if f.Error != "" {
-				line += "  ERROR: " + f.Error
-			}
-			fmt.Println(line)
+		for _, p := range control.Publications(st.Forwards) {
+			fmt.Println(publicationLine(p))
 		}
 	}
 	return nil
@@ -355,6 +347,13 @@ func cmdDockerEnv(args []string) error {
 
 func cmdVersion(args []string) error {
 	fmt.Printf("berth %s (%s/%s, %s)\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	// Where the daemon would boot from: an installed package's own image
+	// or a build tree's.
+	if dir, err := findGuest(); err == nil {
+		fmt.Printf("guest image: %s\n", dir)
+	} else {
+		fmt.Printf("guest image: %v\n", err)
+	}
 	if p, err := paths(); err == nil {
 		if c := launcher.Running(context.Background(), p); c != nil {
 			if st, err := c.Status(context.Background()); err == nil && st.Guest != nil {
@@ -398,4 +397,18 @@ func cmdShell(args []string) error {
 	}()
 	io.Copy(os.Stdout, br)
 	return nil
+}
+
+// publicationLine is a published port in berth status: as the user asked
+// for it, where the host listens when that is more than one address, and
+// what failed.
+func publicationLine(p control.Publication) string {
+	line := fmt.Sprintf("port:    %s %s", p.Container, p.Published)
+	if len(p.HostIPs) > 0 && len(p.HostIPs)+len(p.Failed) > 1 {
+		line += " (on " + strings.Join(p.HostIPs, ", ") + ")"
+	}
+	for _, e := range p.Errors {
+		line += "  ERROR: " + e
+	}
+	return line
 }

@@ -39,7 +39,7 @@ func cmdDaemon(args []string) error {
 	if err != nil {
 		return err
 	}
-	backend, err := newBackend(log)
+	backend, err := newBackend(context.Background(), log, p)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/berthvm/berth/guestd/stats"
 	"github.com/berthvm/berth/guestd/supervise"
 	"github.com/berthvm/berth/guestd/tapbridge"
+	"github.com/berthvm/berth/guestd/tunnel"
 	"github.com/berthvm/berth/guestd/vsock"
 	"golang.org/x/sys/unix"
 )
@@ -334,6 +335,7 @@ func (g *guest) serveAPI() {
 			},
 			Shutdown: g.requestShutdown,
 			Shell:    g.serveShell,
+			Dial:     tunnel.Handler(g.log),
 		}.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -390,7 +392,7 @@ func (g *guest) startEngine(ctx context.Context, modules <-chan struct{}) error 
 	tcp := net.JoinHostPort(g.cfg.Address.Addr().String(), strconv.Itoa(g.cfg.EnginePort))
 	dockerd := supervise.New(supervise.Service{
 		Name:    "dockerd",
-		Command: func() *exec.Cmd { return engine.DockerdCommand(tcp) },
+		Command: func() *exec.Cmd { return engine.DockerdCommand(tcp, g.cfg.HostGateway) },
 		Ready:   g.engine.WaitReady,
 		Output:  g.console,
 		OnExit:  g.engineExited,

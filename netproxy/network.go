@@ -6,19 +6,13 @@
 package netproxy
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strconv"
-	"strings"
-	"sync"
 
 	"github.com/containers/gvisor-tap-vsock/pkg/types"
 	"github.com/containers/gvisor-tap-vsock/pkg/virtualnetwork"
@@ -48,10 +42,9 @@ func DefaultConfig() Config {
 
 // Network is a running virtual network.
 type Network struct {
-	cfg      Config
-	vn       *virtualnetwork.VirtualNetwork
-	services http.Handler // the network's own services (port forwarder, DNS, DHCP)
-	log      *slog.Logger
+	cfg Config
+	vn  *virtualnetwork.VirtualNetwork
+	log *slog.Logger
 }
 
 // New starts the virtual network's stack (gateway, DHCP, DNS, NAT).
@@ -79,7 +72,7 @@ func New(cfg Config, log *slog.Logger) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("virtual network: %w", err)
 	}
-	return &Network{cfg: cfg, vn: vn, services: vn.ServicesMux(), log: log}, nil
+	return &Network{cfg: cfg, vn: vn, log: log}, nil
 }
 
 // Config returns the network's layout.
@@ -145,8 +138,8 @@ func (n *Network) DialGuest(ctx context.Context, port int) (net.Conn, error) {
 	return c, nil
 }
 
-// Dial opens a TCP or UDP connection to addr, which must be the guest's.
-func (n *Network) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+// Dial opens a TCP connection to addr, which must be the guest's.
+func (n *Network) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
@@ -154,71 +147,12 @@ func (n *Network) Dial(ctx context.Context, network, addr string) (net.Conn, err
 	if host != n.cfg.Guest.String() {
 		return nil, fmt.Errorf("dial %s: only the guest (%s) is reachable", addr, n.cfg.Guest)
 	}
-	switch network {
-	case "tcp":
-		return n.vn.DialContextTCP(ctx, addr)
-	case "udp":
-		return n.dialUDP(addr)
-	}
-	return nil, fmt.Errorf("dial %s: network %q not supported", addr, network)
-}
-
-// dialUDP reaches a guest UDP port. gvisor-tap-vsock dials only TCP into its
-// stack, but its port forwarder relays UDP: the connection goes through a
-// forward from a fresh loopback port, removed when the connection closes.
-func (n *Network) dialUDP(addr string) (net.Conn, error) {
-	probe, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	local := probe.LocalAddr().String()
-	probe.Close()
-	if err := n.forwarder("expose", types.ExposeRequest{Local: local, Remote: addr, Protocol: types.UDP}); err != nil {
-		return nil, fmt.Errorf("dial udp %s: %w", addr, err)
-	}
-	c, err := net.Dial("udp4", local)
-	if err != nil {
-		n.forwarder("unexpose", types.UnexposeRequest{Local: local, Protocol: types.UDP})
-		return nil, err
-	}
-	return &udpConn{Conn: c, unexpose: func() error {
-		return n.forwarder("unexpose", types.UnexposeRequest{Local: local, Protocol: types.UDP})
-	}}, nil
-}
-
-// forwarder calls the virtual network's port forwarder in process.
-func (n *Network) forwarder(verb string, req any) error {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	rec := httptest.NewRecorder()
-	n.services.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/services/forwarder/"+verb, bytes.NewReader(body)))
-	if rec.Code != http.StatusOK {
-		return fmt.Errorf("port forwarder %s: %s", verb, strings.TrimSpace(rec.Body.String()))
-	}
-	return nil
-}
-
-type udpConn struct {
-	net.Conn
-	unexpose func() error
-	once     sync.Once
-}
-
-func (c *udpConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() {
-		if uerr := c.unexpose(); err == nil {
-			err = uerr
-		}
-	})
-	return err
+	return n.vn.DialContextTCP(ctx, addr)
 }
 
 // Dialer adapts Dial to the signature http.Transport wants (always TCP).
 func (n *Network) Dialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, _, addr string) (net.Conn, error) {
-		return n.Dial(ctx, "tcp", addr)
+		return n.Dial(ctx, addr)
 	}
 }

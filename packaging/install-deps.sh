@@ -18,6 +18,8 @@ pkgs=(
   # Hyper-V's boot disk: systemd's EFI stub (objcopy builds on it), a FAT
   # system partition in a GPT disk; OVMF, the firmware its test boots it on
   systemd-boot-efi binutils mtools dosfstools fdisk ovmf
+  # the Linux package's desktop entry is checked while it is built
+  desktop-file-utils
   # the dashboard for Windows, cross-compiled (make cross)
   gcc-mingw-w64-x86-64
 )

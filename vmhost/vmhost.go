@@ -46,6 +46,17 @@ type Spec struct {
 	// Shares are host folders exported to the guest, each under its tag;
 	// the guest mounts them (guestd/shares).
 	Shares []Share
+
+	// Progress, when set, hears what the backend decides that the user
+	// should see while the machine starts (e.g. a fall back to emulation).
+	Progress func(step string)
+}
+
+// Tell passes a step to Progress, if any.
+func (s Spec) Tell(step string) {
+	if s.Progress != nil {
+		s.Progress(step)
+	}
 }
 
 // Network is the host's virtual network, to which a backend hands the
@@ -101,6 +112,13 @@ const (
 	Crashed  State = "crashed"
 	NotFound State = "not-found"
 )
+
+// Diagnoser is a backend that can say, from the hypervisor's own records,
+// why a machine is in its state: the daemon shows it when a VM pauses or
+// stops by itself.
+type Diagnoser interface {
+	Diagnose(ctx context.Context, name string) string
+}
 
 // Backend runs machines on one hypervisor.
 type Backend interface {

@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"encoding/xml"
 	"strings"
+
+	"github.com/berthvm/berth/assets"
 )
 
 // Entry is what runs at login.
@@ -15,8 +17,9 @@ type Entry struct {
 	Args []string
 }
 
-// Label names the entry in every OS's list of login items.
-const Label = "dev.berth.Berth"
+// Label names the entry in every OS's list of login items: the app's ID,
+// as the desktop entry and icon the packages install are named.
+const Label = assets.AppID
 
 // desktopFile is the XDG autostart entry (Desktop Entry Specification).
 func desktopFile(e Entry) []byte {

@@ -33,13 +33,51 @@ const (
 	Error    State = "error"
 )
 
-// Forward is one published container port open on the host.
+// Forward is one host listener of a published container port. A port
+// published without an address has two, on 127.0.0.1 and ::1.
 type Forward struct {
 	Container string `json:"container"`
+	// Published is the binding as the user asked for it, in docker run
+	// -p's words: "127.0.0.1:8080:80", "8080:80", "5353:53/udp".
+	Published string `json:"published"`
 	Proto     string `json:"proto"`
 	HostIP    string `json:"host_ip"`
 	HostPort  int    `json:"host_port"`
 	Error     string `json:"error,omitempty"`
+}
+
+// Publication is one published port as the user asked for it, with the
+// host addresses it listens on and what failed.
+type Publication struct {
+	Container string
+	Published string
+	Proto     string
+	HostPort  int
+	HostIPs   []string // listening
+	Failed    []string // host addresses that could not be listened on
+	Errors    []string // why, one per Failed
+}
+
+// Publications groups forwards by container and binding, in order.
+func Publications(fws []Forward) []Publication {
+	var out []Publication
+	at := map[[2]string]int{}
+	for _, f := range fws {
+		k := [2]string{f.Container, f.Published}
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, Publication{Container: f.Container, Published: f.Published, Proto: f.Proto, HostPort: f.HostPort})
+		}
+		if f.Error != "" {
+			out[i].Failed = append(out[i].Failed, f.HostIP)
+			out[i].Errors = append(out[i].Errors, f.Error)
+		} else {
+			out[i].HostIPs = append(out[i].HostIPs, f.HostIP)
+		}
+	}
+	return out
 }
 
 // Status is GET /v1/status.
@@ -58,11 +96,18 @@ type Status struct {
 	Version      string      `json:"version"`
 	Guest        *api.Health `json:"guest,omitempty"`
 	Forwards     []Forward   `json:"forwards,omitempty"`
+	// Notes are what the host decided at this start that the user should
+	// know (e.g. the CPU is emulated, and why).
+	Notes []string `json:"notes,omitempty"`
 	// Shares are the folders the running machine shares (set at its start).
 	Shares []filesharing.Share `json:"shares,omitempty"`
 	// Timing of the last start, for the curious and for benchmarks.
 	BootSeconds float64 `json:"boot_seconds,omitempty"`
 }
+
+// Settled says whether a machine in state s is done changing until someone
+// asks for more: a start or stop follower ends there, whoever caused it.
+func (s State) Settled() bool { return s == Running || s == Stopped || s == Error }
 
 // Event is one line of GET /v1/events: a state change or a progress step.
 type Event struct {
@@ -184,6 +229,45 @@ func (c *Client) Events(ctx context.Context, fn func(Event) bool) error {
 		return err
 	}
 	return ctx.Err()
+}
+
+// StartFollow starts the machine, or joins a start already under way, and
+// follows it until it settles (running, stopped or error, whoever caused
+// it), which it returns. fn hears every event on the way, the first one
+// being the state the machine was in (Starting when joining a start).
+func (c *Client) StartFollow(ctx context.Context, fn func(Event)) (Event, error) {
+	var last Event
+	var startErr error
+	first := true
+	err := c.Events(ctx, func(e Event) bool {
+		last = e
+		fn(e)
+		if first {
+			first = false
+			switch e.State {
+			case Running, Starting:
+				return e.State == Starting
+			case Stopping:
+				startErr = errors.New("Berth is stopping; start it again once it has stopped")
+				return false
+			}
+			if startErr = c.Start(ctx); startErr != nil {
+				return false
+			}
+			return true
+		}
+		return !e.State.Settled()
+	})
+	if startErr != nil {
+		return last, startErr
+	}
+	if last.State.Settled() && !first {
+		return last, nil
+	}
+	if err == nil {
+		err = errors.New("the daemon closed the event stream before the machine settled")
+	}
+	return last, err
 }
 
 // Shell opens the guest's debug shell (or runs args) through the daemon and

@@ -24,6 +24,7 @@ import (
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/guestd/api"
 	"github.com/berthvm/berth/guestd/config"
+	"github.com/berthvm/berth/guestd/tunnel"
 	"github.com/berthvm/berth/netproxy"
 	"github.com/berthvm/berth/netproxy/apifilter"
 	"github.com/berthvm/berth/netproxy/dockerctx"
@@ -70,7 +71,14 @@ type session struct {
 	guestAPI string // host:port of the guest API inside the network
 	fwd      *portfwd.Forwarder
 	stopped  chan struct{} // closed when the VM is seen stopped
-	wg       sync.WaitGroup
+	goneOnce sync.Once
+	// goneReason says why the VM stopped by itself (set before stopped is closed).
+	goneReason string
+	notes      []string // what the backend told at this start (under Daemon.mu)
+	// inStart is set while the backend boots the machine, when it may stop
+	// and boot it again (KVM falling back to emulation).
+	inStart bool
+	wg      sync.WaitGroup
 	// expectStop is set before a stop is asked for, so the watcher tells an
 	// ordered stop from a crash.
 	expectStop bool
@@ -116,6 +124,9 @@ func (d *Daemon) Status(ctx context.Context) control.Status {
 		DaemonPid: os.Getpid(), Version: d.o.Version, BootSeconds: d.bootTime.Seconds(),
 	}
 	run := d.run
+	if run != nil {
+		s.Notes = append([]string(nil), run.notes...)
+	}
 	d.mu.Unlock()
 	if run != nil && state == control.Running {
 		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -125,7 +136,7 @@ func (d *Daemon) Status(ctx context.Context) control.Status {
 		cancel()
 		for _, f := range run.fwd.Status() {
 			s.Forwards = append(s.Forwards, control.Forward{
-				Container: f.Name, Proto: f.Proto, HostIP: f.HostIP, HostPort: f.HostPort, Error: f.Error,
+				Container: f.Name, Published: f.Published, Proto: f.Proto, HostIP: f.HostIP, HostPort: f.HostPort, Error: f.Error,
 			})
 		}
 	}
@@ -156,9 +167,12 @@ func (d *Daemon) Start(ctx context.Context) error {
 func (d *Daemon) boot(s settings.Settings) {
 	start := time.Now()
 	fail := func(err error) {
+		if st, _, _ := d.m.snapshot(); st != control.Starting {
+			return // stopped while booting: the stop tears down and reports
+		}
 		d.o.Log.Error("start failed", "err", err)
 		d.teardown(true)
-		d.m.to(control.Error, "", err.Error())
+		d.m.toFrom(control.Starting, control.Error, "", err.Error())
 	}
 	d.m.progress("preparing the data disk")
 	created, grown, err := vmhost.EnsureDisk(vmhost.DiskFileOf(d.o.Backend), d.dataDisk(), int64(s.DiskGiB)<<30)
@@ -190,6 +204,7 @@ func (d *Daemon) boot(s settings.Settings) {
 	}
 	run.net = nw
 	gcfg := config.Default()
+	gcfg.HostGateway = nw.Config().HostAlias
 	run.guestAPI = net.JoinHostPort(nw.Config().Guest.String(), strconv.Itoa(gcfg.APIPort))
 	run.guest = api.NewClient(run.guestAPI, nw.Dialer())
 	nicL, err := listenUnix(d.netSocket())
@@ -225,9 +240,26 @@ func (d *Daemon) boot(s settings.Settings) {
 		fail(err)
 		return
 	}
-	if err := d.o.Backend.Start(ctx, spec); err != nil {
+	spec.Progress = func(note string) {
+		d.mu.Lock()
+		run.notes = append(run.notes, note)
+		d.mu.Unlock()
+		d.m.progress(note)
+	}
+	d.mu.Lock()
+	run.inStart = true
+	d.mu.Unlock()
+	err = d.o.Backend.Start(ctx, spec)
+	d.mu.Lock()
+	run.inStart = false
+	d.mu.Unlock()
+	if err != nil {
 		fail(err)
 		return
+	}
+	// Whatever happened to the VM while the backend booted it was not seen.
+	if st, err := d.o.Backend.State(ctx, spec.Name); err == nil && st != vmhost.Running {
+		d.vmGone(run, st)
 	}
 
 	d.m.progress("waiting for the engine")
@@ -246,15 +278,35 @@ func (d *Daemon) boot(s settings.Settings) {
 	}
 	run.goRun(func() {
 		// Container-create requests are vetted against the shares this
-		// machine booted with: their bind sources become VM paths.
-		vet := filesharing.HostPolicy(s.Shares).RewriteCreate
+		// machine booted with (their bind sources become VM paths) and
+		// for host addresses ports cannot be published on.
+		binds := filesharing.HostPolicy(s.Shares).RewriteCreate
+		vet := func(body []byte) ([]byte, error) {
+			body, err := binds(body)
+			if err != nil {
+				return nil, err
+			}
+			return portfwd.VetCreate(body)
+		}
 		netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
 			return nw.DialGuest(ctx, gcfg.EnginePort)
 		}, apifilter.Joiner(vet, d.o.Log), d.o.Log)
 	})
 	run.fwd = portfwd.New(portfwd.Config{
-		Engine:  func(ctx context.Context) (net.Conn, error) { return nw.DialGuest(ctx, gcfg.EnginePort) },
-		Guest:   nw.Dial,
+		Engine: func(ctx context.Context) (net.Conn, error) { return nw.DialGuest(ctx, gcfg.EnginePort) },
+		// The guest's own address is reached through the virtual network;
+		// the VM's loopback (where dockerd binds -p 127.0.0.1:…) from
+		// inside, by guestd.
+		Guest: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if network == "tcp" && tunnel.CheckAddr(network, addr) != nil {
+				return nw.Dial(ctx, addr)
+			}
+			conn, err := nw.DialGuest(ctx, gcfg.APIPort)
+			if err != nil {
+				return nil, err
+			}
+			return tunnel.Dial(ctx, conn, network, addr)
+		},
 		GuestIP: nw.Config().Guest.String(),
 		Log:     d.o.Log,
 	})
@@ -332,37 +384,67 @@ func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
 		if errors.As(context.Cause(ctx), &boot) {
 			err = boot
 		}
+		select {
+		case <-run.stopped:
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return errors.New(run.goneReason)
+		default:
+		}
 		return fmt.Errorf("%w (VM console: %s)", err, d.serialLog())
 	}
 	return nil
 }
 
-// watch follows the hypervisor's events: a VM that stops without being asked
-// to puts the machine in the error state.
+// watch follows the hypervisor's events: a VM that stops, crashes or pauses
+// without being asked to (Berth never pauses one) ends a start that waits
+// for it, and puts a running machine in the error state, with the
+// hypervisor's reason.
 func (d *Daemon) watch(run *session, states <-chan vmhost.State) {
-	closed := false
 	for st := range states {
-		if st != vmhost.Stopped && st != vmhost.Crashed {
+		if st == vmhost.Running {
 			continue
-		}
-		if !closed {
-			close(run.stopped)
-			closed = true
 		}
 		d.mu.Lock()
-		expected := run.expectStop
+		expected, inStart := run.expectStop, run.inStart
 		d.mu.Unlock()
-		if expected {
-			continue
+		switch {
+		case inStart:
+		case expected:
+			if st != vmhost.Paused {
+				d.markStopped(run, "the VM stopped")
+			}
+		default:
+			d.vmGone(run, st)
 		}
-		state, _, _ := d.m.snapshot()
-		if state == control.Running {
-			d.o.Log.Error("the VM stopped unexpectedly", "state", st)
-			go func() {
-				d.teardown(false)
-				d.m.to(control.Error, "", fmt.Sprintf("the VM %s unexpectedly; see the serial log %s", map[vmhost.State]string{vmhost.Stopped: "stopped", vmhost.Crashed: "crashed"}[st], d.serialLog()))
-			}()
-		}
+	}
+}
+
+// markStopped records that the session's VM is gone, and why, once.
+func (d *Daemon) markStopped(run *session, reason string) {
+	run.goneOnce.Do(func() {
+		d.mu.Lock()
+		run.goneReason = reason
+		d.mu.Unlock()
+		close(run.stopped)
+	})
+}
+
+// vmGone handles a VM that left the running state by itself.
+func (d *Daemon) vmGone(run *session, st vmhost.State) {
+	reason := fmt.Sprintf("the VM %s unexpectedly", map[vmhost.State]string{vmhost.Stopped: "stopped", vmhost.Crashed: "crashed", vmhost.Paused: "paused", vmhost.NotFound: "vanished"}[st])
+	if dg, ok := d.o.Backend.(vmhost.Diagnoser); ok {
+		reason += ": " + dg.Diagnose(context.Background(), d.o.Paths.MachineName())
+	}
+	reason += "; its console: " + d.serialLog()
+	d.markStopped(run, reason)
+	if state, _, _ := d.m.snapshot(); state == control.Running {
+		d.o.Log.Error("the VM left the running state by itself", "state", st, "reason", reason)
+		go func() {
+			// A paused VM still holds its memory: it goes too.
+			d.teardown(st == vmhost.Paused)
+			d.m.toFrom(control.Running, control.Error, "", reason)
+		}()
 	}
 }
 

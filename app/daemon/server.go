@@ -136,9 +136,11 @@ func (d *Daemon) handler() http.Handler {
 		enc := json.NewEncoder(w)
 		for {
 			select {
-			case e := <-events:
-				if err := enc.Encode(e); err != nil {
-					return
+			case <-events.Ready():
+				for _, e := range events.Take() {
+					if err := enc.Encode(e); err != nil {
+						return
+					}
 				}
 				if flusher != nil {
 					flusher.Flush()

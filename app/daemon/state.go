@@ -25,11 +25,52 @@ type machine struct {
 	state  control.State
 	step   string
 	reason string
-	subs   map[chan control.Event]struct{}
+	subs   map[*subscriber]struct{}
+}
+
+// subscriber is one listener's queue. It never blocks the machine and never
+// loses a state: a slow reader's pending steps within one state collapse to
+// the latest, so it always ends on the state the machine is in.
+type subscriber struct {
+	mu      sync.Mutex
+	pending []control.Event
+	ready   chan struct{} // has a token while pending is not empty
+}
+
+// maxPending bounds a stuck reader's queue; only the oldest states go.
+const maxPending = 64
+
+func (s *subscriber) push(e control.Event) {
+	s.mu.Lock()
+	if n := len(s.pending); n > 0 && s.pending[n-1].State == e.State {
+		s.pending[n-1] = e
+	} else {
+		s.pending = append(s.pending, e)
+		if len(s.pending) > maxPending {
+			s.pending = s.pending[1:]
+		}
+	}
+	s.mu.Unlock()
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Ready is signalled when Take has events.
+func (s *subscriber) Ready() <-chan struct{} { return s.ready }
+
+// Take returns the pending events, oldest first.
+func (s *subscriber) Take() []control.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.pending
+	s.pending = nil
+	return out
 }
 
 func newMachine() *machine {
-	return &machine{state: control.Stopped, subs: map[chan control.Event]struct{}{}}
+	return &machine{state: control.Stopped, subs: map[*subscriber]struct{}{}}
 }
 
 func (m *machine) snapshot() (control.State, string, string) {
@@ -50,6 +91,20 @@ func (m *machine) to(state control.State, step, reason string) error {
 	return nil
 }
 
+// toFrom moves from one state to another, and does nothing (false) when the
+// machine is no longer in from: a boot that fails after a stop was asked
+// for leaves the stop to say how it ended.
+func (m *machine) toFrom(from, to control.State, step, reason string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != from || !allowed(from, to) {
+		return false
+	}
+	m.state, m.step, m.reason = to, step, reason
+	m.publish()
+	return true
+}
+
 // progress records a step within the current state.
 func (m *machine) progress(step string) {
 	m.mu.Lock()
@@ -58,26 +113,27 @@ func (m *machine) progress(step string) {
 	m.publish()
 }
 
+func (m *machine) event() control.Event {
+	return control.Event{Time: time.Now(), State: m.state, Step: m.step, Reason: m.reason}
+}
+
 func (m *machine) publish() {
-	e := control.Event{Time: time.Now(), State: m.state, Step: m.step, Reason: m.reason}
-	for ch := range m.subs {
-		select {
-		case ch <- e:
-		default: // a slow reader misses steps, never blocks the machine
-		}
+	e := m.event()
+	for s := range m.subs {
+		s.push(e)
 	}
 }
 
-// subscribe returns a channel with the current state first, then changes.
-func (m *machine) subscribe() (chan control.Event, func()) {
-	ch := make(chan control.Event, 32)
+// subscribe returns a queue with the current state first, then changes.
+func (m *machine) subscribe() (*subscriber, func()) {
+	s := &subscriber{ready: make(chan struct{}, 1)}
 	m.mu.Lock()
-	ch <- control.Event{Time: time.Now(), State: m.state, Step: m.step, Reason: m.reason}
-	m.subs[ch] = struct{}{}
+	s.push(m.event())
+	m.subs[s] = struct{}{}
 	m.mu.Unlock()
-	return ch, func() {
+	return s, func() {
 		m.mu.Lock()
-		delete(m.subs, ch)
+		delete(m.subs, s)
 		m.mu.Unlock()
 	}
 }

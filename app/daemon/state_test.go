@@ -10,7 +10,7 @@ func TestTransitions(t *testing.T) {
 	m := newMachine()
 	events, cancel := m.subscribe()
 	defer cancel()
-	if e := <-events; e.State != control.Stopped {
+	if e := events.Take(); len(e) != 1 || e[0].State != control.Stopped {
 		t.Fatalf("first event %+v, want the current state", e)
 	}
 	steps := []struct {
@@ -37,7 +37,7 @@ func TestTransitions(t *testing.T) {
 			t.Fatalf("step %d to %s: err %v, want ok=%v", i, s.to, err, s.ok)
 		}
 		if err == nil {
-			if e := <-events; e.State != s.to {
+			if e := events.Take(); len(e) != 1 || e[0].State != s.to {
 				t.Fatalf("step %d: event %+v", i, e)
 			}
 		}

@@ -3,6 +3,7 @@ package gui
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -10,6 +11,8 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 	"github.com/moby/moby/client"
+
+	"github.com/berthvm/berth/app/control"
 )
 
 var containerCols = columns{3, 1.6, 1.6, 1.2, 1.9}
@@ -21,6 +24,10 @@ type containersTab struct {
 	count  *widget.Label
 	rows   []ContainerRow // everything the engine has
 	shown  []ContainerRow // rows that match the filter
+	// forwards are the daemon's, which say how the user published each
+	// running container's ports and what failed on the host.
+	forwards []control.Forward
+	pubs     map[string][]control.Publication // by container name
 	// content is the tab's body.
 	content fyne.CanvasObject
 }
@@ -83,9 +90,15 @@ func (t *containersTab) bind(r ContainerRow, o fyne.CanvasObject) {
 	c.created.SetText(r.Created)
 	c.ports.Objects = nil
 	for _, p := range r.Ports {
-		if p.URL != nil {
+		switch {
+		case p.Problem != "":
+			l := widget.NewLabel(p.Label + " (" + p.Problem + ")")
+			l.Importance = widget.DangerImportance
+			l.Wrapping = fyne.TextWrapWord
+			c.ports.Add(l)
+		case p.URL != nil:
 			c.ports.Add(widget.NewHyperlink(p.Label, p.URL))
-		} else {
+		default:
 			c.ports.Add(widget.NewLabel(p.Label))
 		}
 	}
@@ -109,12 +122,28 @@ func (t *containersTab) offline(why string) {
 	t.pane.say(why)
 }
 
+// setForwards takes the daemon's forwards; the rows show them once known.
+func (t *containersTab) setForwards(fws []control.Forward) {
+	if slices.Equal(fws, t.forwards) {
+		return
+	}
+	t.forwards = fws
+	t.pubs = map[string][]control.Publication{}
+	for _, p := range control.Publications(fws) {
+		t.pubs[p.Container] = append(t.pubs[p.Container], p)
+	}
+	t.apply()
+}
+
 func (t *containersTab) apply() {
 	t.shown = t.shown[:0]
 	running := 0
 	for _, r := range t.rows {
 		if r.Running {
 			running++
+			if pubs, ok := t.pubs[r.Name]; ok {
+				r.Ports = forwardLinks(pubs)
+			}
 		}
 		if matches(t.filter.Text, r.Name, r.Image, r.ID) {
 			t.shown = append(t.shown, r)

@@ -2,6 +2,7 @@ package gui
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,6 +90,7 @@ func eventually(t *testing.T, u *UI, what string, cond func() bool) {
 func TestHeaderForEachState(t *testing.T) {
 	u, _ := newTestUI(t, &fakeMachine{}, newFakeEngine())
 	running := control.Status{State: control.Running, DockerSocket: "/run/user/1000/berth/docker.sock", Context: "berth",
+		Notes: []string{"KVM does not work on this host (QEMU: KVM internal error): booting again with the CPU emulated"},
 		Guest: &api.Health{Versions: api.Versions{Docker: "20.10.24", Kernel: "6.1.0"}, Uptime: 125, Problems: []string{"share /srv: not mounted"}}}
 	for _, c := range []struct {
 		st                   control.Status
@@ -123,8 +125,8 @@ func TestHeaderForEachState(t *testing.T) {
 			if !strings.Contains(u.endpoint.Text, "unix:///run/user/1000/berth/docker.sock") || u.copyBtn.Disabled() {
 				t.Errorf("running: endpoint %q (copy disabled %v)", u.endpoint.Text, u.copyBtn.Disabled())
 			}
-			if !u.notice.Visible() || !strings.Contains(u.notice.Text, "share /srv: not mounted") {
-				t.Errorf("running: guest problems not shown: %q", u.notice.Text)
+			if !u.notice.Visible() || !strings.Contains(u.notice.Text, "share /srv: not mounted") || !strings.Contains(u.notice.Text, "KVM internal error") {
+				t.Errorf("running: guest problems and host notes not shown: %q", u.notice.Text)
 			}
 		} else if !u.copyBtn.Disabled() {
 			t.Errorf("%s: copy enabled without an endpoint", c.title)
@@ -157,6 +159,64 @@ func TestFollowsTheDaemonBack(t *testing.T) {
 	eventually(t, u, "the unreachable daemon", func() bool { return u.title.Text == "Daemon not reachable" && !u.startBtn.Disabled() })
 	m.set(false, control.Running)
 	eventually(t, u, "the daemon back, running", func() bool { return u.title.Text == "Running" })
+}
+
+// Ports show as the user published them, from the daemon's forwards, with
+// a host port that could not be opened in red.
+func TestContainerPortsAsPublished(t *testing.T) {
+	e := newFakeEngine()
+	e.containers = []container.Summary{{
+		ID: "0123456789abcdef", Names: []string{"/web"}, Image: "nginx", State: container.StateRunning, Status: "Up",
+		Ports: []container.PortSummary{
+			{IP: netip.MustParseAddr("127.0.0.1"), PrivatePort: 80, PublicPort: 18190, Type: "tcp"},
+			{IP: netip.MustParseAddr("0.0.0.0"), PrivatePort: 81, PublicPort: 18191, Type: "tcp"},
+			{IP: netip.MustParseAddr("::"), PrivatePort: 81, PublicPort: 18191, Type: "tcp"},
+			{IP: netip.MustParseAddr("0.0.0.0"), PrivatePort: 82, PublicPort: 18193, Type: "tcp"},
+		},
+	}}
+	m := &fakeMachine{st: control.Status{State: control.Running, DockerSocket: "/tmp/docker.sock"}}
+	u, _ := newTestUI(t, m, e)
+	w := u.Window()
+	w.Resize(fyne.NewSize(1040, 720))
+	run(u, func() { u.showStatus(m.st, nil) })
+	eventually(t, u, "the container list", func() bool { return len(u.containers.shown) == 1 })
+	// Before the daemon's forwards arrive, the engine's list: a wildcard
+	// reads as "no address".
+	if got := portLabels(u.containers.shown[0].Ports); got != "127.0.0.1:18190:80 http://127.0.0.1:18190 | 18191:81 http://localhost:18191 | 18193:82 http://localhost:18193" {
+		t.Errorf("ports from the engine: %s", got)
+	}
+
+	m.st.Forwards = []control.Forward{
+		{Container: "web", Published: "127.0.0.1:18190:80", Proto: "tcp", HostIP: "127.0.0.1", HostPort: 18190},
+		{Container: "web", Published: "18191:81", Proto: "tcp", HostIP: "127.0.0.1", HostPort: 18191},
+		{Container: "web", Published: "18191:81", Proto: "tcp", HostIP: "::1", HostPort: 18191, Error: "host port [::1]:18191/tcp is already in use"},
+		{Container: "web", Published: "0.0.0.0:18193:82", Proto: "tcp", HostIP: "0.0.0.0", HostPort: 18193},
+	}
+	run(u, func() { u.showStatus(m.st, nil) })
+	want := "127.0.0.1:18190:80 http://127.0.0.1:18190 | " +
+		"18191:81 http://127.0.0.1:18191 not on ::1: host port [::1]:18191/tcp is already in use | " +
+		"0.0.0.0:18193:82 http://localhost:18193"
+	if got := portLabels(u.containers.shown[0].Ports); got != want {
+		t.Errorf("ports from the forwards:\n got %s\nwant %s", got, want)
+	}
+	if !hasText(w.Canvas().Content(), "0.0.0.0:18193:82") || !hasText(w.Canvas().Content(), "127.0.0.1:18190:80") {
+		t.Error("the window does not show the ports as published")
+	}
+}
+
+func portLabels(links []PortLink) string {
+	var s []string
+	for _, l := range links {
+		x := l.Label
+		if l.URL != nil {
+			x += " " + l.URL.String()
+		}
+		if l.Problem != "" {
+			x += " " + l.Problem
+		}
+		s = append(s, x)
+	}
+	return strings.Join(s, " | ")
 }
 
 func TestContainersFromEngine(t *testing.T) {

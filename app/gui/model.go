@@ -2,6 +2,8 @@ package gui
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -83,10 +85,12 @@ type ContainerRow struct {
 	Created         string
 }
 
-// PortLink is a published port; URL is set for TCP ports on the host.
+// PortLink is a published port as the user asked for it; URL is set for
+// TCP ports open on the host, Problem when the host side failed.
 type PortLink struct {
-	Label string
-	URL   *url.URL
+	Label   string
+	URL     *url.URL
+	Problem string
 }
 
 func containerRows(list []container.Summary, now time.Time) []ContainerRow {
@@ -120,8 +124,10 @@ func containerName(c container.Summary) string {
 	return c.ID[:min(12, len(c.ID))]
 }
 
-// portLinks lists published ports once each: the engine reports a port
-// published on 0.0.0.0 and :: twice.
+// portLinks lists published ports once each, from the engine's list: the
+// engine reports a port published without an address on 0.0.0.0 and ::.
+// The daemon's forwards say more (forwardLinks); this serves until they
+// arrive.
 func portLinks(ports []container.PortSummary) []PortLink {
 	var links []PortLink
 	seen := map[string]bool{}
@@ -131,17 +137,61 @@ func portLinks(ports []container.PortSummary) []PortLink {
 		if p.PublicPort == 0 {
 			continue
 		}
-		label := fmt.Sprintf("%d:%d", p.PublicPort, p.PrivatePort)
-		if p.Type != "" && p.Type != "tcp" {
-			label += "/" + p.Type
+		var ip netip.Addr
+		if p.IP.IsLoopback() {
+			ip = p.IP.Unmap() // a wildcard is what the engine makes of "no address"
 		}
+		label := publishedLabel(ip, int(p.PublicPort), int(p.PrivatePort), string(p.Type))
 		if seen[label] {
 			continue
 		}
 		seen[label] = true
 		l := PortLink{Label: label}
 		if p.Type == "" || p.Type == "tcp" {
-			l.URL = &url.URL{Scheme: "http", Host: "localhost:" + strconv.Itoa(int(p.PublicPort))}
+			l.URL = hostURL(ip, int(p.PublicPort))
+		}
+		links = append(links, l)
+	}
+	return links
+}
+
+// publishedLabel spells a published port as docker run -p takes it.
+func publishedLabel(ip netip.Addr, port, ctrPort int, proto string) string {
+	s := fmt.Sprintf("%d:%d", port, ctrPort)
+	if ip.IsValid() {
+		s = net.JoinHostPort(ip.String(), strconv.Itoa(port)) + ":" + strconv.Itoa(ctrPort)
+	}
+	if proto != "" && proto != "tcp" {
+		s += "/" + proto
+	}
+	return s
+}
+
+// hostURL opens a port on the host: on its address if it is one loopback
+// address, else on localhost.
+func hostURL(ip netip.Addr, port int) *url.URL {
+	host := "localhost"
+	if ip.IsValid() && ip.IsLoopback() {
+		host = ip.String()
+	}
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(port))}
+}
+
+// forwardLinks are a running container's published ports from the daemon's
+// forwards: as the user asked for them, with what could not be opened.
+func forwardLinks(pubs []control.Publication) []PortLink {
+	var links []PortLink
+	for _, p := range pubs {
+		l := PortLink{Label: p.Published}
+		if len(p.Failed) > 0 {
+			l.Problem = "not on " + strings.Join(p.Failed, ", ") + ": " + p.Errors[0]
+		}
+		if p.Proto == "tcp" && len(p.HostIPs) > 0 {
+			var ip netip.Addr
+			if len(p.HostIPs) == 1 {
+				ip, _ = netip.ParseAddr(p.HostIPs[0])
+			}
+			l.URL = hostURL(ip, p.HostPort)
 		}
 		links = append(links, l)
 	}

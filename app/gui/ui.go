@@ -264,6 +264,7 @@ func (u *UI) showStatus(st control.Status, err error) {
 	if u.tray != nil {
 		u.tray.update(v)
 	}
+	u.containers.setForwards(st.Forwards)
 	if st.State == control.Running {
 		u.setEngineSocket(st.DockerSocket)
 	} else {
@@ -276,10 +277,13 @@ func (u *UI) showStatus(st control.Status, err error) {
 	u.writeProbe()
 }
 
-// showNotice lists what the guest could not do, and settings that wait for
-// a restart.
+// showNotice lists what the host decided at start (emulation, and why),
+// what the guest could not do, and settings that wait for a restart.
 func (u *UI) showNotice() {
 	var lines []string
+	for _, n := range u.status.Notes {
+		lines = append(lines, "Note: "+n)
+	}
 	if g := u.status.Guest; g != nil && u.status.State == control.Running {
 		for _, p := range g.Problems {
 			lines = append(lines, "Warning: "+p)

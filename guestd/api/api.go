@@ -17,6 +17,7 @@ import (
 	"github.com/berthvm/berth/guestd/datadisk"
 	"github.com/berthvm/berth/guestd/stats"
 	"github.com/berthvm/berth/guestd/supervise"
+	"github.com/berthvm/berth/guestd/tunnel"
 )
 
 // State is the guest's overall state.
@@ -69,6 +70,9 @@ type Server struct {
 	// Shell serves POST /v1/shell, an HTTP upgrade to a raw byte stream
 	// with a shell (or ?cmd=… ) in the guest; ?tty=1&rows=&cols= for a pty.
 	Shell http.HandlerFunc
+	// Dial serves POST /v1/dial (package tunnel): an HTTP upgrade to a
+	// connection to a port on the guest's loopback, for port forwarding.
+	Dial http.HandlerFunc
 }
 
 // ShellProtocol is the Upgrade token of /v1/shell.
@@ -106,6 +110,9 @@ func (s Server) Handler() http.Handler {
 	})
 	if s.Shell != nil {
 		mux.HandleFunc("POST /v1/shell", s.Shell)
+	}
+	if s.Dial != nil {
+		mux.HandleFunc("POST "+tunnel.Path, s.Dial)
 	}
 	return mux
 }

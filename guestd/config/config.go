@@ -20,6 +20,10 @@ type Config struct {
 	Gateway netip.Addr   // the host side of eth0; the only peer allowed to reach guest services
 	DNS     []netip.Addr
 	MTU     int
+	// HostGateway is the address that reaches the host's loopback
+	// (host.docker.internal); the engine resolves --add-host
+	// NAME:host-gateway to it, as Docker Desktop does.
+	HostGateway netip.Addr
 	// VsockNIC, when not 0, is the host's vsock port that carries eth0:
 	// where the hypervisor has no NIC on the host's virtual network
 	// (Hyper-V), guestd makes eth0 a tap device bridged to it.
@@ -111,16 +115,18 @@ func parseShare(v string) (Share, error) {
 // (gvisor-tap-vsock's defaults).
 func Default() Config {
 	return Config{
-		Address:    netip.MustParsePrefix("192.168.127.2/24"),
-		Gateway:    netip.MustParseAddr("192.168.127.1"),
-		DNS:        []netip.Addr{netip.MustParseAddr("192.168.127.1")},
-		MTU:        1500,
-		Hostname:   "berth",
-		EnginePort: 2375,
-		APIPort:    2377,
-		SystemDisk: "berth-system",
-		DataDisk:   "berth-data",
-		LogLevel:   "info",
+		Address: netip.MustParsePrefix("192.168.127.2/24"),
+		Gateway: netip.MustParseAddr("192.168.127.1"),
+		DNS:     []netip.Addr{netip.MustParseAddr("192.168.127.1")},
+		MTU:     1500,
+		// The virtual network NATs it to the host's 127.0.0.1.
+		HostGateway: netip.MustParseAddr("192.168.127.254"),
+		Hostname:    "berth",
+		EnginePort:  2375,
+		APIPort:     2377,
+		SystemDisk:  "berth-system",
+		DataDisk:    "berth-data",
+		LogLevel:    "info",
 	}
 }
 
@@ -163,6 +169,8 @@ func (c *Config) set(name, value string) error {
 		}
 	case "mtu":
 		c.MTU, err = strconv.Atoi(value)
+	case "host_gateway":
+		c.HostGateway, err = netip.ParseAddr(value)
 	case "rosetta":
 		c.Rosetta = value
 	case "vsock_nic":
@@ -227,6 +235,9 @@ func (c Config) Validate() error {
 	if c.Gateway == c.Address.Addr() {
 		return fmt.Errorf("berth.gw %s equals the guest address", c.Gateway)
 	}
+	if !c.HostGateway.Is4() || c.HostGateway == c.Address.Addr() {
+		return fmt.Errorf("berth.host_gateway %s: need an IPv4 address other than the guest's", c.HostGateway)
+	}
 	if c.MTU < 576 || c.MTU > 65520 {
 		return fmt.Errorf("berth.mtu %d out of range 576..65520", c.MTU)
 	}
@@ -280,6 +291,7 @@ func (c Config) KernelArgs() []string {
 	}
 	add(strings.Join(dns, ",") != d.DNS[0].String(), "dns", strings.Join(dns, ","))
 	add(c.MTU != d.MTU, "mtu", strconv.Itoa(c.MTU))
+	add(c.HostGateway != d.HostGateway, "host_gateway", c.HostGateway.String())
 	add(c.VsockNIC != 0, "vsock_nic", strconv.FormatUint(uint64(c.VsockNIC), 10))
 	add(c.VsockOptions != 0, "vsock_options", strconv.FormatUint(uint64(c.VsockOptions), 10))
 	add(c.Hostname != d.Hostname, "hostname", c.Hostname)

@@ -43,6 +43,7 @@ func TestParseErrors(t *testing.T) {
 		"berth.gw=10.9.9.9":                           "not in the guest network",
 		"berth.gw=192.168.127.2":                      "equals the guest address",
 		"berth.mtu=100":                               "out of range",
+		"berth.host_gateway=::1":                      "need an IPv4 address",
 		"berth.mtu=abc":                               "berth.mtu=abc",
 		"berth.engine_port=70000":                     "out of range",
 		"berth.api_port=2375":                         "both 2375",
@@ -77,6 +78,7 @@ func TestKernelArgsRoundTrip(t *testing.T) {
 	}
 	c := Default()
 	c.MTU = 9000
+	c.HostGateway = netip.MustParseAddr("10.0.2.254")
 	c.DebugShell = true
 	c.VsockNIC = 2049
 	c.VsockOptions = 1024

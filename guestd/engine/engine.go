@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -38,12 +39,15 @@ func ContainerdCommand() *exec.Cmd {
 // for the guest and on tcpAddr (eth0) for the host. --tls=false keeps dockerd
 // from pausing 15 s to warn about an unauthenticated TCP listener: the guest
 // firewall and the host's private virtual network are the access control.
-func DockerdCommand(tcpAddr string) *exec.Cmd {
+// hostGateway is what --add-host NAME:host-gateway resolves to: the engine's
+// default, its own bridge's gateway, is the VM, not the host the user means.
+func DockerdCommand(tcpAddr string, hostGateway netip.Addr) *exec.Cmd {
 	return exec.Command("dockerd",
 		"--containerd="+ContainerdSocket,
 		"-H", "unix://"+DockerSocket,
 		"-H", "tcp://"+tcpAddr,
 		"--tls=false",
+		"--host-gateway-ip="+hostGateway.String(),
 		// Keep container logs from filling the data disk.
 		"--log-opt", "max-size=10m", "--log-opt", "max-file=3",
 	)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -158,8 +159,11 @@ func (e *engine) do(ctx context.Context, path string) (*http.Response, error) {
 func (e *engine) close() { e.tr.CloseIdleConnections() }
 
 // forwards works out the host listeners a running container needs: one per
-// (protocol, host IP, port) that dockerd published in the guest.
-func forwards(c *container) []Forward {
+// (protocol, host IP, port) that dockerd published in the guest, on the
+// address the user named, or on both loopbacks (127.0.0.1 and ::1) when
+// they named none. dockerd binds a wildcard then; loopback instead keeps a
+// plain "-p 8080:80" off the host's LAN. guestIP is the guest's address.
+func forwards(c *container, guestIP string) []Forward {
 	name := strings.TrimPrefix(c.Name, "/")
 	keys := make([]string, 0, len(c.NetworkSettings.Ports))
 	for k := range c.NetworkSettings.Ports {
@@ -174,38 +178,92 @@ func forwards(c *container) []Forward {
 		if err != nil || (proto != "tcp" && proto != "udp") {
 			continue // sctp cannot cross the user-mode network
 		}
-		for _, b := range c.NetworkSettings.Ports[k] {
+		// dockerd reports an IPv4 and an IPv6 binding for a request without
+		// an address: IPv4 first, so both loopback listeners dial the
+		// IPv4 one, which every engine binds and the fastest to reach.
+		bound := slices.Clone(c.NetworkSettings.Ports[k])
+		slices.SortStableFunc(bound, func(a, b binding) int { return family(a) - family(b) })
+		for _, b := range bound {
 			port, err := strconv.Atoi(b.HostPort)
-			if err != nil || port <= 0 || port > 65535 {
+			actual, perr := netip.ParseAddr(b.HostIP)
+			if err != nil || port <= 0 || port > 65535 || perr != nil {
 				continue
 			}
+			actual = actual.Unmap()
 			fw := Forward{
 				Container: c.ID, Name: name, Proto: proto,
-				HostIP: hostIP(c.HostConfig.PortBindings[k], b), HostPort: port,
-				GuestPort: port, ContainerPort: ctrPort,
+				HostPort: port, GuestIP: guestAddr(actual, proto, guestIP), GuestPort: port, ContainerPort: ctrPort,
 			}
-			// dockerd reports an IPv4 and an IPv6 binding for one request;
-			// both become the same host listener.
-			if !seen[fw.key()] {
-				seen[fw.key()] = true
-				out = append(out, fw)
+			hosts := []string{"127.0.0.1", "::1"}
+			fw.Published = published(netip.Addr{}, port, ctrPort, proto)
+			fw.implied = true
+			if named(c.HostConfig.PortBindings[k], b) {
+				hosts = []string{actual.String()}
+				fw.implied = false
+				fw.Published = published(actual, port, ctrPort, proto)
+				if err := CheckHostIP(actual, nil); err != nil {
+					fw.Error = err.Error()
+				}
+			}
+			for _, h := range hosts {
+				fw.HostIP = h
+				if !seen[fw.key()] {
+					seen[fw.key()] = true
+					out = append(out, fw)
+				}
 			}
 		}
 	}
 	return out
 }
 
-// hostIP picks the host address for a binding dockerd made: the address
-// the user named, if they named this one, else 127.0.0.1. dockerd binds a
-// wildcard when no address was given; defaulting to loopback instead keeps
-// a plain "-p 8080:80" off the host's LAN.
-func hostIP(requested []binding, actual binding) string {
+// published spells a binding as docker run -p takes it: [IP:]PORT:PORT, and
+// /udp for UDP; ip is the zero Addr when the user gave none.
+func published(ip netip.Addr, port, ctrPort int, proto string) string {
+	s := fmt.Sprintf("%d:%d", port, ctrPort)
+	if ip.IsValid() {
+		s = net.JoinHostPort(ip.String(), strconv.Itoa(port)) + ":" + strconv.Itoa(ctrPort)
+	}
+	if proto != "tcp" {
+		s += "/" + proto
+	}
+	return s
+}
+
+// guestAddr is where to reach a port dockerd bound on addr: the guest's
+// own address for TCP on the IPv4 wildcard, where the engine's DNAT takes
+// the connection to the container in the kernel, with no hop through
+// guestd and docker-proxy in user space; else addr itself on loopback, or
+// for a wildcard the family's loopback, which guestd dials from inside.
+func guestAddr(addr netip.Addr, proto, guestIP string) string {
+	switch {
+	case proto == "tcp" && addr == netip.IPv4Unspecified():
+		return guestIP
+	case addr.IsLoopback():
+		return addr.String()
+	case addr.Is4():
+		return "127.0.0.1"
+	}
+	return "::1"
+}
+
+// named reports whether the user gave the address of the binding dockerd
+// made, rather than leaving it to the default.
+func named(requested []binding, actual binding) bool {
 	for _, r := range requested {
 		if r.HostIP != "" && sameIP(r.HostIP, actual.HostIP) && portMatches(r.HostPort, actual.HostPort) {
-			return normalizeIP(actual.HostIP)
+			return true
 		}
 	}
-	return "127.0.0.1"
+	return false
+}
+
+// family orders bindings: 0 for IPv4, 1 for the rest.
+func family(b binding) int {
+	if a, err := netip.ParseAddr(b.HostIP); err == nil && a.Unmap().Is4() {
+		return 0
+	}
+	return 1
 }
 
 // portMatches reports whether a requested host port ("", "8080" or a range
@@ -228,11 +286,4 @@ func sameIP(a, b string) bool {
 	x, err1 := netip.ParseAddr(a)
 	y, err2 := netip.ParseAddr(b)
 	return err1 == nil && err2 == nil && x.Unmap() == y.Unmap()
-}
-
-func normalizeIP(s string) string {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap().String()
-	}
-	return s
 }

@@ -1,8 +1,15 @@
 // Package portfwd publishes containers' ports on the host. dockerd runs in
 // the VM and binds published ports there; the Forwarder follows the engine's
 // container events and, for every published port, listens on the same port
-// on the host and carries each connection (or UDP flow) into the guest
-// through the user-mode network.
+// on the host, where the user asked, and carries each connection (or UDP
+// flow) to the port dockerd bound in the VM.
+//
+// A TCP port dockerd bound on the IPv4 wildcard is dialed at the guest's
+// address through the virtual network: the engine's own DNAT takes it to
+// the container in the kernel. Everything else (a port on the VM's
+// loopback, as -p 127.0.0.1:… binds it, IPv6, UDP) is dialed from inside
+// the VM by guestd, which the virtual network cannot do: through the
+// Dialer, for addresses on the VM's loopback.
 package portfwd
 
 import (
@@ -23,8 +30,10 @@ import (
 	"github.com/berthvm/berth/netproxy"
 )
 
-// Dialer opens a connection to addr ("host:port") in the guest; network is
-// "tcp" or "udp".
+// Dialer opens a connection to addr ("ip:port") in the guest: the guest's
+// own address (TCP only), or one on the VM's loopback, dialed from inside;
+// network is "tcp" or "udp". A "udp" connection carries one datagram per
+// Write and per Read.
 type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // Config wires a Forwarder to the VM.
@@ -44,16 +53,24 @@ type Config struct {
 	UDPIdle time.Duration
 }
 
-// Forward is one published port as the host sees it.
+// Forward is one host listener for a published port.
 type Forward struct {
 	Container     string // container ID
 	Name          string // container name, without the leading "/"
 	Proto         string // "tcp" or "udp"
 	HostIP        string // address the host listens on
 	HostPort      int
+	GuestIP       string // the VM address dialed for it: the guest's, or one on the VM's loopback
 	GuestPort     int    // dockerd's published port in the guest
 	ContainerPort int    // the port inside the container, for messages
-	Error         string // why the host side could not be opened, if it could not
+	// Published is the binding as the user asked for it, in docker run -p's
+	// words ("127.0.0.1:8080:80", "8080:80" when no address was given,
+	// "5353:53/udp"); the listeners of one request share it.
+	Published string
+	Error     string // why the host side could not be opened, if it could not
+
+	// implied: the user named no address; Berth picked this loopback.
+	implied bool
 }
 
 // key identifies a host listener: at most one per protocol, address and port.
@@ -67,7 +84,7 @@ func (fw Forward) key() key { return key{fw.Proto, fw.HostIP, fw.HostPort} }
 // same reports whether two forwards with one key carry traffic to the same
 // place; a mere rename must not cut the container's connections.
 func (fw Forward) same(o Forward) bool {
-	return fw.Container == o.Container && fw.GuestPort == o.GuestPort
+	return fw.Container == o.Container && fw.GuestIP == o.GuestIP && fw.GuestPort == o.GuestPort
 }
 
 // Reconnect backoff for the engine's event stream.
@@ -92,6 +109,9 @@ type Forwarder struct {
 type forward struct {
 	Forward
 	stop func() // closes the listener and its connections, and waits for them
+	// absent: a loopback the host does not have (::1 with IPv6 off), for
+	// a port the user published on no address in particular; not shown.
+	absent bool
 }
 
 // New returns a Forwarder; Run starts it.
@@ -116,7 +136,9 @@ func (f *Forwarder) Status() []Forward {
 	f.mu.Lock()
 	out := make([]Forward, 0, len(f.open))
 	for _, fw := range f.open {
-		out = append(out, fw.Forward)
+		if !fw.absent {
+			out = append(out, fw.Forward)
+		}
 	}
 	f.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
@@ -227,7 +249,7 @@ func (f *Forwarder) resync(ctx context.Context) error {
 			return err
 		}
 		if isUp(c) {
-			want = append(want, forwards(c)...)
+			want = append(want, forwards(c, f.cfg.GuestIP)...)
 		}
 	}
 	f.apply(ctx, want, func(Forward) bool { return true })
@@ -242,7 +264,7 @@ func (f *Forwarder) syncContainer(ctx context.Context, id string) error {
 	}
 	var want []Forward
 	if err == nil && isUp(c) {
-		want = forwards(c)
+		want = forwards(c, f.cfg.GuestIP)
 	}
 	f.apply(ctx, want, func(fw Forward) bool { return fw.Container == id })
 	return nil
@@ -311,17 +333,25 @@ func (f *Forwarder) closeAll() {
 // not returned: the other ports keep working and status shows what failed.
 func (f *Forwarder) start(ctx context.Context, fw Forward) *forward {
 	host := net.JoinHostPort(fw.HostIP, strconv.Itoa(fw.HostPort))
-	guest := net.JoinHostPort(f.cfg.GuestIP, strconv.Itoa(fw.GuestPort))
+	guest := net.JoinHostPort(fw.GuestIP, strconv.Itoa(fw.GuestPort))
 	log := f.log.With("container", fw.Name, "proto", fw.Proto, "host", host, "guest", guest)
+	if fw.Error != "" { // known unpublishable, see forwards
+		log.Warn("cannot publish the container's port on the host", "err", fw.Error)
+		return &forward{Forward: fw, stop: func() {}}
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	closer, err := f.listen(ctx, &wg, fw, host, guest, log)
 	if err != nil {
 		cancel()
+		if fw.implied && (errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.EAFNOSUPPORT)) {
+			log.Debug("the host has no such loopback address; the port is published on the other", "err", err)
+			return &forward{Forward: fw, stop: func() {}, absent: true}
+		}
 		fw.Error = err.Error()
 		if errors.Is(err, syscall.EADDRINUSE) {
-			fw.Error = fmt.Sprintf("host port %d/%s is already in use: %v", fw.HostPort, fw.Proto, err)
+			fw.Error = fmt.Sprintf("host port %s/%s is already in use: free it, or publish the container on another host port", host, fw.Proto)
 			log.Warn("cannot publish the container's port: the host port is already in use; "+
 				"free it, or run the container with another host port",
 				"hint", fmt.Sprintf("-p <another port>:%d/%s", fw.ContainerPort, fw.Proto), "err", err)

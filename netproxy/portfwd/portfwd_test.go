@@ -11,13 +11,18 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berthvm/berth/guestd/tunnel"
 )
 
 const guestIP = "192.168.127.2"
@@ -240,20 +245,18 @@ func (e *fakeEngine) subscriptions() int {
 type fakeGuest struct {
 	mu       sync.Mutex
 	tcp, udp map[int]string
+	dialed   []string // "network addr" of each dial
 	udpDials atomic.Int32
 }
 
 func (g *fakeGuest) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	host, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
+	if err := tunnel.CheckAddr(network, addr); err != nil && (network != "tcp" || !strings.HasPrefix(addr, guestIP+":")) {
+		return nil, fmt.Errorf("dial %s %s: neither the guest nor its loopback: %w", network, addr, err)
 	}
-	port, _ := strconv.Atoi(p)
-	if host != guestIP {
-		return nil, fmt.Errorf("dial %s: not the guest", addr)
-	}
+	ap := netip.MustParseAddrPort(addr)
 	g.mu.Lock()
-	local, ok := map[string]map[int]string{"tcp": g.tcp, "udp": g.udp}[network][port]
+	g.dialed = append(g.dialed, network+" "+addr)
+	local, ok := map[string]map[int]string{"tcp": g.tcp, "udp": g.udp}[network][int(ap.Port())]
 	g.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("dial %s %s: connection refused", network, addr)
@@ -263,6 +266,12 @@ func (g *fakeGuest) dial(ctx context.Context, network, addr string) (net.Conn, e
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, network, local)
+}
+
+func (g *fakeGuest) dials() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.dialed)
 }
 
 func (g *fakeGuest) serveTCP(port int, addr string) {
@@ -384,6 +393,12 @@ func (h *harness) config() Config {
 			h.mu.Unlock()
 			return net.Listen(network, addr)
 		},
+		ListenPacket: func(network, addr string) (net.PacketConn, error) {
+			h.mu.Lock()
+			h.listened = append(h.listened, network+" "+addr)
+			h.mu.Unlock()
+			return net.ListenPacket(network, addr)
+		},
 	}
 }
 
@@ -422,9 +437,16 @@ func (h *harness) waitFor(what string, cond func() bool) {
 	}
 }
 
-// forward returns the status entry for a host port.
+// forward returns the status entry for a host port on 127.0.0.1 (or the
+// only address it is published on).
 func (h *harness) forward(proto string, port int) (Forward, bool) {
-	for _, fw := range h.fwd.Status() {
+	st := h.fwd.Status()
+	for _, fw := range st {
+		if fw.Proto == proto && fw.HostPort == port && fw.HostIP == "127.0.0.1" {
+			return fw, true
+		}
+	}
+	for _, fw := range st {
 		if fw.Proto == proto && fw.HostPort == port {
 			return fw, true
 		}
@@ -461,26 +483,39 @@ func (h *harness) listenedOn(s string) bool {
 	return false
 }
 
-// freePort finds a port that is free on 127.0.0.1 for network.
+// freePort finds a port that is free on 127.0.0.1 and ::1 for network.
 func freePort(t *testing.T, network string) int {
 	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	for {
+		var port int
+		if network == "udp" {
+			pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port = pc.LocalAddr().(*net.UDPAddr).Port
+			pc.Close()
+			if pc6, err := net.ListenPacket("udp6", hostAddr6(port)); err == nil {
+				pc6.Close()
+				return port
+			}
+			continue
+		}
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer pc.Close()
-		return pc.LocalAddr().(*net.UDPAddr).Port
+		port = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if l6, err := net.Listen("tcp6", hostAddr6(port)); err == nil {
+			l6.Close()
+			return port
+		}
 	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
-func hostAddr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+func hostAddr(port int) string  { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+func hostAddr6(port int) string { return net.JoinHostPort("::1", strconv.Itoa(port)) }
 
 // echoOnce sends msg on c and expects it back.
 func echoOnce(t *testing.T, c net.Conn, msg string) {
@@ -495,15 +530,21 @@ func echoOnce(t *testing.T, c net.Conn, msg string) {
 	}
 }
 
-// roundTrip connects to a host port and checks that data comes back.
+// roundTrip connects to a host port on 127.0.0.1 and checks that data
+// comes back.
 func roundTrip(t *testing.T, port int) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", hostAddr(port), 3*time.Second)
+	roundTripAt(t, hostAddr(port))
+}
+
+func roundTripAt(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
 	if err != nil {
-		t.Fatalf("dial host port %d: %v", port, err)
+		t.Fatalf("dial host %s: %v", addr, err)
 	}
 	defer c.Close()
-	echoOnce(t, c, "ping "+strconv.Itoa(port))
+	echoOnce(t, c, "ping "+addr)
 }
 
 func refused(t *testing.T, port int) {
@@ -539,18 +580,31 @@ func TestStartForwardsAndDieCloses(t *testing.T) {
 	h.eng.push("start", "web")
 
 	fw := h.waitForward("tcp", p)
-	want := Forward{Container: "web", Name: "web", Proto: "tcp", HostIP: "127.0.0.1", HostPort: p, GuestPort: p, ContainerPort: 80}
+	published := fmt.Sprintf("%d:80", p)
+	want := Forward{Container: "web", Name: "web", Proto: "tcp", HostIP: "127.0.0.1", HostPort: p,
+		GuestIP: guestIP, GuestPort: p, ContainerPort: 80, Published: published, implied: true}
 	if fw != want {
 		t.Fatalf("forward = %+v, want %+v", fw, want)
 	}
-	// dockerd reported 0.0.0.0 and ::; one listener, on loopback only.
-	if st := h.fwd.Status(); len(st) != 1 {
-		t.Fatalf("status has %d entries, want 1: %+v", len(st), st)
+	// dockerd reported 0.0.0.0 and ::; one listener per loopback, both
+	// dialing the IPv4 binding at the guest's address.
+	h.waitFor("the ::1 listener", func() bool { return len(h.fwd.Status()) == 2 })
+	want.HostIP = "::1"
+	if st := h.fwd.Status(); st[0] != want && st[1] != want {
+		t.Fatalf("status = %+v, want %+v among them", st, want)
 	}
-	if !h.listenedOn("tcp4 127.0.0.1:" + strconv.Itoa(p)) {
-		t.Fatalf("listened on %v, want tcp4 127.0.0.1:%d", h.listened, p)
+	for _, l := range []string{"tcp4 127.0.0.1:", "tcp6 [::1]:"} {
+		if !h.listenedOn(l + strconv.Itoa(p)) {
+			t.Fatalf("listened on %v, want %s%d", h.listened, l, p)
+		}
 	}
 	roundTrip(t, p)
+	roundTripAt(t, hostAddr6(p))
+	for _, d := range h.guest.dials() {
+		if d != "tcp "+guestIP+":"+strconv.Itoa(p) {
+			t.Fatalf("guest dials %v, want tcp %s:%d", h.guest.dials(), guestIP, p)
+		}
+	}
 
 	live, err := net.Dial("tcp", hostAddr(p))
 	if err != nil {
@@ -575,6 +629,10 @@ func TestStartForwardsAndDieCloses(t *testing.T) {
 	h.eng.push("stop", "web") // repeated closes are harmless
 	h.waitGone("tcp", p)
 	refused(t, p)
+	if c, err := net.DialTimeout("tcp", hostAddr6(p), 3*time.Second); err == nil {
+		c.Close()
+		t.Fatal("::1 still accepts connections after die")
+	}
 	// Closing the forward ended the connection through it.
 	live.SetReadDeadline(time.Now().Add(3 * time.Second))
 	if n, err := live.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
@@ -627,6 +685,35 @@ func mustAtoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A host without IPv6 has no ::1: a port published on no address in
+// particular is on 127.0.0.1 alone, and that is no error.
+func TestNoIPv6Loopback(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.config()
+	cfg.Listen = func(network, addr string) (net.Listener, error) {
+		if network == "tcp6" {
+			return nil, &net.OpError{Op: "listen", Net: network, Err: &os.SyscallError{Syscall: "bind", Err: syscall.EADDRNOTAVAIL}}
+		}
+		return net.Listen(network, addr)
+	}
+	h.start(cfg)
+	p := freePort(t, "tcp")
+	h.webContainer("v4only", pub{"tcp", 80, "", strconv.Itoa(p), p})
+	h.eng.push("start", "v4only")
+	if fw := h.waitForward("tcp", p); fw.Error != "" {
+		t.Fatalf("forward = %+v", fw)
+	}
+	roundTrip(t, p)
+	h.waitFor("the ::1 attempt", func() bool {
+		h.fwd.mu.Lock()
+		defer h.fwd.mu.Unlock()
+		return len(h.fwd.open) == 2
+	})
+	if st := h.fwd.Status(); len(st) != 1 {
+		t.Fatalf("status = %+v, want the 127.0.0.1 forward alone", st)
+	}
 }
 
 func TestEphemeralPort(t *testing.T) {
@@ -813,57 +900,71 @@ func TestHalfClose(t *testing.T) {
 }
 
 // TestForwardsFromInspect checks how dockerd's answer becomes host
-// listeners, for the publish forms users write.
+// listeners and guest addresses, for the publish forms users write.
 func TestForwardsFromInspect(t *testing.T) {
 	t.Parallel()
-	type fw struct {
-		proto, ip     string
-		port, ctrPort int
-	}
+	// "proto hostIP:port -> guestIP:port (ctrPort) published"
 	cases := []struct {
 		name       string
 		req, bound string // PortBindings and NetworkSettings.Ports, as dockerd spells them
-		want       []fw
+		want       []string
 	}{{
-		name:  "-p 8080:80 is loopback only, one listener for both families",
+		name:  "-p 8080:80 is on both loopbacks, dialing the IPv4 binding at the guest's address",
 		req:   `{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}`,
-		bound: `{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"},{"HostIp":"::","HostPort":"8080"}]}`,
-		want:  []fw{{"tcp", "127.0.0.1", 8080, 80}},
+		bound: `{"80/tcp":[{"HostIp":"::","HostPort":"8080"},{"HostIp":"0.0.0.0","HostPort":"8080"}]}`,
+		want:  []string{"tcp 127.0.0.1:8080 -> 192.168.127.2:8080 (80) 8080:80", "tcp [::1]:8080 -> 192.168.127.2:8080 (80) 8080:80"},
+	}, {
+		name:  "-p 8080:80 where the engine bound IPv6 only",
+		req:   `{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}`,
+		bound: `{"80/tcp":[{"HostIp":"::","HostPort":"8080"}]}`,
+		want:  []string{"tcp 127.0.0.1:8080 -> [::1]:8080 (80) 8080:80", "tcp [::1]:8080 -> [::1]:8080 (80) 8080:80"},
+	}, {
+		name:  "-p 127.0.0.1:8080:80 dials the VM's loopback",
+		req:   `{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]}`,
+		bound: `{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]}`,
+		want:  []string{"tcp 127.0.0.1:8080 -> 127.0.0.1:8080 (80) 127.0.0.1:8080:80"},
 	}, {
 		name:  "-p 0.0.0.0:8080:80 as asked",
 		req:   `{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}]}`,
 		bound: `{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}]}`,
-		want:  []fw{{"tcp", "0.0.0.0", 8080, 80}},
+		want:  []string{"tcp 0.0.0.0:8080 -> 192.168.127.2:8080 (80) 0.0.0.0:8080:80"},
 	}, {
 		name:  "-p [::1]:8080:80 as asked",
 		req:   `{"80/tcp":[{"HostIp":"::1","HostPort":"8080"}]}`,
 		bound: `{"80/tcp":[{"HostIp":"::1","HostPort":"8080"}]}`,
-		want:  []fw{{"tcp", "::1", 8080, 80}},
+		want:  []string{"tcp [::1]:8080 -> [::1]:8080 (80) [::1]:8080:80"},
+	}, {
+		name:  "-p [::]:8080:80 as asked",
+		req:   `{"80/tcp":[{"HostIp":"::","HostPort":"8080"}]}`,
+		bound: `{"80/tcp":[{"HostIp":"::","HostPort":"8080"}]}`,
+		want:  []string{"tcp [::]:8080 -> [::1]:8080 (80) [::]:8080:80"},
 	}, {
 		name:  "two bindings of one port: each keeps its own address",
 		req:   `{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"9090"},{"HostIp":"","HostPort":"8080"}]}`,
 		bound: `{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"9090"},{"HostIp":"0.0.0.0","HostPort":"8080"},{"HostIp":"::","HostPort":"8080"}]}`,
-		want:  []fw{{"tcp", "0.0.0.0", 9090, 80}, {"tcp", "127.0.0.1", 8080, 80}},
+		want: []string{"tcp 0.0.0.0:9090 -> 192.168.127.2:9090 (80) 0.0.0.0:9090:80",
+			"tcp 127.0.0.1:8080 -> 192.168.127.2:8080 (80) 8080:80", "tcp [::1]:8080 -> 192.168.127.2:8080 (80) 8080:80"},
 	}, {
 		name:  "-p 80: the ephemeral port dockerd chose",
 		req:   `{"80/tcp":[{"HostIp":"","HostPort":""}]}`,
 		bound: `{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"49153"},{"HostIp":"::","HostPort":"49153"}]}`,
-		want:  []fw{{"tcp", "127.0.0.1", 49153, 80}},
+		want:  []string{"tcp 127.0.0.1:49153 -> 192.168.127.2:49153 (80) 49153:80", "tcp [::1]:49153 -> 192.168.127.2:49153 (80) 49153:80"},
 	}, {
-		name:  "-p 0.0.0.0:8000-8010:80 with a port from the range",
-		req:   `{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8000-8010"}]}`,
-		bound: `{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8003"}]}`,
-		want:  []fw{{"tcp", "0.0.0.0", 8003, 80}},
+		name:  "-p 127.0.0.1:8000-8010:80 with a port from the range",
+		req:   `{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8000-8010"}]}`,
+		bound: `{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8003"}]}`,
+		want:  []string{"tcp 127.0.0.1:8003 -> 127.0.0.1:8003 (80) 127.0.0.1:8003:80"},
 	}, {
 		name:  "-P: no PortBindings at all",
 		req:   `null`,
-		bound: `{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"49154"},{"HostIp":"::","HostPort":"49154"}]}`,
-		want:  []fw{{"tcp", "127.0.0.1", 49154, 80}},
+		bound: `{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"49154"}]}`,
+		want:  []string{"tcp 127.0.0.1:49154 -> 192.168.127.2:49154 (80) 49154:80", "tcp [::1]:49154 -> 192.168.127.2:49154 (80) 49154:80"},
 	}, {
 		name:  "tcp and udp on one port; exposed-only and sctp ports skipped",
-		req:   `{"53/tcp":[{"HostIp":"","HostPort":"5353"}],"53/udp":[{"HostIp":"","HostPort":"5353"}],"9/sctp":[{"HostIp":"","HostPort":"9"}]}`,
-		bound: `{"53/tcp":[{"HostIp":"0.0.0.0","HostPort":"5353"}],"53/udp":[{"HostIp":"0.0.0.0","HostPort":"5353"}],"9/sctp":[{"HostIp":"0.0.0.0","HostPort":"9"}],"443/tcp":null}`,
-		want:  []fw{{"tcp", "127.0.0.1", 5353, 53}, {"udp", "127.0.0.1", 5353, 53}},
+		req:   `{"53/tcp":[{"HostIp":"","HostPort":"5353"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":"5353"}],"9/sctp":[{"HostIp":"","HostPort":"9"}]}`,
+		bound: `{"53/tcp":[{"HostIp":"0.0.0.0","HostPort":"5353"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":"5353"}],"9/sctp":[{"HostIp":"0.0.0.0","HostPort":"9"}],"443/tcp":null}`,
+		want: []string{"tcp 127.0.0.1:5353 -> 192.168.127.2:5353 (53) 5353:53", "tcp [::1]:5353 -> 192.168.127.2:5353 (53) 5353:53",
+			"udp 127.0.0.1:5353 -> 127.0.0.1:5353 (53) 127.0.0.1:5353:53/udp"},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -873,16 +974,41 @@ func TestForwardsFromInspect(t *testing.T) {
 			if err := json.Unmarshal([]byte(raw), &c); err != nil {
 				t.Fatal(err)
 			}
-			var got []fw
-			for _, f := range forwards(&c) {
-				if f.Container != "abc" || f.Name != "web" || f.GuestPort != f.HostPort {
-					t.Errorf("forward %+v: wrong container or guest port", f)
+			var got []string
+			for _, f := range forwards(&c, "192.168.127.2") {
+				if f.Container != "abc" || f.Name != "web" || f.GuestPort != f.HostPort || f.Error != "" {
+					t.Errorf("forward %+v: wrong container, guest port or error", f)
 				}
-				got = append(got, fw{f.Proto, f.HostIP, f.HostPort, f.ContainerPort})
+				got = append(got, fmt.Sprintf("%s %s -> %s (%d) %s", f.Proto,
+					net.JoinHostPort(f.HostIP, strconv.Itoa(f.HostPort)), net.JoinHostPort(f.GuestIP, strconv.Itoa(f.GuestPort)),
+					f.ContainerPort, f.Published))
 			}
-			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-				t.Errorf("got %v, want %v", got, tc.want)
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(tc.want, "\n\t"))
 			}
 		})
+	}
+}
+
+// A binding on an address Berth cannot publish on (made before Berth
+// vetted requests, or through another socket) is reported, not listened on.
+func TestForwardOnForeignAddressFails(t *testing.T) {
+	t.Parallel()
+	var c container
+	raw := `{"Id":"abc","Name":"/web","HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"10.9.9.9","HostPort":"8080"}]}},` +
+		`"NetworkSettings":{"Ports":{"80/tcp":[{"HostIp":"10.9.9.9","HostPort":"8080"}]}}}`
+	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+		t.Fatal(err)
+	}
+	fws := forwards(&c, guestIP)
+	if len(fws) != 1 || !strings.Contains(fws[0].Error, "cannot publish on 10.9.9.9") {
+		t.Fatalf("forwards = %+v, want one with an error", fws)
+	}
+	f := New(Config{Listen: func(string, string) (net.Listener, error) {
+		t.Fatal("listened on a foreign address")
+		return nil, nil
+	}})
+	if fw := f.start(context.Background(), fws[0]); fw.Error != fws[0].Error {
+		t.Fatalf("started forward = %+v", fw.Forward)
 	}
 }

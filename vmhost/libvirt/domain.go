@@ -23,13 +23,13 @@ type domainXML struct {
 	Features      struct {
 		ACPI struct{} `xml:"acpi"`
 	} `xml:"features"`
-	CPU        *cpuXML     `xml:"cpu,omitempty"`
-	OnPoweroff string      `xml:"on_poweroff"`
-	OnReboot   string      `xml:"on_reboot"`
-	OnCrash    string      `xml:"on_crash"`
-	Devices    devicesXML  `xml:"devices"`
-	SecLabel   secLabelXML `xml:"seclabel"`
-	QemuCmd    qemuCmdXML  `xml:"qemu:commandline"`
+	CPU        *cpuXML      `xml:"cpu,omitempty"`
+	OnPoweroff string       `xml:"on_poweroff"`
+	OnReboot   string       `xml:"on_reboot"`
+	OnCrash    string       `xml:"on_crash"`
+	Devices    devicesXML   `xml:"devices"`
+	SecLabel   *secLabelXML `xml:"seclabel,omitempty"`
+	QemuCmd    qemuCmdXML   `xml:"qemu:commandline"`
 }
 
 type sizeXML struct {
@@ -57,16 +57,14 @@ type memoryBackingXML struct {
 	} `xml:"access"`
 }
 
-// filesystemXML is a shared folder: virtiofs (libvirt runs virtiofsd) or
-// QEMU's built-in 9p server.
+// filesystemXML is a shared folder on QEMU's built-in 9p server (virtiofs
+// shares are vhost-user devices on QEMU's command line).
 type filesystemXML struct {
 	Type       string `xml:"type,attr"`
 	AccessMode string `xml:"accessmode,attr"`
 	Driver     struct {
-		Type  string `xml:"type,attr"`
-		Queue int    `xml:"queue,attr,omitempty"`
+		Type string `xml:"type,attr"`
 	} `xml:"driver"`
-	Binary *binaryXML `xml:"binary,omitempty"`
 	Source struct {
 		Dir string `xml:"dir,attr"`
 	} `xml:"source"`
@@ -74,11 +72,6 @@ type filesystemXML struct {
 		Dir string `xml:"dir,attr"`
 	} `xml:"target"`
 	ReadOnly *struct{} `xml:"readonly,omitempty"`
-}
-
-type binaryXML struct {
-	Path  string `xml:"path,attr"`
-	Xattr string `xml:"xattr,attr"`
 }
 
 type cpuXML struct {
@@ -146,11 +139,18 @@ type qemuCmdXML struct {
 type DomainOptions struct {
 	KVM      bool   // hardware virtualization works; else TCG emulation
 	Arch     string // libvirt arch name: x86_64, aarch64
-	UID, GID int    // QEMU runs as this user
-	// Virtiofsd is the virtiofs daemon libvirt starts per share; empty
-	// means shares use QEMU's own 9p server instead.
-	Virtiofsd string
+	UID, GID int    // QEMU runs as this user (the system daemon)
+	Session  bool   // the user's session daemon: QEMU runs as the user already
+	// ShareFS is "virtiofs" (a vhost-user device per share, served by the
+	// virtiofsd Berth runs on a socket in ShareDir) or "9p" (QEMU's own
+	// server).
+	ShareFS  string
+	ShareDir string
 }
+
+// maxShares is how many virtiofs devices fit in the PCI slots Berth
+// assigns itself (0x11 to 0x1f; the NIC is at 0x10).
+const maxShares = 15
 
 // DomainXML renders the libvirt domain for spec.
 func DomainXML(spec vmhost.Spec, o DomainOptions) (string, error) {
@@ -166,7 +166,9 @@ func DomainXML(spec vmhost.Spec, o DomainOptions) (string, error) {
 		OnPoweroff: "destroy",
 		OnReboot:   "restart",
 		OnCrash:    "destroy",
-		SecLabel:   secLabelXML{Type: "static", Model: "dac", Relabel: "no", Label: fmt.Sprintf("+%d:+%d", o.UID, o.GID)},
+	}
+	if !o.Session {
+		d.SecLabel = &secLabelXML{Type: "static", Model: "dac", Relabel: "no", Label: fmt.Sprintf("+%d:+%d", o.UID, o.GID)}
 	}
 	if o.KVM {
 		d.Type = "kvm"
@@ -188,12 +190,32 @@ func DomainXML(spec vmhost.Spec, o DomainOptions) (string, error) {
 	// No host page cache for the data disk: what the guest syncs is on disk.
 	data.Driver.Cache, data.Driver.Discard = "none", "unmap"
 	d.Devices.Disks = []diskXML{sys, data}
-	for _, sh := range spec.Shares {
-		d.Devices.Filesystems = append(d.Devices.Filesystems, filesystem(sh, o.Virtiofsd))
+	// The NIC: libvirt has no interface type for a QEMU stream socket, so it
+	// goes on QEMU's command line. The explicit PCI address keeps it clear
+	// of the slots libvirt assigns.
+	args := []string{
+		"-netdev", "stream,id=berthnet,server=off,addr.type=unix,addr.path=" + qemuEscape(spec.NetSocket),
+		"-device", "virtio-net-pci,netdev=berthnet,mac=" + spec.MAC + ",bus=pcie.0,addr=0x10",
 	}
-	if len(spec.Shares) > 0 && o.Virtiofsd != "" {
+	switch {
+	case len(spec.Shares) == 0:
+	case o.ShareFS == "virtiofs":
+		if len(spec.Shares) > maxShares {
+			return "", fmt.Errorf("machine %s: %d shared folders, at most %d: share a parent folder instead of several children", spec.Name, len(spec.Shares), maxShares)
+		}
+		// vhost-user devices reach the guest's buffers through shared memory.
 		d.MemoryBacking = &memoryBackingXML{}
 		d.MemoryBacking.Source.Type, d.MemoryBacking.Access.Mode = "memfd", "shared"
+		for i, sh := range spec.Shares {
+			id := fmt.Sprintf("berthfs%d", i)
+			args = append(args,
+				"-chardev", "socket,id="+id+",path="+qemuEscape(shareSocket(o.ShareDir, sh.Tag)),
+				"-device", fmt.Sprintf("vhost-user-fs-pci,chardev=%s,tag=%s,queue-size=1024,bus=pcie.0,addr=%#x", id, qemuEscape(sh.Tag), 0x11+i))
+		}
+	default:
+		for _, sh := range spec.Shares {
+			d.Devices.Filesystems = append(d.Devices.Filesystems, filesystem9p(sh))
+		}
 	}
 	d.Devices.Serial.Type = "file"
 	d.Devices.Serial.Source.Path = spec.SerialLog
@@ -201,13 +223,7 @@ func DomainXML(spec vmhost.Spec, o DomainOptions) (string, error) {
 	d.Devices.RNG.Backend.Model, d.Devices.RNG.Backend.Value = "random", "/dev/urandom"
 	d.Devices.MemBalloon.Model = "virtio"
 
-	// The NIC: libvirt has no interface type for a QEMU stream socket, so it
-	// goes on QEMU's command line. The explicit PCI address keeps it clear
-	// of the slots libvirt assigns.
-	for _, a := range []string{
-		"-netdev", "stream,id=berthnet,server=off,addr.type=unix,addr.path=" + qemuEscape(spec.NetSocket),
-		"-device", "virtio-net-pci,netdev=berthnet,mac=" + spec.MAC + ",bus=pcie.0,addr=0x10",
-	} {
+	for _, a := range args {
 		d.QemuCmd.Args = append(d.QemuCmd.Args, struct {
 			Value string `xml:"value,attr"`
 		}{a})
@@ -219,23 +235,13 @@ func DomainXML(spec vmhost.Spec, o DomainOptions) (string, error) {
 	return string(b), nil
 }
 
-// filesystem renders a share. virtiofsd runs as libvirt's user and keeps
-// the ownership the guest asks for; its C version cannot export read-only,
-// so a read-only share is enforced by the guest's read-only mount there.
-// 9p's "squash" (security_model=none) creates files as QEMU's user, which is
-// the daemon's user, with the modes the guest asks for.
-func filesystem(sh vmhost.Share, virtiofsd string) filesystemXML {
+// filesystem9p renders a share served by QEMU's own 9p server. "squash"
+// (security_model=none) creates files as QEMU's user, the daemon's user,
+// with the modes the guest asks for.
+func filesystem9p(sh vmhost.Share) filesystemXML {
 	var f filesystemXML
 	f.Type = "mount"
 	f.Source.Dir, f.Target.Dir = sh.HostPath, sh.Tag
-	if virtiofsd != "" {
-		f.AccessMode = "passthrough"
-		f.Driver.Type, f.Driver.Queue = "virtiofs", 1024
-		// No <cache>: libvirt 9 knows only "none" and "always"; virtiofsd's
-		// own default, "auto", lets the guest see host changes within a second.
-		f.Binary = &binaryXML{Path: virtiofsd, Xattr: "on"}
-		return f
-	}
 	f.AccessMode, f.Driver.Type = "squash", "path"
 	if sh.ReadOnly {
 		f.ReadOnly = &struct{}{}

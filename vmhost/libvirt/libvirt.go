@@ -1,6 +1,8 @@
 // Package libvirt is the Linux backend of vmhost: it defines and runs the
 // machine as a libvirt domain (QEMU, KVM when it works, else TCG) through
-// libvirtd's RPC socket with github.com/digitalocean/go-libvirt.
+// libvirtd's RPC socket with github.com/digitalocean/go-libvirt. Root uses
+// the system daemon; everyone else their own session daemon, which Berth
+// starts when it does not run.
 package libvirt
 
 import (
@@ -9,9 +11,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
+	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -34,45 +37,33 @@ type rpc interface {
 
 // Backend runs machines through libvirtd.
 type Backend struct {
-	rpc  rpc
-	log  *slog.Logger
-	opts DomainOptions
+	rpc rpc
+	log *slog.Logger
+	ep  endpoint
+	kvm kvmCheck
+	// lifeBound is how long a guest under KVM may stay silent.
+	lifeBound time.Duration
+	opts      DomainOptions
+	vfs       virtiofsd
+	// RunDir holds the virtiofsd sockets.
+	runDir string
+
+	mu  sync.Mutex
+	fsd map[string]*fsDaemons // per machine
 }
 
-// Socket returns libvirtd's socket and URI for this user: the system daemon
-// for root, the per-user session daemon otherwise (QEMU then runs as the
-// user, which is what a desktop app wants).
-func Socket() (string, golibvirt.ConnectURI) {
-	if os.Geteuid() == 0 {
-		return "/run/libvirt/libvirt-sock", golibvirt.QEMUSystem
-	}
-	dir := os.Getenv("XDG_RUNTIME_DIR")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), fmt.Sprintf("libvirt-%d", os.Getuid()))
-	}
-	return filepath.Join(dir, "libvirt", "libvirt-sock"), golibvirt.QEMUSession
-}
-
-// Options are the user's overrides of what the backend would pick.
+// Options are the user's overrides of what the backend would pick, and
+// where it keeps its files.
 type Options struct {
-	TCG bool // emulate even where /dev/kvm exists
-	// ShareFS is "virtiofs", "9p", or "" for virtiofs when a virtiofsd is
-	// installed and 9p otherwise.
+	// Accel is "kvm" or "tcg" to force one; "" decides by trying KVM.
+	Accel string
+	// ShareFS is "virtiofs" (the default) or "9p" (QEMU's own server; the
+	// guest needs the generic kernel).
 	ShareFS string
-}
-
-// virtiofsdPaths are where distributions install virtiofsd: the Rust one
-// (Debian 13, Fedora, Arch) and QEMU's older C one (Debian 12, Ubuntu 22.04).
-var virtiofsdPaths = []string{"/usr/libexec/virtiofsd", "/usr/lib/virtiofsd", "/usr/lib/qemu/virtiofsd", "/usr/bin/virtiofsd"}
-
-// findVirtiofsd returns the first executable virtiofsd, or "".
-func findVirtiofsd(paths []string) string {
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
+	RunDir  string // private sockets (virtiofsd)
+	// StateDir keeps what the backend learned about the host (that KVM
+	// does not work here) across starts.
+	StateDir string
 }
 
 // virtiofsdFiles is what virtiofsd asks for as its open-files limit: QEMU's C
@@ -80,41 +71,40 @@ func findVirtiofsd(paths []string) string {
 const virtiofsdFiles = 1_000_000
 
 // warnFileLimit says when virtiofsd cannot get the open-files limit it asks
-// for: libvirtd's children inherit its hard limit, which in containers is
-// often this process's too. Past it, the guest sees "Too many open files".
-func warnFileLimit(log *slog.Logger, virtiofsd string) {
-	if virtiofsd == "" {
-		return
-	}
+// for: it inherits this process's hard limit. Past it, the guest sees "Too
+// many open files".
+func warnFileLimit(log *slog.Logger) {
 	if hard, ok := hardFileLimit(); ok && hard < virtiofsdFiles {
-		log.Warn("virtiofsd can keep at most this many host files open (the hard open-files limit here), so a shared folder tree with more files in use at once fails in the VM with 'Too many open files'; raise LimitNOFILE for libvirtd",
+		log.Warn("virtiofsd can keep at most this many host files open (the hard open-files limit here), so a shared folder tree with more files in use at once fails in the VM with 'Too many open files'; raise the hard limit (ulimit -Hn, LimitNOFILE) for the user",
 			"limit", hard)
 	}
 }
 
-// Connect reaches libvirtd.
-func Connect(log *slog.Logger, o Options) (*Backend, error) {
-	sock, uri := Socket()
-	if _, err := os.Stat(sock); err != nil {
-		return nil, fmt.Errorf("libvirtd is not running (no socket at %s): install libvirt-daemon and libvirt-daemon-driver-qemu, then start it (`sudo systemctl start libvirtd`, or `libvirtd -d` for your own session); see the README", sock)
+// Connect reaches this user's libvirtd, starting the session daemon if need be.
+func Connect(ctx context.Context, log *slog.Logger, o Options) (*Backend, error) {
+	home, _ := os.UserHomeDir()
+	ep := endpointFor(userEnv{UID: os.Geteuid(), Getenv: os.Getenv, Home: home})
+	if err := ensureDaemon(ctx, ep, findDaemon(exec.LookPath, daemonPaths), log); err != nil {
+		return nil, err
 	}
-	l := golibvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(sock), dialers.WithLocalTimeout(5*time.Second)))
-	if err := l.ConnectToURI(uri); err != nil {
-		return nil, fmt.Errorf("connect to libvirtd at %s (%s): %w", sock, uri, err)
+	l := golibvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(ep.Socket), dialers.WithLocalTimeout(5*time.Second)))
+	if err := l.ConnectToURI(ep.URI); err != nil {
+		return nil, explainConnect(ep, err)
 	}
-	b := newBackend(l, log, o.TCG)
+	b := newBackend(l, log, ep)
+	b.runDir = o.RunDir
+	b.kvm = kvmCheck{Force: o.Accel, Device: "/dev/kvm", Verdicts: verdicts{Path: stateFile(o.StateDir, "kvm-verdict.json")}, Boot: thisBoot()}
 	switch o.ShareFS {
 	case "9p":
+		b.opts.ShareFS = "9p"
 	case "", "virtiofs":
-		b.opts.Virtiofsd = findVirtiofsd(virtiofsdPaths)
-		warnFileLimit(log, b.opts.Virtiofsd)
-		if b.opts.Virtiofsd == "" {
-			if o.ShareFS == "virtiofs" {
-				l.Disconnect()
-				return nil, fmt.Errorf("virtiofs was asked for but no virtiofsd is installed (looked in %v): install the virtiofsd package", virtiofsdPaths)
-			}
-			log.Info("no virtiofsd installed; shared folders use 9p (install virtiofsd for faster sharing)")
+		v, err := newVirtiofsd(os.Geteuid())
+		if err != nil {
+			l.Disconnect()
+			return nil, err
 		}
+		b.vfs, b.opts.ShareFS, b.opts.ShareDir = v, "virtiofs", o.RunDir
+		warnFileLimit(log)
 	default:
 		l.Disconnect()
 		return nil, fmt.Errorf("shared folder filesystem %q: want virtiofs or 9p", o.ShareFS)
@@ -122,35 +112,110 @@ func Connect(log *slog.Logger, o Options) (*Backend, error) {
 	return b, nil
 }
 
-func newBackend(r rpc, log *slog.Logger, tcg bool) *Backend {
+func stateFile(dir, name string) string {
+	if dir == "" {
+		return ""
+	}
+	return dir + string(os.PathSeparator) + name
+}
+
+func newBackend(r rpc, log *slog.Logger, ep endpoint) *Backend {
 	arch := "x86_64"
 	if runtime.GOARCH == "arm64" {
 		arch = "aarch64"
 	}
-	_, kvmErr := os.Stat("/dev/kvm")
-	return &Backend{rpc: r, log: log, opts: DomainOptions{
-		KVM: kvmErr == nil && !tcg, Arch: arch, UID: os.Getuid(), GID: os.Getgid(),
-	}}
+	return &Backend{rpc: r, log: log, ep: ep, fsd: map[string]*fsDaemons{}, lifeBound: kvmLifeBound,
+		opts: DomainOptions{Arch: arch, UID: os.Getuid(), GID: os.Getgid(), Session: ep.Session}}
 }
 
-// Start defines the domain from spec and boots it. Where /dev/kvm exists but
-// QEMU cannot use it (nested or sandboxed hosts), it falls back to TCG.
+// Start defines the domain from spec and boots it: under KVM when the host
+// has a KVM this user can use and it has not failed here before, else under
+// emulation. A KVM that fails (QEMU does not start, or the guest pauses or
+// stays silent) is remembered for this host boot and the machine is booted
+// again under emulation, saying why.
 func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	if st, err := b.State(ctx, spec.Name); err != nil {
 		return err
 	} else if st == vmhost.Running || st == vmhost.Paused {
 		return fmt.Errorf("start vm %q: it is already %s", spec.Name, st)
 	}
-	err := b.define(spec, b.opts)
-	if err == nil || !b.opts.KVM {
+	acc, err := b.kvm.decide()
+	if err != nil {
 		return err
 	}
-	b.log.Warn("KVM is present but QEMU cannot use it; falling back to emulation (slow)", "err", err)
-	b.opts.KVM = false
-	return b.define(spec, b.opts)
+	if acc.Note != "" {
+		b.log.Warn(acc.Note)
+		spec.Tell(acc.Note)
+	}
+	o := b.opts
+	o.KVM = acc.KVM
+	if !o.KVM {
+		return b.boot(ctx, spec, o)
+	}
+	why := ""
+	if err := b.boot(ctx, spec, o); err != nil {
+		why = "QEMU did not start: " + firstNonEmpty(qemuErrors(tail(b.ep.qemuLog(spec.Name), 16<<10)), err.Error())
+	} else if why = b.kvmLife(ctx, spec); why == "" {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := b.Kill(ctx, spec.Name); err != nil {
+		return err
+	}
+	msg := "KVM does not work on this host (" + why + "): booting again with the CPU emulated, which is slow"
+	b.log.Warn(msg)
+	spec.Tell(msg)
+	if err := b.kvm.Verdicts.record(b.kvm.Boot, why); err != nil {
+		b.log.Warn("could not remember that KVM does not work here", "err", err)
+	}
+	o.KVM = false
+	return b.boot(ctx, spec, o)
 }
 
-func (b *Backend) define(spec vmhost.Spec, o DomainOptions) error {
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// kvmLife watches a guest just booted under KVM until it shows a sign of
+// life (its first console output) and says what went wrong if it does not:
+// QEMU paused or stopped it (KVM internal errors pause the VM), or it stayed
+// silent for kvmLifeBound.
+func (b *Backend) kvmLife(ctx context.Context, spec vmhost.Spec) string {
+	deadline := time.Now().Add(b.lifeBound)
+	log := b.ep.qemuLog(spec.Name)
+	for {
+		if fi, err := os.Stat(spec.SerialLog); err == nil && fi.Size() > 0 {
+			return ""
+		}
+		st, reason, err := b.stateReason(spec.Name)
+		qemu := qemuErrors(tail(log, 16<<10))
+		switch {
+		case err != nil:
+			return err.Error()
+		case st == vmhost.Paused || st == vmhost.Crashed || st == vmhost.Stopped || st == vmhost.NotFound:
+			return firstNonEmpty(qemu, "QEMU "+reason)
+		case strings.Contains(qemu, "KVM internal error"):
+			return qemu
+		case time.Now().After(deadline):
+			return fmt.Sprintf("the guest printed nothing in %v", b.lifeBound)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err().Error()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// boot defines and starts the domain with o, with its virtiofsd daemons.
+func (b *Backend) boot(ctx context.Context, spec vmhost.Spec, o DomainOptions) error {
 	x, err := DomainXML(spec, o)
 	if err != nil {
 		return err
@@ -168,14 +233,36 @@ func (b *Backend) define(spec vmhost.Spec, o DomainOptions) error {
 	if err != nil {
 		return fmt.Errorf("define vm %q: %w", spec.Name, err)
 	}
+	fsd := b.daemons(spec.Name)
+	if o.ShareFS == "virtiofs" && len(spec.Shares) > 0 {
+		if err := fsd.start(b.vfs, o.ShareDir, spec.Shares, b.log); err != nil {
+			return err
+		}
+	}
 	if err := b.rpc.DomainCreate(dom); err != nil {
+		if why := fsd.failures(); why != "" {
+			err = fmt.Errorf("%w (%s)", err, why)
+		}
+		fsd.stop()
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
 	return nil
 }
 
+func (b *Backend) daemons(name string) *fsDaemons {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := b.fsd[name]
+	if d == nil {
+		d = &fsDaemons{}
+		b.fsd[name] = d
+	}
+	return d
+}
+
 // Kill destroys the running domain (the guest gets no say).
 func (b *Backend) Kill(ctx context.Context, name string) error {
+	defer b.daemons(name).stop()
 	dom, err := b.rpc.DomainLookupByName(name)
 	if golibvirt.IsNotFound(err) {
 		return nil
@@ -191,18 +278,39 @@ func (b *Backend) Kill(ctx context.Context, name string) error {
 
 // State asks libvirtd for the domain's state.
 func (b *Backend) State(ctx context.Context, name string) (vmhost.State, error) {
+	st, _, err := b.stateReason(name)
+	return st, err
+}
+
+// stateReason is the state with libvirt's reason for it, in words.
+func (b *Backend) stateReason(name string) (vmhost.State, string, error) {
 	dom, err := b.rpc.DomainLookupByName(name)
 	if golibvirt.IsNotFound(err) {
-		return vmhost.NotFound, nil
+		return vmhost.NotFound, "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("state of vm %q: %w", name, err)
+		return "", "", fmt.Errorf("state of vm %q: %w", name, err)
 	}
-	st, _, err := b.rpc.DomainGetState(dom, 0)
+	st, reason, err := b.rpc.DomainGetState(dom, 0)
 	if err != nil {
-		return "", fmt.Errorf("state of vm %q: %w", name, err)
+		return "", "", fmt.Errorf("state of vm %q: %w", name, err)
 	}
-	return stateOf(golibvirt.DomainState(st)), nil
+	return stateOf(golibvirt.DomainState(st)), reasonOf(golibvirt.DomainState(st), reason), nil
+}
+
+// Diagnose says why the machine is in its state, from libvirt's reason and
+// QEMU's own log, for the daemon to show when a VM pauses or stops by
+// itself.
+func (b *Backend) Diagnose(ctx context.Context, name string) string {
+	st, reason, err := b.stateReason(name)
+	if err != nil {
+		return err.Error()
+	}
+	msg := fmt.Sprintf("libvirt says %s (%s)", st, reason)
+	if q := qemuErrors(tail(b.ep.qemuLog(name), 16<<10)); q != "" {
+		msg += "; QEMU: " + q
+	}
+	return msg + "; QEMU's log: " + b.ep.qemuLog(name)
 }
 
 func stateOf(s golibvirt.DomainState) vmhost.State {
@@ -216,6 +324,39 @@ func stateOf(s golibvirt.DomainState) vmhost.State {
 	default:
 		return vmhost.Stopped
 	}
+}
+
+// reasonOf names libvirt's state reasons that matter here.
+func reasonOf(s golibvirt.DomainState, r int32) string {
+	switch s {
+	case golibvirt.DomainPaused:
+		switch golibvirt.DomainPausedReason(r) {
+		case golibvirt.DomainPausedIoerror:
+			return "paused on an I/O error (a full disk on the host?)"
+		case golibvirt.DomainPausedUser:
+			return "paused by a user"
+		case golibvirt.DomainPausedCrashed:
+			return "paused after the guest crashed"
+		case golibvirt.DomainPausedUnknown:
+			return "paused for an unknown reason, as QEMU does on a KVM internal error"
+		}
+		return fmt.Sprintf("paused (reason %d)", r)
+	case golibvirt.DomainShutoff:
+		switch golibvirt.DomainShutoffReason(r) {
+		case golibvirt.DomainShutoffCrashed:
+			return "QEMU crashed"
+		case golibvirt.DomainShutoffShutdown:
+			return "the guest powered off"
+		case golibvirt.DomainShutoffDestroyed:
+			return "destroyed"
+		case golibvirt.DomainShutoffFailed:
+			return "QEMU failed to start"
+		}
+		return "shut off"
+	case golibvirt.DomainCrashed:
+		return "crashed"
+	}
+	return "running"
 }
 
 // eventState maps a lifecycle event to the state it leaves the domain in;
@@ -277,7 +418,8 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
-// Close disconnects from libvirtd.
+// Close disconnects from libvirtd. Running machines keep running (the
+// daemon stops them first); their virtiofsd daemons end with them.
 func (b *Backend) Close() error {
 	if err := b.rpc.Disconnect(); err != nil && !errors.Is(err, context.Canceled) {
 		return err

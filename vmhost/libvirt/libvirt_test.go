@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +58,9 @@ func TestDomainXML(t *testing.T) {
 	if strings.Count(x, "<readonly>") != 1 {
 		t.Error("only the system image is read-only")
 	}
+	if sess, _ := DomainXML(spec(), DomainOptions{Arch: "x86_64", Session: true}); strings.Contains(sess, "seclabel") {
+		t.Errorf("a session domain (QEMU runs as the user anyway) has a seclabel:\n%s", sess)
+	}
 	kvm, _ := DomainXML(spec(), DomainOptions{KVM: true, Arch: "x86_64"})
 	if !strings.Contains(kvm, `<domain type="kvm"`) || !strings.Contains(kvm, `host-passthrough`) {
 		t.Errorf("KVM domain:\n%s", kvm)
@@ -69,51 +75,60 @@ func TestDomainXML(t *testing.T) {
 func TestDomainXMLShares(t *testing.T) {
 	s := spec()
 	s.Shares = []vmhost.Share{{Tag: "berth0", HostPath: "/home/me"}, {Tag: "berth1", HostPath: "/srv/ro", ReadOnly: true}}
-	vfs, err := DomainXML(s, DomainOptions{Arch: "x86_64", Virtiofsd: "/usr/lib/qemu/virtiofsd"})
+	vfs, err := DomainXML(s, DomainOptions{Arch: "x86_64", ShareFS: "virtiofs", ShareDir: "/run/u/b,x"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
 		`<memoryBacking>`, `<source type="memfd"></source>`, `<access mode="shared"></access>`,
-		`<filesystem type="mount" accessmode="passthrough">`, `<driver type="virtiofs" queue="1024"></driver>`,
-		`<binary path="/usr/lib/qemu/virtiofsd" xattr="on"></binary>`,
-		`<source dir="/home/me"></source>`, `<target dir="berth0"></target>`, `<target dir="berth1"></target>`,
+		`"socket,id=berthfs0,path=/run/u/b,,x/vfs-berth0.sock"`,
+		`"vhost-user-fs-pci,chardev=berthfs0,tag=berth0,queue-size=1024,bus=pcie.0,addr=0x11"`,
+		`"vhost-user-fs-pci,chardev=berthfs1,tag=berth1,queue-size=1024,bus=pcie.0,addr=0x12"`,
 	} {
 		if !strings.Contains(vfs, want) {
-			t.Errorf("virtiofs XML lacks %s\n%s", want, vfs)
+			t.Errorf("virtiofs domain lacks %s\n%s", want, vfs)
 		}
 	}
-	nine, err := DomainXML(s, DomainOptions{Arch: "x86_64"})
+	if strings.Contains(vfs, "<filesystem") {
+		t.Errorf("virtiofs shares are vhost-user devices, not libvirt filesystems (session mode refuses those)")
+	}
+	p9, err := DomainXML(s, DomainOptions{Arch: "x86_64", ShareFS: "9p"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`<filesystem type="mount" accessmode="squash">`, `<driver type="path"></driver>`} {
-		if !strings.Contains(nine, want) {
-			t.Errorf("9p XML lacks %s\n%s", want, nine)
+	for _, want := range []string{
+		`<filesystem type="mount" accessmode="squash">`, `<driver type="path"></driver>`,
+		`<source dir="/srv/ro"></source>`, `<target dir="berth1"></target>`, `<readonly></readonly>`,
+	} {
+		if !strings.Contains(p9, want) {
+			t.Errorf("9p domain lacks %s\n%s", want, p9)
 		}
 	}
-	// 9p exports read-only shares read-only; no shared memory is needed.
-	if strings.Count(nine, "<readonly>") != 2 || strings.Contains(nine, "memoryBacking") || strings.Contains(nine, "<binary") {
-		t.Errorf("9p XML:\n%s", nine)
-	}
-	if x, _ := DomainXML(spec(), DomainOptions{Arch: "x86_64", Virtiofsd: "/v"}); strings.Contains(x, "memoryBacking") {
-		t.Error("shared memory without shares")
+	if strings.Contains(p9, "memoryBacking") || strings.Contains(p9, "vhost-user") {
+		t.Error("9p needs neither shared memory nor vhost-user")
 	}
 	s.Shares = append(s.Shares, vmhost.Share{Tag: "berth0", HostPath: "/x"})
 	if _, err := DomainXML(s, DomainOptions{}); err == nil {
 		t.Error("two shares with one tag were accepted")
 	}
+	s.Shares = nil
+	for i := 0; i <= maxShares; i++ {
+		s.Shares = append(s.Shares, vmhost.Share{Tag: fmt.Sprintf("t%d", i), HostPath: fmt.Sprintf("/s%d", i)})
+	}
+	if _, err := DomainXML(s, DomainOptions{ShareFS: "virtiofs"}); err == nil || !strings.Contains(err.Error(), "parent folder") {
+		t.Errorf("%d shares: %v", len(s.Shares), err)
+	}
 }
 
-func TestFindVirtiofsd(t *testing.T) {
+func TestFirstExecutable(t *testing.T) {
 	dir := t.TempDir()
 	plain, exe := dir+"/plain", dir+"/exe"
 	os.WriteFile(plain, nil, 0o644)
 	os.WriteFile(exe, nil, 0o755)
-	if got := findVirtiofsd([]string{dir + "/missing", plain, dir, exe}); got != exe {
+	if got := firstExecutable([]string{dir + "/missing", plain, dir, exe}); got != exe {
 		t.Errorf("found %q, want %q", got, exe)
 	}
-	if got := findVirtiofsd([]string{plain}); got != "" {
+	if got := firstExecutable([]string{plain}); got != "" {
 		t.Errorf("found %q in nothing executable", got)
 	}
 }
@@ -121,6 +136,7 @@ func TestFindVirtiofsd(t *testing.T) {
 type fakeRPC struct {
 	defined  []string
 	state    golibvirt.DomainState
+	reason   int32
 	exists   bool
 	createFn func(xml string) error
 	events   chan golibvirt.DomainEventLifecycleMsg
@@ -143,23 +159,24 @@ func (f *fakeRPC) DomainDefineXML(x string) (golibvirt.Domain, error) {
 	return golibvirt.Domain{Name: "berth"}, nil
 }
 func (f *fakeRPC) DomainCreate(golibvirt.Domain) error {
+	f.state, f.reason = golibvirt.DomainRunning, 0
 	if f.createFn != nil {
 		if err := f.createFn(f.defined[len(f.defined)-1]); err != nil {
+			f.state = golibvirt.DomainShutoff
 			return err
 		}
 	}
-	f.state = golibvirt.DomainRunning
 	return nil
 }
 func (f *fakeRPC) DomainDestroy(golibvirt.Domain) error {
-	if f.state != golibvirt.DomainRunning {
+	if f.state != golibvirt.DomainRunning && f.state != golibvirt.DomainPaused {
 		return errors.New("Requested operation is not valid: domain is not running")
 	}
 	f.state = golibvirt.DomainShutoff
 	return nil
 }
 func (f *fakeRPC) DomainGetState(golibvirt.Domain, uint32) (int32, int32, error) {
-	return int32(f.state), 0, nil
+	return int32(f.state), f.reason, nil
 }
 func (f *fakeRPC) DomainUndefineFlags(golibvirt.Domain, golibvirt.DomainUndefineFlagsValues) error {
 	f.exists = false
@@ -170,20 +187,36 @@ func (f *fakeRPC) LifecycleEvents(ctx context.Context) (<-chan golibvirt.DomainE
 }
 func (f *fakeRPC) Disconnect() error { return nil }
 
+// testBackend is a backend on f whose /dev/kvm opens, whose QEMU log and
+// verdict live in a temp dir, and whose guest must speak within 300 ms.
+func testBackend(t *testing.T, f *fakeRPC) (*Backend, vmhost.Spec, endpoint) {
+	dir := t.TempDir()
+	ep := endpoint{Session: true, Cache: dir}
+	b := newBackend(f, slog.New(slog.DiscardHandler), ep)
+	b.lifeBound = 300 * time.Millisecond
+	b.kvm = kvmCheck{Device: "/dev/kvm", Open: func(string) error { return nil },
+		Verdicts: verdicts{Path: filepath.Join(dir, "verdict.json")}, Boot: hostBoot{BootID: "b1", Kernel: "6.1"}}
+	s := spec()
+	s.SerialLog = filepath.Join(dir, "serial.log")
+	os.MkdirAll(filepath.Dir(ep.qemuLog(s.Name)), 0o755)
+	return b, s, ep
+}
+
 func TestStartStateKillDelete(t *testing.T) {
 	f := &fakeRPC{state: golibvirt.DomainShutoff}
-	b := &Backend{rpc: f, log: slog.New(slog.DiscardHandler), opts: DomainOptions{Arch: "x86_64"}}
+	b, s, _ := testBackend(t, f)
+	b.kvm.Force = "tcg"
 	ctx := context.Background()
 	if st, _ := b.State(ctx, "berth"); st != vmhost.NotFound {
 		t.Fatalf("state before define: %s", st)
 	}
-	if err := b.Start(ctx, spec()); err != nil {
+	if err := b.Start(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := b.State(ctx, "berth"); st != vmhost.Running {
 		t.Fatalf("state after start: %s", st)
 	}
-	if err := b.Start(ctx, spec()); err == nil || !strings.Contains(err.Error(), "already running") {
+	if err := b.Start(ctx, s); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Fatalf("second start: %v", err)
 	}
 	if err := b.Kill(ctx, "berth"); err != nil {
@@ -200,27 +233,198 @@ func TestStartStateKillDelete(t *testing.T) {
 	}
 }
 
-// A /dev/kvm that QEMU cannot use makes the KVM start fail; the backend
-// then redefines the domain for TCG and remembers.
-func TestFallsBackToTCG(t *testing.T) {
-	f := &fakeRPC{createFn: func(x string) error {
-		if strings.Contains(x, `type="kvm"`) {
-			return errors.New("internal error: qemu unexpectedly closed the monitor: failed to set MSR 0x10a")
-		}
-		return nil
-	}}
-	b := &Backend{rpc: f, log: slog.New(slog.DiscardHandler), opts: DomainOptions{KVM: true, Arch: "x86_64"}}
-	if err := b.Start(context.Background(), spec()); err != nil {
+// startTelling starts s on b and returns what it told the user.
+func startTelling(t *testing.T, b *Backend, s vmhost.Spec) []string {
+	t.Helper()
+	var told []string
+	s.Progress = func(m string) { told = append(told, m) }
+	if err := b.Start(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.defined) != 2 || !strings.Contains(f.defined[1], `type="qemu"`) || b.opts.KVM {
-		t.Fatalf("no TCG fallback: %d definitions, KVM still %v", len(f.defined), b.opts.KVM)
+	return told
+}
+
+func domainTypes(f *fakeRPC) []string {
+	var out []string
+	for _, x := range f.defined {
+		var d domainXML
+		xml.Unmarshal([]byte(x), &d)
+		out = append(out, d.Type)
+	}
+	return out
+}
+
+// A KVM with which QEMU does not start (this host: an assertion on an MSR)
+// makes the backend boot again under emulation, say why quoting QEMU, and
+// remember it: the next start goes straight to emulation.
+func TestKVMThatFailsToStartFallsBackAndIsRemembered(t *testing.T) {
+	f := &fakeRPC{}
+	b, s, ep := testBackend(t, f)
+	f.createFn = func(x string) error {
+		if strings.Contains(x, `type="kvm"`) {
+			os.WriteFile(ep.qemuLog(s.Name), []byte("2026-11-30 starting up libvirt version: 9.0.0\n-accel kvm \\\nqemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n2026-11-30 shutting down, reason=failed\n"), 0o644)
+			return errors.New("internal error: qemu unexpectedly closed the monitor")
+		}
+		return nil
+	}
+	told := startTelling(t, b, s)
+	if got := domainTypes(f); len(got) != 2 || got[0] != "kvm" || got[1] != "qemu" {
+		t.Fatalf("domains defined: %v, want kvm then qemu", got)
+	}
+	if len(told) != 1 || !strings.Contains(told[0], "failed to set MSR 0x10a") || strings.Contains(told[0], "shutting down") {
+		t.Fatalf("told %q", told)
+	}
+	b.Kill(context.Background(), s.Name)
+	f.defined = nil
+	told = startTelling(t, b, s)
+	if got := domainTypes(f); len(got) != 1 || got[0] != "qemu" {
+		t.Fatalf("second start defined %v, want emulation at once", got)
+	}
+	if len(told) != 1 || !strings.Contains(told[0], "KVM did not work on this host") {
+		t.Fatalf("second start told %q", told)
+	}
+	// After the host reboots, KVM is tried again; BERTH_ACCEL=kvm always tries it.
+	for _, c := range []struct {
+		boot  hostBoot
+		force string
+	}{{hostBoot{BootID: "b2", Kernel: "6.1"}, ""}, {hostBoot{BootID: "b1", Kernel: "6.12"}, ""}, {b.kvm.Boot, "kvm"}} {
+		k := b.kvm
+		k.Boot, k.Force = c.boot, c.force
+		if a, err := k.decide(); err != nil || !a.KVM {
+			t.Errorf("boot %+v force %q: %+v, %v; want KVM tried", c.boot, c.force, a, err)
+		}
+	}
+}
+
+// A KVM on which QEMU starts but the guest pauses at once (nested hosts:
+// "KVM internal error. Suberror: 1 / emulation failure") is caught during
+// the boot it breaks.
+func TestKVMGuestThatPausesFallsBack(t *testing.T) {
+	f := &fakeRPC{}
+	b, s, ep := testBackend(t, f)
+	b.lifeBound = time.Hour // the pause, not the bound, must decide
+	f.createFn = func(x string) error {
+		if strings.Contains(x, `type="kvm"`) {
+			f.state, f.reason = golibvirt.DomainPaused, int32(golibvirt.DomainPausedUnknown)
+			os.WriteFile(ep.qemuLog(s.Name), []byte("starting up\nKVM internal error. Suberror: 1\nemulation failure\n"), 0o644)
+		}
+		return nil
+	}
+	told := startTelling(t, b, s)
+	if got := domainTypes(f); len(got) != 2 || got[1] != "qemu" {
+		t.Fatalf("domains defined: %v, want kvm then qemu", got)
+	}
+	if len(told) != 1 || !strings.Contains(told[0], "KVM internal error. Suberror: 1 / emulation failure") {
+		t.Fatalf("told %q", told)
+	}
+	if why, ok := b.kvm.Verdicts.broken(b.kvm.Boot); !ok || !strings.Contains(why, "KVM internal error") {
+		t.Fatalf("verdict %q, %v", why, ok)
+	}
+}
+
+// A guest that stays silent under KVM past the bound is judged stuck; one
+// that speaks keeps KVM.
+func TestKVMSilentGuestFallsBackSpeakingGuestKeepsKVM(t *testing.T) {
+	f := &fakeRPC{}
+	b, s, _ := testBackend(t, f)
+	told := startTelling(t, b, s)
+	if got := domainTypes(f); len(got) != 2 || got[1] != "qemu" || len(told) != 1 || !strings.Contains(told[0], "printed nothing") {
+		t.Fatalf("silent guest: domains %v, told %q", got, told)
+	}
+
+	f = &fakeRPC{}
+	b, s, _ = testBackend(t, f)
+	f.createFn = func(string) error { return os.WriteFile(s.SerialLog, []byte("guestd: starting\n"), 0o644) }
+	told = startTelling(t, b, s)
+	if got := domainTypes(f); len(got) != 1 || got[0] != "kvm" || len(told) != 0 {
+		t.Fatalf("speaking guest: domains %v, told %q", got, told)
+	}
+}
+
+func TestKVMDecision(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		force string
+		open  error
+		kvm   bool
+		note  string
+	}{
+		{"works", "", nil, true, ""},
+		{"no device", "", fs.ErrNotExist, false, "no /dev/kvm"},
+		{"not in the kvm group", "", fs.ErrPermission, false, "sudo usermod -aG kvm $USER"},
+		{"forced tcg", "tcg", nil, false, "BERTH_ACCEL=tcg"},
+		{"forced kvm without access", "kvm", fs.ErrPermission, true, ""},
+	} {
+		open := c.open
+		k := kvmCheck{Force: c.force, Device: "/dev/kvm", Open: func(string) error { return open }}
+		a, err := k.decide()
+		if err != nil || a.KVM != c.kvm || !strings.Contains(a.Note, c.note) || (c.note == "") != (a.Note == "") {
+			t.Errorf("%s: %+v, %v", c.name, a, err)
+		}
+	}
+	if _, err := (kvmCheck{Force: "hvf"}).decide(); err == nil || !strings.Contains(err.Error(), "want kvm, tcg") {
+		t.Errorf("BERTH_ACCEL=hvf: %v", err)
+	}
+}
+
+func TestEndpoint(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	for _, c := range []struct {
+		u            userEnv
+		sock, qemuLg string
+	}{
+		{userEnv{UID: 0, Getenv: env(), Home: "/root"}, "/run/libvirt/libvirt-sock", "/var/log/libvirt/qemu/berth.log"},
+		{userEnv{UID: 1001, Getenv: env("XDG_RUNTIME_DIR", "/run/user/1001"), Home: "/home/u"}, "/run/user/1001/libvirt/libvirt-sock", "/home/u/.cache/libvirt/qemu/log/berth.log"},
+		// ssh or su: no runtime dir; libvirt uses its cache dir
+		{userEnv{UID: 1001, Getenv: env(), Home: "/home/u"}, "/home/u/.cache/libvirt/libvirt-sock", "/home/u/.cache/libvirt/qemu/log/berth.log"},
+		{userEnv{UID: 1001, Getenv: env("XDG_CACHE_HOME", "/c", "XDG_RUNTIME_DIR", "relative"), Home: "/home/u"}, "/c/libvirt/libvirt-sock", "/c/libvirt/qemu/log/berth.log"},
+	} {
+		e := endpointFor(c.u)
+		if e.Socket != c.sock || e.qemuLog("berth") != c.qemuLg || e.Session != (c.u.UID != 0) {
+			t.Errorf("%+v: %+v (log %s)", c.u, e, e.qemuLog("berth"))
+		}
+	}
+}
+
+func TestFindDaemon(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "libvirtd")
+	os.WriteFile(exe, nil, 0o755)
+	noPath := func(string) (string, error) { return "", errors.New("not found") }
+	if got := findDaemon(noPath, []string{filepath.Join(dir, "missing"), exe}); got != exe {
+		t.Errorf("found %q, want the one in sbin %q", got, exe)
+	}
+	if got := findDaemon(noPath, []string{filepath.Join(dir, "missing")}); got != "" {
+		t.Errorf("found %q in nothing", got)
+	}
+}
+
+func TestVirtiofsdArgs(t *testing.T) {
+	sh := vmhost.Share{Tag: "berth0", HostPath: "/home/u", ReadOnly: true}
+	c := virtiofsd{Path: "/usr/lib/qemu/virtiofsd", Unshare: "/usr/bin/unshare", Files: 20000}
+	want := "/usr/bin/unshare --user --map-auto --map-root-user -- /usr/lib/qemu/virtiofsd --fd=3 -o source=/home/u -o sandbox=namespace -o cache=auto --rlimit-nofile=20000"
+	if got := strings.Join(c.args(sh), " "); got != want {
+		t.Errorf("C virtiofsd for a user:\n got %s\nwant %s", got, want)
+	}
+	r := virtiofsd{Path: "/usr/libexec/virtiofsd", Rust: true}
+	want = "/usr/libexec/virtiofsd --fd=3 --shared-dir /home/u --sandbox namespace --cache auto --readonly"
+	if got := strings.Join(r.args(sh), " "); got != want {
+		t.Errorf("Rust virtiofsd for root:\n got %s\nwant %s", got, want)
 	}
 }
 
 func TestWatchFiltersAndMaps(t *testing.T) {
 	f := &fakeRPC{events: make(chan golibvirt.DomainEventLifecycleMsg, 8)}
-	b := &Backend{rpc: f, log: slog.New(slog.DiscardHandler)}
+	b := newBackend(f, slog.New(slog.DiscardHandler), endpoint{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch, err := b.Watch(ctx, "berth")

@@ -1,0 +1,211 @@
+package libvirt
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/berthvm/berth/vmhost"
+)
+
+// Berth runs virtiofsd itself, one per share, and hands QEMU its socket as a
+// vhost-user device, rather than asking libvirt to run it: libvirt 9.0
+// refuses virtiofs in session mode, and the session is how a normal user
+// runs Berth. For such a user virtiofsd runs in a user namespace with the
+// user's subordinate ids (`unshare --map-auto --map-root-user`): QEMU's C
+// virtiofsd needs to be root there to switch ids, and the guest's root then
+// writes files as the user on the host.
+
+// virtiofsd is how to run the installed virtiofsd.
+type virtiofsd struct {
+	Path string
+	Rust bool // the Rust virtiofsd's flags; else QEMU's C one's
+	// Unshare runs it in a user namespace (a normal user); empty for root.
+	Unshare string
+	Files   uint64 // open-files limit to ask for; 0 leaves it
+}
+
+// virtiofsdPaths are where distributions install virtiofsd: the Rust one
+// (Debian 13, Fedora, Arch) and QEMU's older C one (Debian 12, Ubuntu 22.04).
+var virtiofsdPaths = []string{"/usr/libexec/virtiofsd", "/usr/lib/virtiofsd", "/usr/lib/qemu/virtiofsd", "/usr/bin/virtiofsd"}
+
+// newVirtiofsd finds virtiofsd and what it needs to run as uid.
+func newVirtiofsd(uid int) (virtiofsd, error) {
+	v := virtiofsd{Path: firstExecutable(virtiofsdPaths)}
+	if v.Path == "" {
+		return v, fmt.Errorf("no virtiofsd is installed (looked in %v): install the virtiofsd package (Debian 12: qemu-system-common), or share folders over 9p with BERTH_SHARE_FS=9p and the generic-kernel guest", virtiofsdPaths)
+	}
+	help, _ := exec.Command(v.Path, "--help").CombinedOutput()
+	v.Rust = bytes.Contains(help, []byte("--shared-dir"))
+	if hard, ok := hardFileLimit(); ok {
+		v.Files = hard
+	}
+	if uid == 0 {
+		return v, nil
+	}
+	var err error
+	if v.Unshare, err = exec.LookPath("unshare"); err != nil {
+		return v, errors.New("shared folders need `unshare` (util-linux) to run virtiofsd as you")
+	}
+	if _, err := exec.LookPath("newuidmap"); err != nil {
+		if _, err := os.Stat("/usr/bin/newuidmap"); err != nil {
+			return v, errors.New("shared folders need newuidmap to run virtiofsd as you: `sudo apt-get install uidmap`")
+		}
+	}
+	return v, nil
+}
+
+// args is virtiofsd's command line for a share served on descriptor 3.
+func (v virtiofsd) args(sh vmhost.Share) []string {
+	var a []string
+	if v.Unshare != "" {
+		a = append(a, v.Unshare, "--user", "--map-auto", "--map-root-user", "--")
+	}
+	a = append(a, v.Path, "--fd=3")
+	if v.Rust {
+		a = append(a, "--shared-dir", sh.HostPath, "--sandbox", "namespace", "--cache", "auto")
+		if sh.ReadOnly {
+			a = append(a, "--readonly")
+		}
+		if v.Files > 0 {
+			a = append(a, "--rlimit-nofile", strconv.FormatUint(v.Files, 10))
+		}
+		return a
+	}
+	// The C virtiofsd cannot export read-only: the guest mounts such a
+	// share read-only. Its pid file lives in /run, which a user may not
+	// write; with --fd it keeps none.
+	a = append(a, "-o", "source="+sh.HostPath, "-o", "sandbox=namespace", "-o", "cache=auto")
+	if v.Files > 0 {
+		a = append(a, "--rlimit-nofile="+strconv.FormatUint(v.Files, 10))
+	}
+	return a
+}
+
+// shareSocket is where QEMU finds a share's virtiofsd.
+func shareSocket(dir, tag string) string { return filepath.Join(dir, "vfs-"+tag+".sock") }
+
+// fsDaemons are the virtiofsd processes of one machine.
+type fsDaemons struct {
+	mu    sync.Mutex
+	procs []*fsDaemon
+}
+
+type fsDaemon struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer // guarded by the process: read only after done
+	done   chan struct{}
+	share  vmhost.Share
+}
+
+// start runs one virtiofsd per share on a socket in dir. Each serves one
+// QEMU connection and exits when QEMU goes.
+func (f *fsDaemons) start(v virtiofsd, dir string, shares []vmhost.Share, log *slog.Logger) error {
+	f.stop()
+	for _, sh := range shares {
+		if err := f.startOne(v, dir, sh, log); err != nil {
+			f.stop()
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fsDaemons) startOne(v virtiofsd, dir string, sh vmhost.Share, log *slog.Logger) error {
+	path := shareSocket(dir, sh.Tag)
+	os.Remove(path)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("shared folder %s: %w", sh.HostPath, err)
+	}
+	defer l.Close() // virtiofsd holds its own copy
+	l.SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	lf, err := l.File()
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	args := v.args(sh)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.ExtraFiles = []*os.File{lf}
+	d := &fsDaemon{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{}), share: sh}
+	cmd.Stderr = &limitedWriter{w: d.stderr, n: 16 << 10}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("shared folder %s: start virtiofsd: %w", sh.HostPath, err)
+	}
+	log.Debug("virtiofsd started", "share", sh.HostPath, "pid", cmd.Process.Pid, "args", args)
+	go func() {
+		cmd.Wait()
+		close(d.done)
+	}()
+	f.mu.Lock()
+	f.procs = append(f.procs, d)
+	f.mu.Unlock()
+	return nil
+}
+
+// failures says which virtiofsd exited, with what it printed: after QEMU
+// could not start, this is usually why.
+func (f *fsDaemons) failures() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, d := range f.procs {
+		select {
+		case <-d.done:
+			out = append(out, fmt.Sprintf("virtiofsd for %s exited: %s", d.share.HostPath, strings.TrimSpace(lastLines(d.stderr.String(), 3))))
+		default:
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// stop ends every virtiofsd still running.
+func (f *fsDaemons) stop() {
+	f.mu.Lock()
+	procs := f.procs
+	f.procs = nil
+	f.mu.Unlock()
+	for _, d := range procs {
+		select {
+		case <-d.done:
+		default:
+			d.cmd.Process.Kill()
+			<-d.done
+		}
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " / ")
+}
+
+// limitedWriter keeps the first n bytes and drops the rest.
+type limitedWriter struct {
+	w interface{ Write([]byte) (int, error) }
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
+}
