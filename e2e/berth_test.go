@@ -43,6 +43,8 @@ func newBerthEnv(t *testing.T) *berthEnv {
 			t.Logf("berth logs:\n%s", out)
 		}
 		e.berthErr("stop", "--force")
+		// Each home has a VM of its own in the hypervisor: it goes too.
+		e.berthErr("delete", "--force")
 		// The daemon exits on SIGTERM; find it by its lock file.
 		if b, err := os.ReadFile(filepath.Join(e.home, "run", "daemon.lock")); err == nil {
 			var pid int
