@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/e2e/vm"
-	"github.com/berthvm/berth/guestd/api"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/packaging/imagearchive"
 )
 
@@ -105,7 +105,7 @@ func buildBusyboxWith(t *testing.T, add func(root string)) string {
 	return tarPath
 }
 
-func bootSteps(h api.Health) map[string]float64 {
+func bootSteps(h protocol.Health) map[string]float64 {
 	m := map[string]float64{}
 	for _, s := range h.Boot {
 		m[s.Name] = s.At
@@ -205,7 +205,7 @@ func TestGuestLifecycle(t *testing.T) {
 // guestPrivateServices checks that no container, on any network, reaches the
 // engine's TCP port or the guest API, while a published port stays reachable
 // (so a failure here is the firewall, not a broken network).
-func guestPrivateServices(t *testing.T, sock string, h api.Health) {
+func guestPrivateServices(t *testing.T, sock string, h protocol.Health) {
 	docker(t, sock, "run", "-d", "--name", "web", "-p", "18080:80", "berth/welcome")
 	defer docker(t, sock, "rm", "-f", "web")
 	docker(t, sock, "network", "create", "usernet")

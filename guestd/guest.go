@@ -19,14 +19,16 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berthvm/berth/guestd/api"
-	"github.com/berthvm/berth/guestd/config"
 	"github.com/berthvm/berth/guestd/datadisk"
 	"github.com/berthvm/berth/guestd/engine"
 	"github.com/berthvm/berth/guestd/firewall"
 	"github.com/berthvm/berth/guestd/kmod"
 	"github.com/berthvm/berth/guestd/mounts"
 	"github.com/berthvm/berth/guestd/netconf"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/guestd/reaper"
 	"github.com/berthvm/berth/guestd/rootfs"
 	"github.com/berthvm/berth/guestd/rosetta"
@@ -36,7 +38,6 @@ import (
 	"github.com/berthvm/berth/guestd/tapbridge"
 	"github.com/berthvm/berth/guestd/tunnel"
 	"github.com/berthvm/berth/guestd/vsock"
-	"golang.org/x/sys/unix"
 )
 
 // Guest-side locations.
@@ -74,17 +75,17 @@ var engineModules = []string{
 type guest struct {
 	log     *slog.Logger
 	console io.Writer
-	cfg     config.Config
+	cfg     protocol.Options
 	reaper  *reaper.Reaper
 	engine  *engine.Client
 
 	mu       sync.Mutex
-	state    api.State
+	state    protocol.State
 	err      string
 	problems []string
-	boot     []api.Step
-	versions api.Versions
-	disk     *datadisk.Report
+	boot     []protocol.Step
+	versions protocol.Versions
+	disk     *protocol.DataDiskReport
 	services []*supervise.Supervisor
 
 	engineCtx  context.Context
@@ -100,8 +101,8 @@ func newGuest(log *slog.Logger, console io.Writer) *guest {
 		log: log, console: console,
 		reaper:   reaper.New(log),
 		engine:   engine.NewClient(engine.DockerSocket),
-		state:    api.Booting,
-		versions: api.Versions{Guestd: buildVersion(), Kernel: kernelRelease()},
+		state:    protocol.Booting,
+		versions: protocol.Versions{Guestd: buildVersion(), Kernel: kernelRelease()},
 		shutdown: make(chan bool, 1),
 	}
 }
@@ -109,7 +110,7 @@ func newGuest(log *slog.Logger, console io.Writer) *guest {
 func (g *guest) step(name string) {
 	at := uptime()
 	g.mu.Lock()
-	g.boot = append(g.boot, api.Step{Name: name, At: at})
+	g.boot = append(g.boot, protocol.Step{Name: name, At: at})
 	g.mu.Unlock()
 	g.log.Info("boot step", "step", name, "uptime", fmt.Sprintf("%.2fs", at))
 }
@@ -126,24 +127,24 @@ func (g *guest) fail(err error) {
 	g.log.Error("boot failed", "err", err)
 	fmt.Fprintf(g.console, "\nberth: boot failed: %v\n", err)
 	g.mu.Lock()
-	g.state, g.err = api.Failed, err.Error()
+	g.state, g.err = protocol.Failed, err.Error()
 	g.mu.Unlock()
 }
 
-func (g *guest) setState(s api.State) {
+func (g *guest) setState(s protocol.State) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.state != api.Failed || s == api.ShuttingDown {
+	if g.state != protocol.Failed || s == protocol.ShuttingDown {
 		g.state = s
 	}
 }
 
-func (g *guest) health() api.Health {
+func (g *guest) health() protocol.Health {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	h := api.Health{
+	h := protocol.Health{
 		State: g.state, Error: g.err, Problems: append([]string(nil), g.problems...),
-		Uptime: uptime(), Boot: append([]api.Step(nil), g.boot...), Versions: g.versions, DataDisk: g.disk,
+		Uptime: uptime(), Boot: append([]protocol.Step(nil), g.boot...), Versions: g.versions, DataDisk: g.disk,
 	}
 	for _, s := range g.services {
 		h.Services = append(h.Services, s.Status())
@@ -171,7 +172,7 @@ func (g *guest) run() {
 	cfg, err := g.config(ctx)
 	if err != nil {
 		g.problem(fmt.Errorf("%w; using defaults", err))
-		cfg = config.Default()
+		cfg = protocol.DefaultOptions()
 	}
 	g.cfg = cfg
 	if cfg.LogLevel == "debug" {
@@ -214,9 +215,9 @@ func (g *guest) run() {
 
 // config reads the kernel command line and, where it names a vsock port
 // for them, the options the host serves there.
-func (g *guest) config(ctx context.Context) (config.Config, error) {
+func (g *guest) config(ctx context.Context) (protocol.Options, error) {
 	cmdline := readCmdline()
-	cfg, err := config.Parse(cmdline)
+	cfg, err := protocol.ParseOptions(cmdline)
 	if err != nil || cfg.VsockOptions == 0 {
 		return cfg, err
 	}
@@ -231,7 +232,7 @@ func (g *guest) config(ctx context.Context) (config.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("the host's options: %w", err)
 	}
-	return config.Parse(cmdline + " " + string(opts))
+	return protocol.ParseOptions(cmdline + " " + string(opts))
 }
 
 // enableRosetta registers Apple's Rosetta for x86-64 programs where the
@@ -330,7 +331,7 @@ func (g *guest) serveAPI() {
 		Addr: addr,
 		Handler: api.Server{
 			Health: g.health,
-			Stats: func() (stats.Stats, error) {
+			Stats: func() (protocol.Stats, error) {
 				return stats.Reader{Proc: "/proc", DataDisk: dataMount, Interval: 200 * time.Millisecond}.Read()
 			},
 			Shutdown: g.requestShutdown,
@@ -451,7 +452,7 @@ func (g *guest) startEngine(ctx context.Context, modules <-chan struct{}) error 
 	} else if len(loaded) > 0 {
 		g.log.Info("preloaded images", "archives", loaded)
 	}
-	g.setState(api.Ready)
+	g.setState(protocol.Ready)
 	g.step("ready")
 	return nil
 }
@@ -460,9 +461,9 @@ func (g *guest) startEngine(ctx context.Context, modules <-chan struct{}) error 
 // before the boot counts as failed (it keeps being restarted regardless).
 const engineFailures = 3
 
-func (g *guest) engineExited(st supervise.Status) {
+func (g *guest) engineExited(st protocol.ServiceStatus) {
 	g.mu.Lock()
-	booting := g.state == api.Booting
+	booting := g.state == protocol.Booting
 	g.mu.Unlock()
 	if booting && st.Restarts >= engineFailures {
 		last := ""
@@ -491,7 +492,7 @@ func (g *guest) requestShutdown(reboot bool) {
 // poweroff stops containers, then the engine, then every other process,
 // flushes and unmounts the data disk, and powers off (or reboots).
 func (g *guest) poweroff(reboot bool) {
-	g.setState(api.ShuttingDown)
+	g.setState(protocol.ShuttingDown)
 	g.log.Info("shutting down", "reboot", reboot)
 	if g.stopEngine != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), engineGrace)

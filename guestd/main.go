@@ -17,12 +17,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berthvm/berth/guestd/api"
-	"github.com/berthvm/berth/guestd/config"
+	"golang.org/x/sys/unix"
+
 	"github.com/berthvm/berth/guestd/kmod"
 	"github.com/berthvm/berth/guestd/mounts"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/guestd/rootfs"
-	"golang.org/x/sys/unix"
 )
 
 // version is set by the build (-ldflags -X main.version=...).
@@ -70,7 +70,7 @@ func (c *kernelConsole) Write(p []byte) (int, error) {
 // mount time rather than depending on it.
 var initrdModules = []string{"virtio_pci", "virtio_console", "virtio_blk", "crc32c_generic", "ext4", "overlay"}
 
-// scsiControllers reach a system disk named by LUN (config.SCSILUN):
+// scsiControllers reach a system disk named by LUN (protocol.SCSILUN):
 // Hyper-V's synthetic SCSI, or virtio-scsi where QEMU stands in for it in
 // tests. The one the machine lacks fails to load, which is fine.
 var scsiControllers = []string{"hv_storvsc", "virtio_scsi"}
@@ -79,11 +79,11 @@ func initrd(log *slog.Logger) error {
 	if err := mounts.Apply(mounts.Early()[:3]); err != nil { // proc, sys, dev
 		return err
 	}
-	cfg, err := config.Parse(readCmdline())
+	cfg, err := protocol.ParseOptions(readCmdline())
 	if err != nil {
 		// The system image can still boot with defaults; stage two reports it.
 		log.Error("bad kernel command line; using defaults", "err", err)
-		cfg = config.Default()
+		cfg = protocol.DefaultOptions()
 	}
 	release := kernelRelease()
 	idx, err := kmod.Open("/lib/modules/" + release)
@@ -93,7 +93,7 @@ func initrd(log *slog.Logger) error {
 	if err := idx.Load(initrdModules...); err != nil {
 		return err
 	}
-	if strings.HasPrefix(cfg.SystemDisk, config.SCSILUN) {
+	if strings.HasPrefix(cfg.SystemDisk, protocol.SCSILUN) {
 		for _, m := range scsiControllers {
 			if err := idx.Load(m); err != nil {
 				log.Info("no such SCSI controller here", "module", m, "err", err)
@@ -138,7 +138,7 @@ func uptime() float64 {
 // lost), so it offers a shell and otherwise waits.
 func fatal(log *slog.Logger, console io.Writer, err error) {
 	log.Error("guestd cannot continue", "err", err)
-	fmt.Fprintf(console, "\n%s%v\nboot with berth.debug=shell for a shell on this console\n", api.FatalMarker, err)
+	fmt.Fprintf(console, "\n%s%v\nboot with berth.debug=shell for a shell on this console\n", protocol.FatalMarker, err)
 	if strings.Contains(readCmdline(), "berth.debug=shell") {
 		shellLoop(log, nil)
 	}

@@ -14,15 +14,15 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
-	"github.com/berthvm/berth/guestd/api"
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 // serveShell upgrades the request to a raw stream joined to a shell (or the
 // ?cmd= arguments) in the guest: `berth shell`, for debugging. With ?tty=1 it
 // runs on a pty of ?rows= by ?cols=.
 func (g *guest) serveShell(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Upgrade") != api.ShellProtocol {
-		http.Error(w, "want Upgrade: "+api.ShellProtocol, http.StatusUpgradeRequired)
+	if r.Header.Get("Upgrade") != protocol.ShellProtocol {
+		http.Error(w, "want Upgrade: "+protocol.ShellProtocol, http.StatusUpgradeRequired)
 		return
 	}
 	q := r.URL.Query()
@@ -83,7 +83,7 @@ func (g *guest) serveShell(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.Close()
-	fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n", api.ShellProtocol)
+	fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n", protocol.ShellProtocol)
 	rw.Flush()
 	go func() {
 		io.Copy(in, rw.Reader) // buffered bytes first, then the connection

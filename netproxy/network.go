@@ -16,6 +16,8 @@ import (
 
 	"github.com/containers/gvisor-tap-vsock/pkg/types"
 	"github.com/containers/gvisor-tap-vsock/pkg/virtualnetwork"
+
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 // Config lays out the virtual network.
@@ -28,15 +30,15 @@ type Config struct {
 	MTU       int
 }
 
-// DefaultConfig matches guestd's defaults.
+// DefaultConfig is the layout guestd's default options expect.
 func DefaultConfig() Config {
 	return Config{
-		Subnet:    netip.MustParsePrefix("192.168.127.0/24"),
-		Gateway:   netip.MustParseAddr("192.168.127.1"),
-		Guest:     netip.MustParseAddr("192.168.127.2"),
+		Subnet:    protocol.Subnet,
+		Gateway:   protocol.GatewayIP,
+		Guest:     protocol.GuestIP,
 		GuestMAC:  "5a:94:ef:e4:0c:ee",
-		HostAlias: netip.MustParseAddr("192.168.127.254"),
-		MTU:       1500,
+		HostAlias: protocol.HostGatewayIP,
+		MTU:       protocol.MTU,
 	}
 }
 

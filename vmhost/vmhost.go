@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
-// The guest finds its disks by these virtio-blk serials (guestd/config).
+// The guest finds its disks by these virtio-blk serials.
 const (
-	SystemSerial = "berth-system"
-	DataSerial   = "berth-data"
+	SystemSerial = protocol.SystemDiskSerial
+	DataSerial   = protocol.DataDiskSerial
 )
 
 // Spec is everything a backend needs to define and boot the machine.

@@ -18,8 +18,7 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/filesharing"
-	"github.com/berthvm/berth/guestd/api"
-	"github.com/berthvm/berth/guestd/stats"
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 // State is the machine's state as the daemon sees it.
@@ -82,20 +81,20 @@ func Publications(fws []Forward) []Publication {
 
 // Status is GET /v1/status.
 type Status struct {
-	State        State       `json:"state"`
-	Reason       string      `json:"reason,omitempty"` // why, in the error state
-	Step         string      `json:"step,omitempty"`   // progress while starting or stopping
-	CPUs         int         `json:"cpus"`
-	MemoryMiB    int         `json:"memory_mib"`
-	DiskGiB      int         `json:"disk_gib"`
-	DockerSocket string      `json:"docker_socket"`
-	Context      string      `json:"docker_context"`
-	DaemonLog    string      `json:"daemon_log"`
-	SerialLog    string      `json:"serial_log"`
-	DaemonPid    int         `json:"daemon_pid"`
-	Version      string      `json:"version"`
-	Guest        *api.Health `json:"guest,omitempty"`
-	Forwards     []Forward   `json:"forwards,omitempty"`
+	State        State            `json:"state"`
+	Reason       string           `json:"reason,omitempty"` // why, in the error state
+	Step         string           `json:"step,omitempty"`   // progress while starting or stopping
+	CPUs         int              `json:"cpus"`
+	MemoryMiB    int              `json:"memory_mib"`
+	DiskGiB      int              `json:"disk_gib"`
+	DockerSocket string           `json:"docker_socket"`
+	Context      string           `json:"docker_context"`
+	DaemonLog    string           `json:"daemon_log"`
+	SerialLog    string           `json:"serial_log"`
+	DaemonPid    int              `json:"daemon_pid"`
+	Version      string           `json:"version"`
+	Guest        *protocol.Health `json:"guest,omitempty"`
+	Forwards     []Forward        `json:"forwards,omitempty"`
 	// Notes are what the host decided at this start that the user should
 	// know (e.g. the CPU is emulated, and why).
 	Notes []string `json:"notes,omitempty"`
@@ -197,8 +196,8 @@ func (c *Client) Delete(ctx context.Context) error {
 }
 
 // Stats fetches the guest's resource use.
-func (c *Client) Stats(ctx context.Context) (stats.Stats, error) {
-	var s stats.Stats
+func (c *Client) Stats(ctx context.Context) (protocol.Stats, error) {
+	var s protocol.Stats
 	err := c.call(ctx, http.MethodGet, "/v1/stats", nil, &s)
 	return s, err
 }
@@ -286,7 +285,7 @@ func Shell(socket string, args []string, tty bool, rows, cols int, term string) 
 	}
 	req, _ := http.NewRequest(http.MethodPost, "http://berth/v1/shell?"+q.Encode(), nil)
 	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", api.ShellProtocol)
+	req.Header.Set("Upgrade", protocol.ShellProtocol)
 	if err := req.Write(conn); err != nil {
 		conn.Close()
 		return nil, nil, err

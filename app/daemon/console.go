@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/berthvm/berth/guestd/api"
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 // bootFailure is guestd's own account of why the guest cannot boot.
@@ -38,8 +38,8 @@ func consoleFailure(ctx context.Context, path string, every time.Duration) error
 				}
 				line := pending[:nl]
 				pending = pending[nl+1:]
-				if i := bytes.Index(line, []byte(api.FatalMarker)); i >= 0 {
-					return &bootFailure{reason: string(bytes.TrimSpace(line[i+len(api.FatalMarker):]))}
+				if i := bytes.Index(line, []byte(protocol.FatalMarker)); i >= 0 {
+					return &bootFailure{reason: string(bytes.TrimSpace(line[i+len(protocol.FatalMarker):]))}
 				}
 			}
 		}

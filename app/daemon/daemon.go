@@ -22,9 +22,7 @@ import (
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/filesharing"
-	"github.com/berthvm/berth/guestd/api"
-	"github.com/berthvm/berth/guestd/config"
-	"github.com/berthvm/berth/guestd/tunnel"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy"
 	"github.com/berthvm/berth/netproxy/apifilter"
 	"github.com/berthvm/berth/netproxy/dockerctx"
@@ -67,7 +65,7 @@ type Daemon struct {
 type session struct {
 	cancel   context.CancelFunc
 	net      *netproxy.Network
-	guest    *api.Client
+	guest    *protocol.Client
 	guestAPI string // host:port of the guest API inside the network
 	fwd      *portfwd.Forwarder
 	stopped  chan struct{} // closed when the VM is seen stopped
@@ -203,10 +201,10 @@ func (d *Daemon) boot(s settings.Settings) {
 		return
 	}
 	run.net = nw
-	gcfg := config.Default()
+	gcfg := protocol.DefaultOptions()
 	gcfg.HostGateway = nw.Config().HostAlias
 	run.guestAPI = net.JoinHostPort(nw.Config().Guest.String(), strconv.Itoa(gcfg.APIPort))
-	run.guest = api.NewClient(run.guestAPI, nw.Dialer())
+	run.guest = protocol.NewClient(run.guestAPI, nw.Dialer())
 	nicL, err := listenUnix(d.netSocket())
 	if err != nil {
 		fail(err)
@@ -298,14 +296,14 @@ func (d *Daemon) boot(s settings.Settings) {
 		// the VM's loopback (where dockerd binds -p 127.0.0.1:…) from
 		// inside, by guestd.
 		Guest: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if network == "tcp" && tunnel.CheckAddr(network, addr) != nil {
+			if network == "tcp" && protocol.CheckDialAddr(network, addr) != nil {
 				return nw.Dial(ctx, addr)
 			}
 			conn, err := nw.DialGuest(ctx, gcfg.APIPort)
 			if err != nil {
 				return nil, err
 			}
-			return tunnel.Dial(ctx, conn, network, addr)
+			return protocol.Dial(ctx, conn, network, addr)
 		},
 		GuestIP: nw.Config().Guest.String(),
 		Log:     d.o.Log,
@@ -331,8 +329,8 @@ const maxCmdline = 2047
 
 // kernelCmdline is the guest's command line: the console, and guestd's
 // settings that differ from its defaults.
-func kernelCmdline(g config.Config) (string, error) {
-	line := strings.Join(append([]string{"console=ttyS0 quiet panic=-1"}, g.KernelArgs()...), " ")
+func kernelCmdline(g protocol.Options) (string, error) {
+	line := strings.Join(append([]string{protocol.ConsoleArgs}, g.KernelArgs()...), " ")
 	if len(line) > maxCmdline {
 		return "", fmt.Errorf("the shared folders do not fit on the VM's kernel command line (%d bytes, at most %d): share fewer folders, or a parent folder instead of several children (`berth start --unmount PATH`)", len(line), maxCmdline)
 	}
@@ -341,9 +339,9 @@ func kernelCmdline(g config.Config) (string, error) {
 
 // shareSpecs turns the shared folders into what the hypervisor exports
 // (tag and host path) and what guestd mounts (tag and VM path).
-func shareSpecs(goos string, shares []filesharing.Share) ([]vmhost.Share, []config.Share, error) {
+func shareSpecs(goos string, shares []filesharing.Share) ([]vmhost.Share, []protocol.Share, error) {
 	var host []vmhost.Share
-	var guest []config.Share
+	var guest []protocol.Share
 	for i, sh := range shares {
 		vmPath, err := filesharing.GuestPath(goos, sh.HostPath)
 		if err != nil {
@@ -351,7 +349,7 @@ func shareSpecs(goos string, shares []filesharing.Share) ([]vmhost.Share, []conf
 		}
 		tag := "berth" + strconv.Itoa(i)
 		host = append(host, vmhost.Share{Tag: tag, HostPath: sh.HostPath, ReadOnly: sh.ReadOnly})
-		guest = append(guest, config.Share{Tag: tag, Path: vmPath, ReadOnly: sh.ReadOnly})
+		guest = append(guest, protocol.Share{Tag: tag, Path: vmPath, ReadOnly: sh.ReadOnly})
 	}
 	return host, guest, nil
 }
@@ -376,7 +374,7 @@ func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
 			fail(err)
 		}
 	}()
-	_, err := run.guest.WaitReady(ctx, run.stopped, func(s api.Step) {
+	_, err := run.guest.WaitReady(ctx, run.stopped, func(s protocol.Step) {
 		d.m.progress("waiting for the engine (guest: " + s.Name + ")")
 	})
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/berthvm/berth/filesharing"
-	"github.com/berthvm/berth/guestd/config"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -17,20 +17,20 @@ func TestShareSpecs(t *testing.T) {
 	if host[1] != (vmhost.Share{Tag: "berth1", HostPath: `D:\data`, ReadOnly: true}) {
 		t.Errorf("host side %+v", host)
 	}
-	if guest[0] != (config.Share{Tag: "berth0", Path: "/mnt/host/c/Users/me"}) || guest[1].Path != "/mnt/host/d/data" || !guest[1].ReadOnly {
+	if guest[0] != (protocol.Share{Tag: "berth0", Path: "/mnt/host/c/Users/me"}) || guest[1].Path != "/mnt/host/d/data" || !guest[1].ReadOnly {
 		t.Errorf("guest side %+v", guest)
 	}
 }
 
 func TestKernelCmdline(t *testing.T) {
-	g := config.Default()
-	g.Shares = []config.Share{{Tag: "berth0", Path: "/home/me/my projects"}}
+	g := protocol.DefaultOptions()
+	g.Shares = []protocol.Share{{Tag: "berth0", Path: "/home/me/my projects"}}
 	line, err := kernelCmdline(g)
 	if err != nil || line != "console=ttyS0 quiet panic=-1 berth.share=berth0,rw,/home/me/my%20projects" {
 		t.Fatalf("%q %v", line, err)
 	}
 	for i := range 40 {
-		g.Shares = append(g.Shares, config.Share{Tag: "t" + strings.Repeat("x", i), Path: "/" + strings.Repeat("long-folder-name/", 4) + strings.Repeat("y", i)})
+		g.Shares = append(g.Shares, protocol.Share{Tag: "t" + strings.Repeat("x", i), Path: "/" + strings.Repeat("long-folder-name/", 4) + strings.Repeat("y", i)})
 	}
 	if _, err := kernelCmdline(g); err == nil || !strings.Contains(err.Error(), "do not fit") {
 		t.Fatalf("an overlong command line: %v", err)

@@ -6,7 +6,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/berthvm/berth/app/control"
-	"github.com/berthvm/berth/guestd/stats"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
@@ -17,7 +17,7 @@ type Machine interface {
 	Events(ctx context.Context, fn func(control.Event) bool) error
 	Start(ctx context.Context) error
 	Stop(ctx context.Context, force bool) error
-	Stats(ctx context.Context) (stats.Stats, error)
+	Stats(ctx context.Context) (protocol.Stats, error)
 }
 
 // Engine is the part of the official Docker Go client the dashboard uses;

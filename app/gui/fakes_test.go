@@ -14,7 +14,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/berthvm/berth/app/control"
-	"github.com/berthvm/berth/guestd/stats"
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 // fakeMachine is a daemon in memory: Start and Stop move its state at once.
@@ -72,8 +72,8 @@ func (m *fakeMachine) Stop(context.Context, bool) error {
 	return nil
 }
 
-func (m *fakeMachine) Stats(context.Context) (stats.Stats, error) {
-	return stats.Stats{CPUs: 2, CPUPercent: 12, Memory: stats.Usage{Total: 2 << 30, Used: 1 << 29}, DataDisk: stats.Usage{Total: 64 << 30, Used: 3 << 30}}, nil
+func (m *fakeMachine) Stats(context.Context) (protocol.Stats, error) {
+	return protocol.Stats{CPUs: 2, CPUPercent: 12, Memory: protocol.Usage{Total: 2 << 30, Used: 1 << 29}, DataDisk: protocol.Usage{Total: 64 << 30, Used: 3 << 30}}, nil
 }
 
 func (m *fakeMachine) calls() (int, int) {

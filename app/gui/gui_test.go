@@ -21,7 +21,7 @@ import (
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/filesharing"
-	"github.com/berthvm/berth/guestd/api"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
@@ -91,7 +91,7 @@ func TestHeaderForEachState(t *testing.T) {
 	u, _ := newTestUI(t, &fakeMachine{}, newFakeEngine())
 	running := control.Status{State: control.Running, DockerSocket: "/run/user/1000/berth/docker.sock", Context: "berth",
 		Notes: []string{"KVM does not work on this host (QEMU: KVM internal error): booting again with the CPU emulated"},
-		Guest: &api.Health{Versions: api.Versions{Docker: "20.10.24", Kernel: "6.1.0"}, Uptime: 125, Problems: []string{"share /srv: not mounted"}}}
+		Guest: &protocol.Health{Versions: protocol.Versions{Docker: "20.10.24", Kernel: "6.1.0"}, Uptime: 125, Problems: []string{"share /srv: not mounted"}}}
 	for _, c := range []struct {
 		st                   control.Status
 		err                  error

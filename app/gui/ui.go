@@ -29,7 +29,7 @@ import (
 	"github.com/berthvm/berth/app/autostart"
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/settings"
-	"github.com/berthvm/berth/guestd/stats"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
@@ -258,7 +258,7 @@ func (u *UI) showStatus(st control.Status, err error) {
 		u.copyBtn.Disable()
 	}
 	if st.State != control.Running {
-		u.showStats(stats.Stats{}, false)
+		u.showStats(protocol.Stats{}, false)
 	}
 	u.showNotice()
 	if u.tray != nil {
@@ -309,7 +309,7 @@ func enable(w fyne.Disableable, on bool) {
 	}
 }
 
-func (u *UI) showStats(s stats.Stats, ok bool) {
+func (u *UI) showStats(s protocol.Stats, ok bool) {
 	if !ok {
 		u.cpu.SetText("CPU —")
 		u.mem.SetText("Memory —")
@@ -327,7 +327,7 @@ func (u *UI) showStats(s stats.Stats, ok bool) {
 	u.diskBar.SetValue(fraction(s.DataDisk))
 }
 
-func fraction(us stats.Usage) float64 {
+func fraction(us protocol.Usage) float64 {
 	if us.Total == 0 {
 		return 0
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/daemon"
 	"github.com/berthvm/berth/app/settings"
-	"github.com/berthvm/berth/guestd/stats"
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 // Running returns a client of the running daemon, or nil if none answers.
@@ -123,10 +123,10 @@ func (m Machine) Stop(ctx context.Context, force bool) error {
 }
 
 // Stats is the guest's resource use.
-func (m Machine) Stats(ctx context.Context) (stats.Stats, error) {
+func (m Machine) Stats(ctx context.Context) (protocol.Stats, error) {
 	c := Running(ctx, m.Paths)
 	if c == nil {
-		return stats.Stats{}, ErrNoDaemon
+		return protocol.Stats{}, ErrNoDaemon
 	}
 	return c.Stats(ctx)
 }

@@ -18,8 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berthvm/berth/guestd/api"
-	"github.com/berthvm/berth/guestd/config"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy"
 )
 
@@ -37,7 +36,7 @@ type Options struct {
 // VM is a running guest.
 type VM struct {
 	Net        *netproxy.Network
-	API        *api.Client
+	API        *protocol.Client
 	DockerSock string // host unix socket proxied to the guest engine
 	SerialLog  string
 	Launched   time.Time // when QEMU was started
@@ -87,7 +86,7 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		return nil, err
 	}
 	os.Chmod(dockerSock, 0o600)
-	gcfg := config.Default()
+	gcfg := protocol.DefaultOptions()
 	go netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
 		return netw.DialGuest(ctx, gcfg.EnginePort)
 	}, netproxy.Join, log)
@@ -107,11 +106,11 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		"-serial", "file:" + serial,
 		"-kernel", filepath.Join(o.GuestDir, "vmlinuz"),
 		"-initrd", filepath.Join(o.GuestDir, "initrd.img"),
-		"-append", strings.Join(append([]string{"console=ttyS0", "quiet", "panic=-1"}, o.Cmdline...), " "),
+		"-append", strings.Join(append([]string{protocol.ConsoleArgs}, o.Cmdline...), " "),
 		"-drive", "if=none,id=system,format=raw,readonly=on,file=" + filepath.Join(o.GuestDir, "system.img"),
-		"-device", "virtio-blk-pci,drive=system,serial=berth-system",
+		"-device", "virtio-blk-pci,drive=system,serial=" + protocol.SystemDiskSerial,
 		"-drive", "if=none,id=data,format=raw,cache=none,aio=threads,discard=unmap,file=" + o.DataDisk,
-		"-device", "virtio-blk-pci,drive=data,serial=berth-data",
+		"-device", "virtio-blk-pci,drive=data,serial=" + protocol.DataDiskSerial,
 		"-netdev", "stream,id=net0,server=off,addr.type=unix,addr.path=" + nicSock,
 		"-device", "virtio-net-pci,netdev=net0,mac=" + netproxy.DefaultConfig().GuestMAC,
 		"-device", "virtio-rng-pci",
@@ -129,7 +128,7 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 	cmd.Stdout, cmd.Stderr = out, out
 	v := &VM{
 		Net: netw, DockerSock: dockerSock, SerialLog: serial, cmd: cmd, cancel: cancel,
-		API:    api.NewClient(fmt.Sprintf("%s:%d", netw.Config().Guest, gcfg.APIPort), netw.Dialer()),
+		API:    protocol.NewClient(fmt.Sprintf("%s:%d", netw.Config().Guest, gcfg.APIPort), netw.Dialer()),
 		exited: make(chan error, 1),
 		gone:   make(chan struct{}),
 	}
@@ -149,7 +148,7 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 }
 
 // WaitReady waits until the guest is ready, has failed, or QEMU exited.
-func (v *VM) WaitReady(ctx context.Context) (api.Health, error) {
+func (v *VM) WaitReady(ctx context.Context) (protocol.Health, error) {
 	h, err := v.API.WaitReady(ctx, v.gone, nil)
 	if err != nil {
 		return h, fmt.Errorf("%w (serial log %s)", err, v.SerialLog)

@@ -9,28 +9,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthvm/berth/guestd/stats"
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 func TestClientServer(t *testing.T) {
 	shut := make(chan bool, 1)
 	statsErr := error(nil)
 	srv := httptest.NewServer(Server{
-		Health: func() Health {
-			return Health{State: Ready, Uptime: 12.5, Boot: []Step{{"engine-ready", 11}}, Versions: Versions{Docker: "20.10.24"}}
+		Health: func() protocol.Health {
+			return protocol.Health{State: protocol.Ready, Uptime: 12.5, Boot: []protocol.Step{{Name: "engine-ready", At: 11}}, Versions: protocol.Versions{Docker: "20.10.24"}}
 		},
-		Stats: func() (stats.Stats, error) {
-			return stats.Stats{CPUs: 2, Memory: stats.Usage{Total: 100, Used: 40}}, statsErr
+		Stats: func() (protocol.Stats, error) {
+			return protocol.Stats{CPUs: 2, Memory: protocol.Usage{Total: 100, Used: 40}}, statsErr
 		},
 		Shutdown: func(reboot bool) { shut <- reboot },
 	}.Handler())
 	defer srv.Close()
 	var d net.Dialer
-	c := NewClient(strings.TrimPrefix(srv.URL, "http://"), d.DialContext)
+	c := protocol.NewClient(strings.TrimPrefix(srv.URL, "http://"), d.DialContext)
 	ctx := context.Background()
 
 	h, err := c.Health(ctx)
-	if err != nil || h.State != Ready || h.Versions.Docker != "20.10.24" || h.Boot[0].At != 11 {
+	if err != nil || h.State != protocol.Ready || h.Versions.Docker != "20.10.24" || h.Boot[0].At != 11 {
 		t.Fatalf("health %+v, %v", h, err)
 	}
 	s, err := c.Stats(ctx)

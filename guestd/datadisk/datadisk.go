@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 // Kind is what the disk holds.
@@ -104,16 +106,9 @@ type Disk struct {
 	Log   *slog.Logger
 }
 
-// Report says what Prepare did.
-type Report struct {
-	Formatted bool   `json:"formatted"`
-	Repaired  bool   `json:"repaired"`
-	Check     string `json:"check,omitempty"` // e2fsck's summary line
-}
-
 // Prepare formats (blank disk only), checks, mounts and grows the disk.
-func (d Disk) Prepare(ctx context.Context) (Report, error) {
-	var rep Report
+func (d Disk) Prepare(ctx context.Context) (protocol.DataDiskReport, error) {
+	var rep protocol.DataDiskReport
 	kind, what, err := Probe(d.Device)
 	if err != nil {
 		return rep, err

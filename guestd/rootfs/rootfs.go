@@ -12,13 +12,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berthvm/berth/guestd/config"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 // FindDisk returns /dev/NAME of the block device with the given ID, waiting
 // up to wait for it to appear: virtio-blk's serial, set by the host, or
-// config.SCSILUN+N for the SCSI disk at LUN N. sysBlock is normally /sys/block.
+// protocol.SCSILUN+N for the SCSI disk at LUN N. sysBlock is normally /sys/block.
 func FindDisk(sysBlock, id string, wait time.Duration) (string, error) {
 	deadline := time.Now().Add(wait)
 	for {
@@ -28,7 +29,7 @@ func FindDisk(sysBlock, id string, wait time.Duration) (string, error) {
 		}
 		var seen []string
 		for _, e := range entries {
-			got, ok := diskID(filepath.Join(sysBlock, e.Name()), strings.HasPrefix(id, config.SCSILUN))
+			got, ok := diskID(filepath.Join(sysBlock, e.Name()), strings.HasPrefix(id, protocol.SCSILUN))
 			if !ok {
 				continue
 			}
@@ -44,7 +45,7 @@ func FindDisk(sysBlock, id string, wait time.Duration) (string, error) {
 	}
 }
 
-// diskID is a block device's serial, or with scsi its config.SCSILUN ID from the
+// diskID is a block device's serial, or with scsi its protocol.SCSILUN ID from the
 // H:C:T:L address its device link ends in.
 func diskID(dir string, scsi bool) (string, bool) {
 	if scsi {
@@ -56,7 +57,7 @@ func diskID(dir string, scsi bool) (string, bool) {
 		if len(hctl) != 4 {
 			return "", false
 		}
-		return config.SCSILUN + hctl[3], true
+		return protocol.SCSILUN + hctl[3], true
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "serial"))
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthvm/berth/guestd/config"
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 func fakeSysBlock(t *testing.T, disks map[string]string) string {
@@ -41,11 +41,11 @@ func TestFindDiskBySCSILUN(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := FindDisk(sys, config.SCSILUN+"2", 0)
+	got, err := FindDisk(sys, protocol.SCSILUN+"2", 0)
 	if err != nil || got != "/dev/sdb" {
 		t.Fatalf("got %q, %v; want /dev/sdb", got, err)
 	}
-	_, err = FindDisk(sys, config.SCSILUN+"7", 0)
+	_, err = FindDisk(sys, protocol.SCSILUN+"7", 0)
 	if err == nil || !strings.Contains(err.Error(), "sdc=scsi-lun:1") {
 		t.Fatalf("err = %v, want it to list the LUNs seen", err)
 	}

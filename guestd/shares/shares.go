@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berthvm/berth/guestd/config"
 	"github.com/berthvm/berth/guestd/mounts"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/guestd/vsock"
 )
 
@@ -45,7 +45,7 @@ func NewMounter(load func(string) error, log *slog.Logger) *Mounter {
 }
 
 // Mount mounts one share at its path and returns the filesystem used.
-func (m *Mounter) Mount(s config.Share) (string, error) {
+func (m *Mounter) Mount(s protocol.Share) (string, error) {
 	if err := os.MkdirAll(s.Path, 0o755); err != nil {
 		return "", fmt.Errorf("share %s: %w", s.Path, err)
 	}
@@ -80,7 +80,7 @@ func (m *Mounter) Mount(s config.Share) (string, error) {
 // mountVsock mounts 9p over a connection to the share's 9P server: the
 // kernel takes the socket as both its read and write descriptor and keeps
 // its own reference, so ours is closed after the mount.
-func (m *Mounter) mountVsock(s config.Share, flags uintptr) (string, error) {
+func (m *Mounter) mountVsock(s protocol.Share, flags uintptr) (string, error) {
 	fail := func(err error) (string, error) {
 		return "", fmt.Errorf("mount shared folder %s (9p over vsock port %d): %w", s.Path, s.VsockPort, err)
 	}
@@ -111,7 +111,7 @@ func (m *Mounter) loadAll(modules []string) error {
 
 // Keep checks the shares every interval until ctx ends and mounts again any
 // that went away (unmounted, or its host side gone and reconnected).
-func (m *Mounter) Keep(ctx context.Context, shares []config.Share, interval time.Duration) {
+func (m *Mounter) Keep(ctx context.Context, shares []protocol.Share, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

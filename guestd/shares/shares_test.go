@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berthvm/berth/guestd/config"
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 type call struct {
@@ -42,7 +42,7 @@ func fakeMounter(fail map[string]error, missingModules map[string]bool) (*Mounte
 func TestMountPrefersVirtiofs(t *testing.T) {
 	m, calls := fakeMounter(nil, nil)
 	dir := filepath.Join(t.TempDir(), "a b")
-	fs, err := m.Mount(config.Share{Tag: "berth0", Path: dir, ReadOnly: true})
+	fs, err := m.Mount(protocol.Share{Tag: "berth0", Path: dir, ReadOnly: true})
 	if err != nil || fs != "virtiofs" {
 		t.Fatalf("got %q, %v", fs, err)
 	}
@@ -53,7 +53,7 @@ func TestMountPrefersVirtiofs(t *testing.T) {
 
 func TestMountFallsBackTo9p(t *testing.T) {
 	m, calls := fakeMounter(map[string]error{"virtiofs": unix.ENOENT}, nil)
-	fs, err := m.Mount(config.Share{Tag: "berth1", Path: t.TempDir()})
+	fs, err := m.Mount(protocol.Share{Tag: "berth1", Path: t.TempDir()})
 	if err != nil || fs != "9p" {
 		t.Fatalf("got %q, %v", fs, err)
 	}
@@ -76,7 +76,7 @@ func TestMountOverVsock(t *testing.T) {
 		return r, err
 	}
 	dir := t.TempDir()
-	fs, err := m.Mount(config.Share{Tag: "berth0", Path: dir, ReadOnly: true, VsockPort: 1100})
+	fs, err := m.Mount(protocol.Share{Tag: "berth0", Path: dir, ReadOnly: true, VsockPort: 1100})
 	if err != nil || fs != "9p" || dialed != 1100 {
 		t.Fatalf("got %q, %v; dialed %d", fs, err, dialed)
 	}
@@ -92,14 +92,14 @@ func TestMountOverVsock(t *testing.T) {
 		t.Fatalf("call %+v data %q", got, data)
 	}
 	m.dial = func(uint32) (*os.File, error) { return nil, errors.New("connection refused") }
-	if _, err := m.Mount(config.Share{Tag: "berth0", Path: dir, VsockPort: 1100}); err == nil || !strings.Contains(err.Error(), "vsock port 1100): connection refused") {
+	if _, err := m.Mount(protocol.Share{Tag: "berth0", Path: dir, VsockPort: 1100}); err == nil || !strings.Contains(err.Error(), "vsock port 1100): connection refused") {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestMountSaysWhatFailed(t *testing.T) {
 	m, _ := fakeMounter(map[string]error{"virtiofs": unix.ENOENT}, map[string]bool{"9p": true})
-	_, err := m.Mount(config.Share{Tag: "berth2", Path: t.TempDir()})
+	_, err := m.Mount(protocol.Share{Tag: "berth2", Path: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "virtiofs: no such file") || !strings.Contains(err.Error(), "module 9p not found") {
 		t.Fatalf("error %v", err)
 	}

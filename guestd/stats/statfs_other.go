@@ -2,8 +2,14 @@
 
 package stats
 
-import "errors"
+import (
+	"errors"
 
-// diskUsage exists so the package's types build for the host side on
-// every OS; the reader itself only runs in the Linux guest.
-func diskUsage(string) (Usage, error) { return Usage{}, errors.New("statfs: not supported here") }
+	"github.com/berthvm/berth/guestd/protocol"
+)
+
+// diskUsage lets the package build on every OS (go build ./...); the
+// reader only runs in the Linux guest.
+func diskUsage(string) (protocol.Usage, error) {
+	return protocol.Usage{}, errors.New("statfs: not supported here")
+}

@@ -6,12 +6,14 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
-func diskUsage(path string) (Usage, error) {
+func diskUsage(path string) (protocol.Usage, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
-		return Usage{}, fmt.Errorf("statfs %s: %w", path, err)
+		return protocol.Usage{}, fmt.Errorf("statfs %s: %w", path, err)
 	}
-	return Usage{Total: st.Blocks * uint64(st.Bsize), Used: (st.Blocks - st.Bfree) * uint64(st.Bsize)}, nil
+	return protocol.Usage{Total: st.Blocks * uint64(st.Bsize), Used: (st.Blocks - st.Bfree) * uint64(st.Bsize)}, nil
 }

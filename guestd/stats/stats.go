@@ -9,22 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/berthvm/berth/guestd/protocol"
 )
-
-// Stats is a snapshot of resource use.
-type Stats struct {
-	CPUs       int     `json:"cpus"`
-	CPUPercent float64 `json:"cpu_percent"` // of all CPUs, over the sample interval
-	Load1      float64 `json:"load1"`
-	Memory     Usage   `json:"memory"`
-	DataDisk   Usage   `json:"data_disk"`
-}
-
-// Usage is a total and how much of it is used, in bytes.
-type Usage struct {
-	Total uint64 `json:"total"`
-	Used  uint64 `json:"used"`
-}
 
 // Reader reads stats from a proc directory (normally /proc).
 type Reader struct {
@@ -34,8 +21,8 @@ type Reader struct {
 }
 
 // Read samples CPU time over r.Interval and reads the rest once.
-func (r Reader) Read() (Stats, error) {
-	var s Stats
+func (r Reader) Read() (protocol.Stats, error) {
+	var s protocol.Stats
 	busy0, total0, cpus, err := cpuTimes(filepath.Join(r.Proc, "stat"))
 	if err != nil {
 		return s, err
@@ -107,10 +94,10 @@ func cpuTimes(path string) (busy, total uint64, cpus int, err error) {
 	return busy, total, cpus, sc.Err()
 }
 
-func memory(path string) (Usage, error) {
+func memory(path string) (protocol.Usage, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Usage{}, fmt.Errorf("memory stats: %w", err)
+		return protocol.Usage{}, fmt.Errorf("memory stats: %w", err)
 	}
 	kv := map[string]uint64{}
 	for _, line := range strings.Split(string(b), "\n") {
@@ -125,7 +112,7 @@ func memory(path string) (Usage, error) {
 	}
 	total, avail := kv["MemTotal"], kv["MemAvailable"]
 	if total == 0 {
-		return Usage{}, fmt.Errorf("memory stats: no MemTotal in %s", path)
+		return protocol.Usage{}, fmt.Errorf("memory stats: no MemTotal in %s", path)
 	}
-	return Usage{Total: total, Used: total - min(avail, total)}, nil
+	return protocol.Usage{Total: total, Used: total - min(avail, total)}, nil
 }

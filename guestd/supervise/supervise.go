@@ -17,8 +17,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berthvm/berth/guestd/reaper"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthvm/berth/guestd/protocol"
+	"github.com/berthvm/berth/guestd/reaper"
 )
 
 // Backoff bounds the delay between restarts.
@@ -51,7 +53,7 @@ type Service struct {
 	// Output receives the service's output lines, prefixed with its name.
 	Output io.Writer
 	// OnExit, if set, hears of every unexpected exit with the status after it.
-	OnExit func(Status)
+	OnExit func(protocol.ServiceStatus)
 }
 
 // Supervisor runs one Service.
@@ -61,7 +63,7 @@ type Supervisor struct {
 	log    *slog.Logger
 
 	mu      sync.Mutex
-	status  Status
+	status  protocol.ServiceStatus
 	proc    *reaper.Process
 	tail    []string
 	readyCh chan struct{} // closed at the first readiness
@@ -79,7 +81,7 @@ func New(svc Service, r *reaper.Reaper, log *slog.Logger) *Supervisor {
 	}
 	return &Supervisor{
 		svc: svc, reaper: r, log: log.With("service", svc.Name),
-		status:  Status{Name: svc.Name, State: Stopped, Since: time.Now()},
+		status:  protocol.ServiceStatus{Name: svc.Name, State: protocol.ServiceStopped, Since: time.Now()},
 		readyCh: make(chan struct{}),
 	}
 }
@@ -88,17 +90,17 @@ func New(svc Service, r *reaper.Reaper, log *slog.Logger) *Supervisor {
 func (s *Supervisor) Ready() <-chan struct{} { return s.readyCh }
 
 // Status returns a snapshot.
-func (s *Supervisor) Status() Status {
+func (s *Supervisor) Status() protocol.ServiceStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.status
-	if st.State != Running {
+	if st.State != protocol.ServiceRunning {
 		st.Tail = append([]string(nil), s.tail...)
 	}
 	return st
 }
 
-func (s *Supervisor) setState(st State, pid int, err error) {
+func (s *Supervisor) setState(st protocol.ServiceState, pid int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.status.State, s.status.Pid, s.status.Since = st, pid, time.Now()
@@ -115,7 +117,7 @@ func (s *Supervisor) Run(ctx context.Context, grace time.Duration) {
 		started := time.Now()
 		err := s.runOnce(ctx, grace)
 		if ctx.Err() != nil {
-			s.setState(Stopped, 0, nil)
+			s.setState(protocol.ServiceStopped, 0, nil)
 			return
 		}
 		ran := time.Since(started)
@@ -123,14 +125,14 @@ func (s *Supervisor) Run(ctx context.Context, grace time.Duration) {
 		s.mu.Lock()
 		s.status.Restarts++
 		s.mu.Unlock()
-		s.setState(Restarting, 0, err)
+		s.setState(protocol.ServiceRestarting, 0, err)
 		s.log.Error("service exited; restarting", "err", err, "ran", ran.Round(time.Millisecond), "retry_in", delay)
 		if s.svc.OnExit != nil {
 			s.svc.OnExit(s.Status())
 		}
 		select {
 		case <-ctx.Done():
-			s.setState(Stopped, 0, nil)
+			s.setState(protocol.ServiceStopped, 0, nil)
 			return
 		case <-time.After(delay):
 		}
@@ -144,7 +146,7 @@ func (s *Supervisor) runOnce(ctx context.Context, grace time.Duration) error {
 		return fmt.Errorf("start %s: %w", s.svc.Name, err)
 	}
 	cmd.Stdout, cmd.Stderr = w, w
-	s.setState(Starting, 0, nil)
+	s.setState(protocol.ServiceStarting, 0, nil)
 	p, err := s.reaper.Start(cmd)
 	w.Close()
 	if err != nil {
@@ -169,7 +171,7 @@ func (s *Supervisor) runOnce(ctx context.Context, grace time.Duration) error {
 				return
 			}
 		}
-		s.setState(Running, p.Pid, nil)
+		s.setState(protocol.ServiceRunning, p.Pid, nil)
 		s.log.Info("ready", "pid", p.Pid)
 		s.mu.Lock()
 		select {

@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthvm/berth/guestd/reaper"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthvm/berth/guestd/protocol"
+	"github.com/berthvm/berth/guestd/reaper"
 )
 
 func TestBackoffNext(t *testing.T) {
@@ -119,7 +121,7 @@ exec sleep 60`
 		t.Fatalf("never ready; status %+v", s.Status())
 	}
 	st := s.Status()
-	if st.State != Running || st.Restarts != 2 || st.Pid == 0 {
+	if st.State != protocol.ServiceRunning || st.Restarts != 2 || st.Pid == 0 {
 		t.Fatalf("status %+v, want running after 2 restarts", st)
 	}
 	if !strings.Contains(st.LastError, "exit status 1") {
@@ -135,7 +137,7 @@ exec sleep 60`
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
-	if st := s.Status(); st.State != Stopped {
+	if st := s.Status(); st.State != protocol.ServiceStopped {
 		t.Fatalf("state after cancel %s, want stopped", st.State)
 	}
 	if err := unix.Kill(st.Pid, 0); err == nil {
@@ -173,10 +175,10 @@ func TestStopEscalatesToKill(t *testing.T) {
 
 // A command that cannot start at all is reported and retried, not fatal.
 func TestMissingBinary(t *testing.T) {
-	exits := make(chan Status, 10)
+	exits := make(chan protocol.ServiceStatus, 10)
 	svc := Service{
 		Name:    "ghost",
-		OnExit:  func(st Status) { exits <- st },
+		OnExit:  func(st protocol.ServiceStatus) { exits <- st },
 		Command: func() *exec.Cmd { return exec.Command("/nonexistent/dockerd") },
 		Backoff: Backoff{Min: 5 * time.Millisecond, Max: 5 * time.Millisecond, ResetAfter: time.Minute},
 	}
@@ -189,7 +191,7 @@ func TestMissingBinary(t *testing.T) {
 		t.Fatalf("last error %q does not name the binary", st.LastError)
 	}
 	for i := 1; i <= 3; i++ {
-		if st := <-exits; st.Restarts != i || st.State != Restarting {
+		if st := <-exits; st.Restarts != i || st.State != protocol.ServiceRestarting {
 			t.Fatalf("exit %d reported as %+v", i, st)
 		}
 	}

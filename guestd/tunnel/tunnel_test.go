@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 // guestAPI serves Handler like guestd does and returns a dialer for it.
@@ -20,7 +22,7 @@ func guestAPI(t *testing.T) func() net.Conn {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+Path, Handler(slog.New(slog.DiscardHandler)))
+	mux.HandleFunc("POST "+protocol.DialPath, Handler(slog.New(slog.DiscardHandler)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("the guest API got %s %s", r.Method, r.URL)
 	})
@@ -56,7 +58,7 @@ func TestTCPHalfCloseBothWays(t *testing.T) {
 		b, _ := io.ReadAll(c)
 		got <- string(b)
 	}()
-	c, err := Dial(context.Background(), api(), "tcp", target.Addr().String())
+	c, err := protocol.Dial(context.Background(), api(), "tcp", target.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func TestUDPKeepsDatagrams(t *testing.T) {
 			pc.WriteTo([]byte(strings.ToUpper(string(buf[:n]))), from)
 		}
 	}()
-	c, err := Dial(context.Background(), api(), "udp", pc.LocalAddr().String())
+	c, err := protocol.Dial(context.Background(), api(), "udp", pc.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func TestRefusals(t *testing.T) {
 		{"tcp", "192.0.2.1:80", "want a loopback address"},
 		{"sctp", "127.0.0.1:80", "want tcp or udp"},
 	} {
-		if _, err := Dial(context.Background(), api(), tc.network, tc.addr); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := protocol.Dial(context.Background(), api(), tc.network, tc.addr); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Dial(%s %s) = %v, want %q", tc.network, tc.addr, err, tc.want)
 		}
 	}
@@ -132,7 +134,7 @@ func TestRefusals(t *testing.T) {
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := closed.Addr().String()
 	closed.Close()
-	c, err := Dial(context.Background(), api(), "tcp", addr)
+	c, err := protocol.Dial(context.Background(), api(), "tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,13 +146,13 @@ func TestRefusals(t *testing.T) {
 	}
 	// The guest closed the connection after its answer: the bytes sent
 	// along were not taken for a request.
-	if rest, err := io.ReadAll(c.(*answerConn).r); err != nil || len(rest) > 0 {
+	if rest, err := io.ReadAll(c.(*protocol.DialConn).R); err != nil || len(rest) > 0 {
 		t.Fatalf("after the refusal: %q, %v", rest, err)
 	}
 	// The server refuses what the client would not send.
 	raw := api()
 	defer raw.Close()
-	raw.Write([]byte("POST /v1/dial?network=tcp&addr=10.0.0.1:80 HTTP/1.1\r\nHost: g\r\nConnection: Upgrade\r\nUpgrade: " + Protocol + "\r\n\r\n"))
+	raw.Write([]byte("POST /v1/dial?network=tcp&addr=10.0.0.1:80 HTTP/1.1\r\nHost: g\r\nConnection: Upgrade\r\nUpgrade: " + protocol.DialProtocol + "\r\n\r\n"))
 	b := make([]byte, 200)
 	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, _ := raw.Read(b)
@@ -178,7 +180,7 @@ func TestPipelinedFirstBytes(t *testing.T) {
 		io.Copy(c, c)
 	}()
 	conn := api()
-	c, err := Dial(context.Background(), conn, "tcp", target.Addr().String())
+	c, err := protocol.Dial(context.Background(), conn, "tcp", target.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

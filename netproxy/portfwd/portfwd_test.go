@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthvm/berth/guestd/tunnel"
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 const guestIP = "192.168.127.2"
@@ -250,7 +250,7 @@ type fakeGuest struct {
 }
 
 func (g *fakeGuest) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	if err := tunnel.CheckAddr(network, addr); err != nil && (network != "tcp" || !strings.HasPrefix(addr, guestIP+":")) {
+	if err := protocol.CheckDialAddr(network, addr); err != nil && (network != "tcp" || !strings.HasPrefix(addr, guestIP+":")) {
 		return nil, fmt.Errorf("dial %s %s: neither the guest nor its loopback: %w", network, addr, err)
 	}
 	ap := netip.MustParseAddrPort(addr)

@@ -22,7 +22,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/berthvm/berth/guestd/config"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -38,7 +38,7 @@ const (
 // BootCmdline is the command line built into the boot disk's EFI program
 // (packaging/guest/hyperv-boot.sh): enough for guestd to mount the system
 // disk and ask the host for the rest on ConfigPort.
-const BootCmdline = "console=ttyS0 quiet panic=-1 berth.system_disk=scsi-lun:1 berth.vsock_options=1024"
+const BootCmdline = protocol.ConsoleArgs + " berth.system_disk=" + protocol.SCSILUN + "1 berth.vsock_options=1024"
 
 // ServiceID is the hvsock service GUID that stands for a vsock port (what
 // the Linux guest's hv_sock dials when it connects to that port).
@@ -113,13 +113,13 @@ func newPlan(spec vmhost.Spec) (plan, error) {
 	}
 	// What the boot disk's command line cannot know: the NIC, the data
 	// disk's LUN, each share's port.
-	g := config.Default()
+	g := protocol.DefaultOptions()
 	g.VsockNIC = NICPort
-	g.SystemDisk = config.SCSILUN + strconv.Itoa(systemLUN)
-	g.DataDisk = config.SCSILUN + strconv.Itoa(dataLUN)
+	g.SystemDisk = protocol.SCSILUN + strconv.Itoa(systemLUN)
+	g.DataDisk = protocol.SCSILUN + strconv.Itoa(dataLUN)
 	for i, sh := range spec.Shares {
 		p.Shares = append(p.Shares, share{Share: sh, Port: SharePortBase + uint32(i)})
-		g.Shares = append(g.Shares, config.Share{Tag: sh.Tag, VsockPort: SharePortBase + uint32(i)})
+		g.Shares = append(g.Shares, protocol.Share{Tag: sh.Tag, VsockPort: SharePortBase + uint32(i)})
 	}
 	p.Options = strings.Join(append([]string{spec.Cmdline}, optionArgs(g)...), " ")
 	return p, nil
@@ -127,7 +127,7 @@ func newPlan(spec vmhost.Spec) (plan, error) {
 
 // optionArgs renders g's vsock settings as guestd options; the shares
 // themselves (berth.share) are already on spec's command line.
-func optionArgs(g config.Config) []string {
+func optionArgs(g protocol.Options) []string {
 	var out []string
 	for _, a := range g.KernelArgs() {
 		if strings.HasPrefix(a, "berth.share=") {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthvm/berth/guestd/config"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -66,12 +66,12 @@ func TestPlanTranslatesTheSpec(t *testing.T) {
 		t.Fatalf("plan:\n got %+v\nwant %+v", p, want)
 	}
 	// What guestd makes of the options: the boot disk's own line first.
-	g, err := config.Parse(BootCmdline + " " + p.Options)
+	g, err := protocol.ParseOptions(BootCmdline + " " + p.Options)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g.VsockOptions != ConfigPort || g.VsockNIC != NICPort || g.SystemDisk != "scsi-lun:1" || g.DataDisk != "scsi-lun:2" || len(g.Shares) != 2 ||
-		g.Shares[1] != (config.Share{Tag: "berth1", Path: "/mnt/host/d/src", ReadOnly: true, VsockPort: 1101}) {
+		g.Shares[1] != (protocol.Share{Tag: "berth1", Path: "/mnt/host/d/src", ReadOnly: true, VsockPort: 1101}) {
 		t.Fatalf("guestd reads %+v", g)
 	}
 }

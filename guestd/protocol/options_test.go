@@ -1,4 +1,4 @@
-package config
+package protocol
 
 import (
 	"net/netip"
@@ -8,21 +8,21 @@ import (
 )
 
 func TestParseDefaults(t *testing.T) {
-	c, err := Parse("console=ttyS0 quiet root=/dev/vda ro")
+	c, err := ParseOptions("console=ttyS0 quiet root=/dev/vda ro")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c, Default()) {
+	if !reflect.DeepEqual(c, DefaultOptions()) {
 		t.Fatalf("got %+v, want defaults", c)
 	}
 }
 
 func TestParseOverrides(t *testing.T) {
-	c, err := Parse("console=hvc0 berth.ip=10.0.2.15/24 berth.gw=10.0.2.2 berth.dns=1.1.1.1,9.9.9.9 berth.mtu=4000 berth.hostname=dev berth.debug=shell berth.log=debug berth.api_port=9000 berth.vsock_nic=1024")
+	c, err := ParseOptions("console=hvc0 berth.ip=10.0.2.15/24 berth.gw=10.0.2.2 berth.dns=1.1.1.1,9.9.9.9 berth.mtu=4000 berth.hostname=dev berth.debug=shell berth.log=debug berth.api_port=9000 berth.vsock_nic=1024")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Default()
+	want := DefaultOptions()
 	want.Address = netip.MustParsePrefix("10.0.2.15/24")
 	want.Gateway = netip.MustParseAddr("10.0.2.2")
 	want.DNS = []netip.Addr{netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("9.9.9.9")}
@@ -65,18 +65,18 @@ func TestParseErrors(t *testing.T) {
 		"berth.share=s0,rw,/a/../b":                   "clean absolute path",
 		"berth.share=s0,rw,/a berth.share=s0,rw,/b":   "used twice",
 	} {
-		_, err := Parse(cmdline)
+		_, err := ParseOptions(cmdline)
 		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Errorf("Parse(%q) error = %v, want it to mention %q", cmdline, err, wantErr)
+			t.Errorf("ParseOptions(%q) error = %v, want it to mention %q", cmdline, err, wantErr)
 		}
 	}
 }
 
 func TestKernelArgsRoundTrip(t *testing.T) {
-	if args := Default().KernelArgs(); len(args) != 0 {
+	if args := DefaultOptions().KernelArgs(); len(args) != 0 {
 		t.Fatalf("defaults render as %q, want nothing", args)
 	}
-	c := Default()
+	c := DefaultOptions()
 	c.MTU = 9000
 	c.HostGateway = netip.MustParseAddr("10.0.2.254")
 	c.DebugShell = true
@@ -93,7 +93,7 @@ func TestKernelArgsRoundTrip(t *testing.T) {
 			t.Fatalf("kernel option %q would be split or quoted by the kernel", a)
 		}
 	}
-	got, err := Parse(strings.Join(c.KernelArgs(), " "))
+	got, err := ParseOptions(strings.Join(c.KernelArgs(), " "))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,4 @@
-// Package config holds guestd's settings. The host passes them on the kernel
-// command line (berth.KEY=VALUE) so that one system image serves every machine
-// and no config disk is needed.
-package config
+package protocol
 
 import (
 	"fmt"
@@ -13,8 +10,10 @@ import (
 	"strings"
 )
 
-// Config is what guestd needs to bring up the guest.
-type Config struct {
+// Options is what guestd needs to bring up the guest. The host passes them on
+// the kernel command line (berth.KEY=VALUE) so that one system image serves
+// every machine and no config disk is needed.
+type Options struct {
 	// Network: a static address behind the host's virtual network.
 	Address netip.Prefix // guest address, e.g. 192.168.127.2/24
 	Gateway netip.Addr   // the host side of eth0; the only peer allowed to reach guest services
@@ -111,30 +110,30 @@ func parseShare(v string) (Share, error) {
 	return s, nil
 }
 
-// Default is the configuration for the standard Berth network layout
-// (gvisor-tap-vsock's defaults).
-func Default() Config {
-	return Config{
-		Address: netip.MustParsePrefix("192.168.127.2/24"),
-		Gateway: netip.MustParseAddr("192.168.127.1"),
-		DNS:     []netip.Addr{netip.MustParseAddr("192.168.127.1")},
-		MTU:     1500,
-		// The virtual network NATs it to the host's 127.0.0.1.
-		HostGateway: netip.MustParseAddr("192.168.127.254"),
+// DefaultOptions are the options of the standard Berth network layout
+// (gvisor-tap-vsock's defaults), which the host's virtual network serves.
+func DefaultOptions() Options {
+	return Options{
+		Address:     netip.PrefixFrom(GuestIP, Subnet.Bits()),
+		Gateway:     GatewayIP,
+		DNS:         []netip.Addr{GatewayIP},
+		MTU:         MTU,
+		HostGateway: HostGatewayIP,
 		Hostname:    "berth",
-		EnginePort:  2375,
-		APIPort:     2377,
-		SystemDisk:  "berth-system",
-		DataDisk:    "berth-data",
+		EnginePort:  EnginePort,
+		APIPort:     APIPort,
+		SystemDisk:  SystemDiskSerial,
+		DataDisk:    DataDiskSerial,
 		LogLevel:    "info",
 	}
 }
 
-// Parse reads berth.* options from a kernel command line on top of Default.
+// ParseOptions reads berth.* options from a kernel command line on top of
+// DefaultOptions.
 // Unknown berth.* keys are errors so that a typo on the host is not silently
 // ignored; other kernel options are skipped.
-func Parse(cmdline string) (Config, error) {
-	c := Default()
+func ParseOptions(cmdline string) (Options, error) {
+	c := DefaultOptions()
 	for _, field := range strings.Fields(cmdline) {
 		key, value, _ := strings.Cut(field, "=")
 		name, ok := strings.CutPrefix(key, "berth.")
@@ -142,16 +141,16 @@ func Parse(cmdline string) (Config, error) {
 			continue
 		}
 		if err := c.set(name, value); err != nil {
-			return Config{}, fmt.Errorf("kernel option %s: %w", field, err)
+			return Options{}, fmt.Errorf("kernel option %s: %w", field, err)
 		}
 	}
 	if err := c.Validate(); err != nil {
-		return Config{}, err
+		return Options{}, err
 	}
 	return c, nil
 }
 
-func (c *Config) set(name, value string) error {
+func (c *Options) set(name, value string) error {
 	var err error
 	switch name {
 	case "ip":
@@ -225,7 +224,7 @@ func parsePort(v string) (uint32, error) {
 }
 
 // Validate checks that the settings are usable together.
-func (c Config) Validate() error {
+func (c Options) Validate() error {
 	if !c.Address.Addr().Is4() {
 		return fmt.Errorf("berth.ip %s: need an IPv4 address with prefix length", c.Address)
 	}
@@ -273,10 +272,10 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// KernelArgs renders the options that differ from Default, for the host to
+// KernelArgs renders the options that differ from DefaultOptions, for the host to
 // append to the kernel command line.
-func (c Config) KernelArgs() []string {
-	d := Default()
+func (c Options) KernelArgs() []string {
+	d := DefaultOptions()
 	var args []string
 	add := func(differs bool, k, v string) {
 		if differs {

@@ -1,0 +1,125 @@
+package protocol
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// The guest API: HTTP/JSON served by guestd on eth0 for the host only.
+const (
+	HealthPath   = "/v1/health"   // GET: Health
+	StatsPath    = "/v1/stats"    // GET: Stats
+	ShutdownPath = "/v1/shutdown" // POST ShutdownRequest: 202, then the guest powers off
+	// ShellPath is an HTTP upgrade (ShellProtocol) to a raw byte stream
+	// with a shell (or ?cmd=…) in the guest; ?tty=1&rows=&cols=&term= for
+	// a pty.
+	ShellPath = "/v1/shell"
+)
+
+// ShellProtocol is the Upgrade token of ShellPath.
+const ShellProtocol = "berth-shell"
+
+// ErrorBody is how the guest API (and the host's control API) report a
+// failed request.
+type ErrorBody struct {
+	Message string `json:"message"`
+}
+
+// State is the guest's overall state.
+type State string
+
+const (
+	Booting      State = "booting"
+	Ready        State = "ready"         // the engine answers
+	Failed       State = "error"         // boot cannot go on; Health.Error says why
+	ShuttingDown State = "shutting-down" // containers and engine are stopping
+)
+
+// Versions of what runs in the guest.
+type Versions struct {
+	Guestd     string `json:"guestd"`
+	Kernel     string `json:"kernel"`
+	Docker     string `json:"docker,omitempty"`
+	DockerAPI  string `json:"docker_api,omitempty"`
+	Containerd string `json:"containerd,omitempty"`
+}
+
+// Step is a boot milestone, in seconds since the kernel started.
+type Step struct {
+	Name string  `json:"name"`
+	At   float64 `json:"at"`
+}
+
+// Health is the answer to HealthPath.
+type Health struct {
+	State    State           `json:"state"`
+	Error    string          `json:"error,omitempty"`
+	Problems []string        `json:"problems,omitempty"` // trouble that does not stop the boot
+	Uptime   float64         `json:"uptime"`             // seconds since the kernel started
+	Boot     []Step          `json:"boot"`
+	Versions Versions        `json:"versions"`
+	Services []ServiceStatus `json:"services,omitempty"`
+	DataDisk *DataDiskReport `json:"data_disk,omitempty"`
+}
+
+// ServiceState is where a supervised service (containerd, dockerd) is in
+// its life.
+type ServiceState string
+
+const (
+	ServiceStarting   ServiceState = "starting"
+	ServiceRunning    ServiceState = "running"    // started and, if it has a Ready check, ready
+	ServiceRestarting ServiceState = "restarting" // exited; waiting out the backoff
+	ServiceStopped    ServiceState = "stopped"
+)
+
+// ServiceStatus is a snapshot of a supervised service.
+type ServiceStatus struct {
+	Name      string       `json:"name"`
+	State     ServiceState `json:"state"`
+	Pid       int          `json:"pid,omitempty"`
+	Restarts  int          `json:"restarts"`
+	LastError string       `json:"last_error,omitempty"`
+	Since     time.Time    `json:"since"`
+	Tail      []string     `json:"tail,omitempty"` // last output lines, when not running
+}
+
+// DataDiskReport says what guestd did to the data disk at boot.
+type DataDiskReport struct {
+	Formatted bool   `json:"formatted"`
+	Repaired  bool   `json:"repaired"`
+	Check     string `json:"check,omitempty"` // e2fsck's summary line
+}
+
+// Stats is the answer to StatsPath: a snapshot of resource use.
+type Stats struct {
+	CPUs       int     `json:"cpus"`
+	CPUPercent float64 `json:"cpu_percent"` // of all CPUs, over the sample interval
+	Load1      float64 `json:"load1"`
+	Memory     Usage   `json:"memory"`
+	DataDisk   Usage   `json:"data_disk"`
+}
+
+// Usage is a total and how much of it is used, in bytes.
+type Usage struct {
+	Total uint64 `json:"total"`
+	Used  uint64 `json:"used"`
+}
+
+// ShutdownRequest is the body of ShutdownPath.
+type ShutdownRequest struct {
+	Reboot bool `json:"reboot"`
+}
+
+// WriteJSON answers a request with code and v as JSON.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// WriteError answers a failed request with code and err in an ErrorBody.
+func WriteError(w http.ResponseWriter, code int, err error) {
+	WriteJSON(w, code, ErrorBody{Message: err.Error()})
+}

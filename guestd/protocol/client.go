@@ -1,0 +1,120 @@
+package protocol
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Client calls the guest API. It lives here, beside the wire types, so
+// that the host daemon and the end-to-end tests share one, and the guest
+// API's round-trip tests need no host package.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// NewClient reaches the API at addr (host:port) through dial, e.g. the
+// virtual network's in-process dialer.
+func NewClient(addr string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *Client {
+	return &Client{
+		base: "http://" + addr,
+		http: &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}},
+	}
+}
+
+func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("guest API %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e ErrorBody
+		json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&e)
+		return fmt.Errorf("guest API %s: %s: %s", path, resp.Status, e.Message)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("guest API %s: %w", path, err)
+	}
+	return nil
+}
+
+// Health fetches the guest's health.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var h Health
+	err := c.call(ctx, http.MethodGet, HealthPath, nil, &h)
+	return h, err
+}
+
+// Stats fetches resource use.
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	var s Stats
+	err := c.call(ctx, http.MethodGet, StatsPath, nil, &s)
+	return s, err
+}
+
+// Shutdown asks the guest to stop its containers and engine cleanly and
+// power off (or reboot). It returns once the guest has accepted.
+func (c *Client) Shutdown(ctx context.Context, reboot bool) error {
+	return c.call(ctx, http.MethodPost, ShutdownPath, ShutdownRequest{Reboot: reboot}, nil)
+}
+
+// ErrBootFailed is wrapped by WaitReady when the guest reports a failure.
+var ErrBootFailed = errors.New("the guest failed to boot")
+
+// WaitReady polls the guest's health until it is ready or reports a
+// failure, telling progress (if set) of each new boot step. It gives up when
+// ctx ends or gone is closed (the VM went away), with the last poll error.
+func (c *Client) WaitReady(ctx context.Context, gone <-chan struct{}, progress func(Step)) (Health, error) {
+	var h Health
+	var last error
+	seen := ""
+	for {
+		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		got, err := c.Health(hctx)
+		cancel()
+		last = err
+		if err == nil {
+			h = got
+			switch h.State {
+			case Ready:
+				return h, nil
+			case Failed:
+				return h, fmt.Errorf("%w: %s", ErrBootFailed, h.Error)
+			}
+			if n := len(h.Boot); n > 0 && h.Boot[n-1].Name != seen && progress != nil {
+				seen = h.Boot[n-1].Name
+				progress(h.Boot[n-1])
+			}
+		}
+		select {
+		case <-gone:
+			return h, errors.New("the VM stopped before the guest was ready")
+		case <-ctx.Done():
+			return h, fmt.Errorf("the guest was not ready: %w (last error: %v)", ctx.Err(), last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
