@@ -19,7 +19,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/berthvm/berth/app/control"
-	"github.com/berthvm/berth/app/daemon"
 	"github.com/berthvm/berth/app/launcher"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/filesharing"
@@ -328,7 +327,7 @@ func cmdLogs(args []string) error {
 		return err
 	}
 	for _, f := range []struct{ title, path string }{
-		{"daemon", daemon.DaemonLog(p)},
+		{"daemon", p.DaemonLog()},
 		{"VM console", p.SerialLog()},
 	} {
 		fmt.Printf("==> %s (%s) <==\n%s\n", f.title, f.path, launcher.Tail(f.path, *n))
@@ -341,7 +340,7 @@ func cmdDockerEnv(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("export DOCKER_HOST=%s\n", dockerctx.HostURL(daemon.DockerSocket(p)))
+	fmt.Printf("export DOCKER_HOST=%s\n", dockerctx.HostURL(p.DockerSocket()))
 	return nil
 }
 
@@ -377,7 +376,7 @@ func cmdShell(args []string) error {
 	in := int(os.Stdin.Fd())
 	tty := term.IsTerminal(in) && term.IsTerminal(int(os.Stdout.Fd()))
 	cols, rows, _ := term.GetSize(int(os.Stdout.Fd()))
-	conn, br, err := control.Shell(daemon.ControlSocket(p), fs.Args(), tty, rows, cols, os.Getenv("TERM"))
+	conn, br, err := control.Shell(p.ControlSocket(), fs.Args(), tty, rows, cols, os.Getenv("TERM"))
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func cmdDaemon(args []string) error {
 	}
 	lock, err := daemon.Lock(p)
 	if errors.Is(err, daemon.ErrRunning) {
-		return fmt.Errorf("%w (its control socket is %s)", err, daemon.ControlSocket(p))
+		return fmt.Errorf("%w (its control socket is %s)", err, p.ControlSocket())
 	}
 	if err != nil {
 		return err
@@ -53,7 +53,7 @@ func cmdDaemon(args []string) error {
 	if err := d.Recover(ctx); err != nil {
 		return err
 	}
-	log.Info("daemon ready", "pid", os.Getpid(), "socket", daemon.ControlSocket(p), "guest", guestDir)
+	log.Info("daemon ready", "pid", os.Getpid(), "socket", p.ControlSocket(), "guest", guestDir)
 	return d.Serve(ctx)
 }
 

@@ -87,14 +87,6 @@ func New(o Options) *Daemon {
 	return &Daemon{o: o, m: newMachine()}
 }
 
-func (d *Daemon) dockerSocket() string { return DockerSocket(d.o.Paths) }
-func (d *Daemon) netSocket() string    { return filepath.Join(d.o.Paths.Run, "net.sock") }
-func (d *Daemon) serialLog() string    { return d.o.Paths.SerialLog() }
-func (d *Daemon) dataDisk() string     { return d.o.Paths.DataDisk() }
-
-// DaemonLog is where a background daemon's output goes.
-func DaemonLog(p settings.Paths) string { return filepath.Join(p.Data, "daemon.log") }
-
 // Recover deals with a VM left behind by a daemon that died: without the
 // daemon's network it is unreachable, so it is stopped (its disk recovers
 // through the filesystem journal at next boot).
@@ -117,8 +109,8 @@ func (d *Daemon) Status(ctx context.Context) control.Status {
 	s := control.Status{
 		State: state, Step: step, Reason: reason,
 		CPUs: d.settings.CPUs, MemoryMiB: d.settings.MemoryMiB, DiskGiB: d.settings.DiskGiB,
-		DockerSocket: d.dockerSocket(), Context: ContextName, Shares: d.settings.Shares,
-		DaemonLog: DaemonLog(d.o.Paths), SerialLog: d.serialLog(),
+		DockerSocket: d.o.Paths.DockerSocket(), Context: ContextName, Shares: d.settings.Shares,
+		DaemonLog: d.o.Paths.DaemonLog(), SerialLog: d.o.Paths.SerialLog(),
 		DaemonPid: os.Getpid(), Version: d.o.Version, BootSeconds: d.bootTime.Seconds(),
 	}
 	run := d.run
@@ -173,7 +165,7 @@ func (d *Daemon) boot(s settings.Settings) {
 		d.m.toFrom(control.Starting, control.Error, "", err.Error())
 	}
 	d.m.progress("preparing the data disk")
-	created, grown, err := vmhost.EnsureDisk(vmhost.DiskFileOf(d.o.Backend), d.dataDisk(), int64(s.DiskGiB)<<30)
+	created, grown, err := vmhost.EnsureDisk(vmhost.DiskFileOf(d.o.Backend), d.o.Paths.DataDisk(), int64(s.DiskGiB)<<30)
 	if err != nil {
 		fail(err)
 		return
@@ -205,7 +197,7 @@ func (d *Daemon) boot(s settings.Settings) {
 	gcfg.HostGateway = nw.Config().HostAlias
 	run.guestAPI = net.JoinHostPort(nw.Config().Guest.String(), strconv.Itoa(gcfg.APIPort))
 	run.guest = protocol.NewClient(run.guestAPI, nw.Dialer())
-	nicL, err := listenUnix(d.netSocket())
+	nicL, err := listenUnix(d.o.Paths.NetSocket())
 	if err != nil {
 		fail(err)
 		return
@@ -220,15 +212,15 @@ func (d *Daemon) boot(s settings.Settings) {
 	run.goRun(func() { d.watch(run, watch) })
 
 	d.m.progress("booting the VM")
-	os.Remove(d.serialLog())
+	os.Remove(d.o.Paths.SerialLog())
 	spec := vmhost.Spec{
 		Name: d.o.Paths.MachineName(), CPUs: s.CPUs, MemoryMiB: s.MemoryMiB,
 		Kernel:      filepath.Join(d.o.GuestDir, "vmlinuz"),
 		Initrd:      filepath.Join(d.o.GuestDir, "initrd.img"),
 		SystemImage: filepath.Join(d.o.GuestDir, "system.img"),
-		DataDisk:    d.dataDisk(),
-		NetSocket:   d.netSocket(), Network: nw, MAC: nw.Config().GuestMAC,
-		SerialLog: d.serialLog(),
+		DataDisk:    d.o.Paths.DataDisk(),
+		NetSocket:   d.o.Paths.NetSocket(), Network: nw, MAC: nw.Config().GuestMAC,
+		SerialLog: d.o.Paths.SerialLog(),
 	}
 	if spec.Shares, gcfg.Shares, err = shareSpecs(runtime.GOOS, s.Shares); err != nil {
 		fail(err)
@@ -269,7 +261,7 @@ func (d *Daemon) boot(s settings.Settings) {
 		return // stopped while booting: teardown has run
 	}
 
-	dockL, err := listenDocker(d.dockerSocket())
+	dockL, err := listenDocker(d.o.Paths.DockerSocket())
 	if err != nil {
 		fail(err)
 		return
@@ -310,7 +302,7 @@ func (d *Daemon) boot(s settings.Settings) {
 	})
 	run.goRun(func() { run.fwd.Run(ctx) })
 
-	if err := d.o.Contexts.Ensure(ContextName, dockerctx.HostURL(d.dockerSocket()), "Berth"); err != nil {
+	if err := d.o.Contexts.Ensure(ContextName, dockerctx.HostURL(d.o.Paths.DockerSocket()), "Berth"); err != nil {
 		d.o.Log.Warn("could not write the docker context", "err", err)
 	} else if s.Activate {
 		if err := d.o.Contexts.Use(ContextName); err != nil {
@@ -370,7 +362,7 @@ func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
 	ctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
 	go func() {
-		if err := consoleFailure(ctx, d.serialLog(), time.Second); err != nil {
+		if err := consoleFailure(ctx, d.o.Paths.SerialLog(), time.Second); err != nil {
 			fail(err)
 		}
 	}()
@@ -389,7 +381,7 @@ func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
 			return errors.New(run.goneReason)
 		default:
 		}
-		return fmt.Errorf("%w (VM console: %s)", err, d.serialLog())
+		return fmt.Errorf("%w (VM console: %s)", err, d.o.Paths.SerialLog())
 	}
 	return nil
 }
@@ -434,7 +426,7 @@ func (d *Daemon) vmGone(run *session, st vmhost.State) {
 	if dg, ok := d.o.Backend.(vmhost.Diagnoser); ok {
 		reason += ": " + dg.Diagnose(context.Background(), d.o.Paths.MachineName())
 	}
-	reason += "; its console: " + d.serialLog()
+	reason += "; its console: " + d.o.Paths.SerialLog()
 	d.markStopped(run, reason)
 	if state, _, _ := d.m.snapshot(); state == control.Running {
 		d.o.Log.Error("the VM left the running state by itself", "state", st, "reason", reason)
@@ -510,8 +502,8 @@ func (d *Daemon) teardown(kill bool) {
 	}
 	run.cancel()
 	run.wg.Wait()
-	os.Remove(d.dockerSocket())
-	os.Remove(d.netSocket())
+	os.Remove(d.o.Paths.DockerSocket())
+	os.Remove(d.o.Paths.NetSocket())
 }
 
 // Delete stops the machine and removes its definition and data disk.
@@ -524,10 +516,10 @@ func (d *Daemon) Delete(ctx context.Context) error {
 	if err := d.o.Backend.Delete(ctx, d.o.Paths.MachineName()); err != nil {
 		return err
 	}
-	if err := os.Remove(d.dataDisk()); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(d.o.Paths.DataDisk()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove data disk: %w", err)
 	}
-	os.Remove(d.serialLog())
+	os.Remove(d.o.Paths.SerialLog())
 	if cur, err := d.o.Contexts.Current(); err == nil && cur == ContextName {
 		d.o.Log.Info("the berth docker context was current; it is removed, docker falls back to default")
 	}

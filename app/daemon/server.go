@@ -16,9 +16,6 @@ import (
 	"github.com/berthvm/berth/app/settings"
 )
 
-// ControlSocket is the daemon's API socket.
-func ControlSocket(p settings.Paths) string { return filepath.Join(p.Run, "berth.sock") }
-
 // ErrRunning means another daemon holds the lock.
 var ErrRunning = errors.New("a berth daemon is already running")
 
@@ -45,7 +42,7 @@ func Lock(p settings.Paths) (*os.File, error) {
 // Serve answers the control API on the control socket until ctx ends, then
 // stops the machine cleanly.
 func (d *Daemon) Serve(ctx context.Context) error {
-	l, err := listenUnix(ControlSocket(d.o.Paths))
+	l, err := listenUnix(d.o.Paths.ControlSocket())
 	if err != nil {
 		return err
 	}
@@ -68,7 +65,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	srv.Shutdown(sctx)
-	os.Remove(ControlSocket(d.o.Paths))
+	os.Remove(d.o.Paths.ControlSocket())
 	return nil
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 
-	"github.com/berthvm/berth/app/daemon"
 	"github.com/berthvm/berth/app/launcher"
 )
 
@@ -201,7 +200,7 @@ func (u *UI) showMachineLogs() {
 	w.Show()
 	go func() {
 		for {
-			d := readLines(daemon.DaemonLog(u.o.Paths))
+			d := readLines(u.o.Paths.DaemonLog())
 			s := readLines(u.o.Paths.SerialLog())
 			u.do(func() {
 				if !slices.Equal(d, daemonLog.lines) {

@@ -13,14 +13,13 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/app/control"
-	"github.com/berthvm/berth/app/daemon"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/guestd/protocol"
 )
 
 // Running returns a client of the running daemon, or nil if none answers.
 func Running(ctx context.Context, p settings.Paths) *control.Client {
-	c := control.NewClient(daemon.ControlSocket(p))
+	c := control.NewClient(p.ControlSocket())
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if _, err := c.Status(ctx); err != nil {
@@ -43,7 +42,7 @@ func Ensure(ctx context.Context, p settings.Paths, berth string) (*control.Clien
 			return nil, err
 		}
 	}
-	logPath := daemon.DaemonLog(p)
+	logPath := p.DaemonLog()
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
@@ -90,7 +89,7 @@ type Machine struct {
 func (m Machine) Status(ctx context.Context) (control.Status, error) {
 	c := Running(ctx, m.Paths)
 	if c == nil {
-		return control.Status{State: control.Stopped, DaemonLog: daemon.DaemonLog(m.Paths), SerialLog: m.Paths.SerialLog()}, nil
+		return control.Status{State: control.Stopped, DaemonLog: m.Paths.DaemonLog(), SerialLog: m.Paths.SerialLog()}, nil
 	}
 	return c.Status(ctx)
 }

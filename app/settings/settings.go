@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"math"
@@ -323,6 +324,26 @@ func (p Paths) DataDisk() string {
 
 // SerialLog is the VM console's log.
 func (p Paths) SerialLog() string { return filepath.Join(p.Data, "serial.log") }
+
+// DaemonLog is where a background daemon's output goes.
+func (p Paths) DaemonLog() string { return filepath.Join(p.Data, "daemon.log") }
+
+// ControlSocket is the daemon's API socket.
+func (p Paths) ControlSocket() string { return filepath.Join(p.Run, "berth.sock") }
+
+// NetSocket is the unix socket of the VM's NIC on the virtual network.
+func (p Paths) NetSocket() string { return filepath.Join(p.Run, "net.sock") }
+
+// DockerSocket is where Berth's docker API listens: a unix socket in the
+// run directory, or on Windows a named pipe, where the docker CLI speaks
+// npipe://. Pipes share one namespace: the name carries a hash of the run
+// directory, so two users' Berths do not collide.
+func (p Paths) DockerSocket() string {
+	if runtime.GOOS == "windows" {
+		return fmt.Sprintf(`\\.\pipe\berth-docker-%08x`, crc32.ChecksumIEEE([]byte(p.Run)))
+	}
+	return filepath.Join(p.Run, "docker.sock")
+}
 
 // Check validates s as Validate does, against the data disk that exists in
 // p, if any: it may only grow. The CLI and the GUI both check through here.

@@ -178,6 +178,19 @@ func TestBerthHome(t *testing.T) {
 	}
 }
 
+// The daemon and its clients (CLI, GUI) find its files through these.
+func TestDaemonFiles(t *testing.T) {
+	p := Paths{Config: "/c", Data: "/d", Run: "/r"}
+	for got, dir := range map[string]string{p.ControlSocket(): p.Run, p.NetSocket(): p.Run, p.DaemonLog(): p.Data, p.SerialLog(): p.Data} {
+		if filepath.Dir(got) != dir {
+			t.Errorf("%s is not in %s", got, dir)
+		}
+	}
+	if runtime.GOOS != "windows" && filepath.Dir(p.DockerSocket()) != p.Run {
+		t.Errorf("docker socket %s is not in %s", p.DockerSocket(), p.Run)
+	}
+}
+
 func TestDefaultPathsXDG(t *testing.T) {
 	if runtime.GOOS == "windows" || runtime.GOOS == "darwin" {
 		t.Skip("XDG layout is for Linux and other unixes")
