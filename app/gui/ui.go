@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -100,6 +101,10 @@ type UI struct {
 	statusErr error
 	view      MachineView
 	acting    string // "starting", "stopping": a request the user made is under way
+
+	// running is whether the status shown is Running: the only state with
+	// resource use, uptime and forwards to poll for.
+	running atomic.Bool
 
 	engMu     sync.Mutex
 	engine    Engine
@@ -218,6 +223,7 @@ func toneColor(t Tone) color.Color {
 // showStatus renders a status (main goroutine).
 func (u *UI) showStatus(st control.Status, err error) {
 	u.status, u.statusErr = st, err
+	u.running.Store(st.State == control.Running)
 	v := machineView(st, err)
 	// While a start or stop the user asked for is on its way to the daemon,
 	// the buttons stay off so it cannot be asked twice.
@@ -368,7 +374,8 @@ func (u *UI) watchMachine() {
 	}
 }
 
-// pollMachine refreshes what has no events: resource use, uptime, forwards.
+// pollMachine refreshes what has no events while the machine runs:
+// resource use, uptime, forwards. State changes come from watchMachine.
 func (u *UI) pollMachine() {
 	t := time.NewTicker(3 * time.Second)
 	defer t.Stop()
@@ -377,6 +384,9 @@ func (u *UI) pollMachine() {
 		case <-u.ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !u.running.Load() {
+			continue
 		}
 		st, err := u.o.Machine.Status(u.ctx)
 		if err != nil || st.State != control.Running {

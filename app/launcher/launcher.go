@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,15 +18,31 @@ import (
 	"github.com/berthvm/berth/guestd/protocol"
 )
 
+// probeTimeout is how long a daemon may take to answer before it counts
+// as none.
+const probeTimeout = 3 * time.Second
+
 // Running returns a client of the running daemon, or nil if none answers.
 func Running(ctx context.Context, p settings.Paths) *control.Client {
 	c := control.NewClient(p.ControlSocket())
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if _, err := c.Status(ctx); err != nil {
+	if _, err := probe(ctx, c); err != nil {
 		return nil
 	}
 	return c
+}
+
+// probe asks c for the daemon's status, within probeTimeout.
+func probe(ctx context.Context, c *control.Client) (control.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	return c.Status(ctx)
+}
+
+// noDaemon says whether err is a call that found no daemon: nothing
+// listens on the control socket, or it is gone.
+func noDaemon(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // Ensure returns a client of the running daemon, starting `berth daemon` in
@@ -79,28 +96,31 @@ var ErrNoDaemon = errors.New("the berth daemon is not running")
 
 // Machine is the user's Berth machine as seen through its daemon, which it
 // starts when asked to start the machine. Without a daemon the machine is
-// stopped.
+// stopped. Each call is one request: a daemon that is not there fails to
+// connect, which needs no status call first.
 type Machine struct {
 	Paths settings.Paths
 	Berth string // the berth CLI binary, which runs the daemon ("" is this program)
 }
 
-// Status is the daemon's status, or a stopped one when no daemon runs.
+func (m Machine) client() *control.Client { return control.NewClient(m.Paths.ControlSocket()) }
+
+// Status is the daemon's status, or a stopped one when no daemon answers.
 func (m Machine) Status(ctx context.Context) (control.Status, error) {
-	c := Running(ctx, m.Paths)
-	if c == nil {
+	st, err := probe(ctx, m.client())
+	if err != nil && ctx.Err() == nil && (noDaemon(err) || errors.Is(err, context.DeadlineExceeded)) {
 		return control.Status{State: control.Stopped, DaemonLog: m.Paths.DaemonLog(), SerialLog: m.Paths.SerialLog()}, nil
 	}
-	return c.Status(ctx)
+	return st, err
 }
 
 // Events follows the daemon's events; see control.Client.Events.
 func (m Machine) Events(ctx context.Context, fn func(control.Event) bool) error {
-	c := Running(ctx, m.Paths)
-	if c == nil {
+	err := m.client().Events(ctx, fn)
+	if noDaemon(err) {
 		return ErrNoDaemon
 	}
-	return c.Events(ctx, fn)
+	return err
 }
 
 // Start starts the daemon if needed, then asks it to start the machine.
@@ -114,20 +134,19 @@ func (m Machine) Start(ctx context.Context) error {
 
 // Stop stops the machine; without a daemon it is stopped already.
 func (m Machine) Stop(ctx context.Context, force bool) error {
-	c := Running(ctx, m.Paths)
-	if c == nil {
-		return nil
+	if err := m.client().Stop(ctx, force); !noDaemon(err) {
+		return err
 	}
-	return c.Stop(ctx, force)
+	return nil
 }
 
 // Stats is the guest's resource use.
 func (m Machine) Stats(ctx context.Context) (protocol.Stats, error) {
-	c := Running(ctx, m.Paths)
-	if c == nil {
-		return protocol.Stats{}, ErrNoDaemon
+	s, err := m.client().Stats(ctx)
+	if noDaemon(err) {
+		return s, ErrNoDaemon
 	}
-	return c.Stats(ctx)
+	return s, err
 }
 
 // Tail returns the last n lines of a file, or a note that it is missing.

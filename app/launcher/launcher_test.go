@@ -1,0 +1,87 @@
+package launcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/settings"
+	"github.com/berthvm/berth/guestd/protocol"
+)
+
+// daemonStub answers the control API's status and stats on the control
+// socket of p, counting the requests by path.
+func daemonStub(t *testing.T, p settings.Paths) func(path string) int {
+	l, err := net.Listen("unix", p.ControlSocket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	calls := map[string]int{}
+	reply := func(v any) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			calls[r.URL.Path]++
+			mu.Unlock()
+			json.NewEncoder(w).Encode(v)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", reply(control.Status{State: control.Running}))
+	mux.HandleFunc("GET /v1/stats", reply(protocol.Stats{CPUs: 2}))
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return func(path string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls[path]
+	}
+}
+
+// One call of the GUI's is one request to the daemon.
+func TestMachineCallsOnce(t *testing.T) {
+	p := settings.Paths{Data: t.TempDir(), Run: t.TempDir()}
+	calls := daemonStub(t, p)
+	m := Machine{Paths: p}
+	ctx := context.Background()
+	if st, err := m.Status(ctx); err != nil || st.State != control.Running {
+		t.Fatalf("status %+v, %v", st, err)
+	}
+	if s, err := m.Stats(ctx); err != nil || s.CPUs != 2 {
+		t.Fatalf("stats %+v, %v", s, err)
+	}
+	if n := calls("/v1/status"); n != 1 {
+		t.Errorf("%d status requests, want 1", n)
+	}
+	if n := calls("/v1/stats"); n != 1 {
+		t.Errorf("%d stats requests, want 1", n)
+	}
+}
+
+// Without a daemon the machine is stopped.
+func TestMachineWithoutDaemon(t *testing.T) {
+	p := settings.Paths{Data: t.TempDir(), Run: t.TempDir()}
+	m := Machine{Paths: p}
+	ctx := context.Background()
+	if st, err := m.Status(ctx); err != nil || st.State != control.Stopped || st.DaemonLog != p.DaemonLog() {
+		t.Errorf("status %+v, %v", st, err)
+	}
+	if _, err := m.Stats(ctx); !errors.Is(err, ErrNoDaemon) {
+		t.Errorf("stats: %v, want ErrNoDaemon", err)
+	}
+	if err := m.Events(ctx, func(control.Event) bool { return true }); !errors.Is(err, ErrNoDaemon) {
+		t.Errorf("events: %v, want ErrNoDaemon", err)
+	}
+	if err := m.Stop(ctx, false); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if Running(ctx, p) != nil {
+		t.Error("Running found a daemon")
+	}
+}
