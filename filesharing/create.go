@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"path/filepath"
 	"runtime"
+
+	"github.com/berthvm/berth/internal/rawjson"
 )
 
 // ResolveHost follows the symlinks of a host path. Bind sources need not
@@ -72,7 +74,7 @@ func (p Policy) RewriteCreate(body []byte) ([]byte, error) {
 			}
 			binds[i] = guest + ":" + rest
 		}
-		hc["Binds"], changed = mustJSON(binds), true
+		hc["Binds"], changed = rawjson.Must(binds), true
 	}
 
 	if m, ok := hc["Mounts"]; ok && string(m) != "null" {
@@ -93,22 +95,13 @@ func (p Policy) RewriteCreate(body []byte) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			mnt["Source"] = mustJSON(guest)
+			mnt["Source"] = rawjson.Must(guest)
 		}
-		hc["Mounts"], changed = mustJSON(mounts), true
+		hc["Mounts"], changed = rawjson.Must(mounts), true
 	}
 	if !changed {
 		return body, nil
 	}
-	req["HostConfig"] = mustJSON(hc)
+	req["HostConfig"] = rawjson.Must(hc)
 	return json.Marshal(req)
-}
-
-// mustJSON encodes values that always encode (strings, maps of raw JSON).
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("filesharing: encoding %T: %v", v, err))
-	}
-	return b
 }

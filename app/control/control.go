@@ -4,17 +4,14 @@ package control
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/berthvm/berth/filesharing"
@@ -121,11 +118,6 @@ type StopRequest struct {
 	Force bool `json:"force"`
 }
 
-// ErrorBody is how the API reports a failed request.
-type ErrorBody struct {
-	Message string `json:"message"`
-}
-
 // Client talks to the daemon.
 type Client struct {
 	http *http.Client
@@ -141,36 +133,17 @@ func NewClient(socket string) *Client {
 	}}}
 }
 
+// call makes a request of the daemon. Its failures (protocol.ErrorBody)
+// are meant for the user as they are.
 func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
+	err := protocol.Call(ctx, c.http, method, "http://berth"+path, body, out)
+	if se := (*protocol.StatusError)(nil); errors.As(err, &se) {
+		if se.Message == "" {
+			return errors.New(se.Status)
 		}
-		rd = bytes.NewReader(b)
+		return errors.New(se.Message)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://berth"+path, rd)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		var e ErrorBody
-		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
-		if e.Message == "" {
-			e.Message = resp.Status
-		}
-		return errors.New(e.Message)
-	}
-	if out != nil {
-		return json.NewDecoder(resp.Body).Decode(out)
-	}
-	return nil
+	return err
 }
 
 // Status fetches the daemon's status.
@@ -298,12 +271,7 @@ func Shell(socket string, args []string, tty bool, rows, cols int, term string) 
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		defer conn.Close()
-		var e ErrorBody
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			e.Message = strings.TrimSpace(string(b))
-		}
-		return nil, nil, fmt.Errorf("shell: %s: %s", resp.Status, e.Message)
+		return nil, nil, fmt.Errorf("shell: %s: %s", resp.Status, protocol.ErrorMessage(resp))
 	}
 	return conn, br, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/settings"
+	"github.com/berthvm/berth/guestd/protocol"
 )
 
 // ErrRunning means another daemon holds the lock.
@@ -72,50 +73,50 @@ func (d *Daemon) Serve(ctx context.Context) error {
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, http.StatusOK, d.Status(r.Context()))
+		protocol.WriteJSON(w, http.StatusOK, d.Status(r.Context()))
 	})
 	mux.HandleFunc("POST /v1/start", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.Start(r.Context()); err != nil {
-			reply(w, http.StatusConflict, control.ErrorBody{Message: err.Error()})
+			protocol.WriteError(w, http.StatusConflict, err)
 			return
 		}
-		reply(w, http.StatusAccepted, struct{}{})
+		protocol.WriteJSON(w, http.StatusAccepted, struct{}{})
 	})
 	mux.HandleFunc("POST /v1/stop", func(w http.ResponseWriter, r *http.Request) {
 		var req control.StopRequest
 		json.NewDecoder(r.Body).Decode(&req)
 		if err := d.Stop(r.Context(), req.Force); err != nil {
-			reply(w, http.StatusConflict, control.ErrorBody{Message: err.Error()})
+			protocol.WriteError(w, http.StatusConflict, err)
 			return
 		}
-		reply(w, http.StatusOK, struct{}{})
+		protocol.WriteJSON(w, http.StatusOK, struct{}{})
 	})
 	mux.HandleFunc("POST /v1/delete", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.Delete(r.Context()); err != nil {
-			reply(w, http.StatusConflict, control.ErrorBody{Message: err.Error()})
+			protocol.WriteError(w, http.StatusConflict, err)
 			return
 		}
-		reply(w, http.StatusOK, struct{}{})
+		protocol.WriteJSON(w, http.StatusOK, struct{}{})
 	})
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		run := d.running()
 		if run == nil {
-			reply(w, http.StatusConflict, control.ErrorBody{Message: "Berth is not running"})
+			protocol.WriteError(w, http.StatusConflict, errNotRunning)
 			return
 		}
 		st, err := run.guest.Stats(r.Context())
 		if err != nil {
-			reply(w, http.StatusBadGateway, control.ErrorBody{Message: err.Error()})
+			protocol.WriteError(w, http.StatusBadGateway, err)
 			return
 		}
-		reply(w, http.StatusOK, st)
+		protocol.WriteJSON(w, http.StatusOK, st)
 	})
 	// The debug shell is the guest API's, proxied: the upgraded connection
 	// is joined byte for byte.
 	mux.HandleFunc("POST /v1/shell", func(w http.ResponseWriter, r *http.Request) {
 		run := d.running()
 		if run == nil {
-			reply(w, http.StatusConflict, control.ErrorBody{Message: "Berth is not running"})
+			protocol.WriteError(w, http.StatusConflict, errNotRunning)
 			return
 		}
 		proxy := &httputil.ReverseProxy{
@@ -150,6 +151,8 @@ func (d *Daemon) handler() http.Handler {
 	return mux
 }
 
+var errNotRunning = errors.New("Berth is not running")
+
 // running returns the session of a running machine, or nil.
 func (d *Daemon) running() *session {
 	d.mu.Lock()
@@ -159,10 +162,4 @@ func (d *Daemon) running() *session {
 		return nil
 	}
 	return run
-}
-
-func reply(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
 }

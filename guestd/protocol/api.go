@@ -1,10 +1,6 @@
 package protocol
 
-import (
-	"encoding/json"
-	"net/http"
-	"time"
-)
+import "time"
 
 // The guest API: HTTP/JSON served by guestd on eth0 for the host only.
 const (
@@ -110,16 +106,4 @@ type Usage struct {
 // ShutdownRequest is the body of ShutdownPath.
 type ShutdownRequest struct {
 	Reboot bool `json:"reboot"`
-}
-
-// WriteJSON answers a request with code and v as JSON.
-func WriteJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
-// WriteError answers a failed request with code and err in an ErrorBody.
-func WriteError(w http.ResponseWriter, code int, err error) {
-	WriteJSON(w, code, ErrorBody{Message: err.Error()})
 }

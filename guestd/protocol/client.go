@@ -2,13 +2,10 @@ package protocol
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -30,32 +27,7 @@ func NewClient(addr string, dial func(ctx context.Context, network, addr string)
 }
 
 func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = strings.NewReader(string(b))
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("guest API %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		var e ErrorBody
-		json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&e)
-		return fmt.Errorf("guest API %s: %s: %s", path, resp.Status, e.Message)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	if err := Call(ctx, c.http, method, c.base+path, body, out); err != nil {
 		return fmt.Errorf("guest API %s: %w", path, err)
 	}
 	return nil

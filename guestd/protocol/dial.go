@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 )
@@ -108,12 +106,7 @@ func (c *DialConn) answer() error {
 		return nil
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	var e ErrorBody
-	if json.Unmarshal(b, &e) != nil || e.Message == "" {
-		e.Message = strings.TrimSpace(string(b))
-	}
-	return fmt.Errorf("dial %s in the guest: %s: %s", c.what, resp.Status, e.Message)
+	return fmt.Errorf("dial %s in the guest: %s: %s", c.what, resp.Status, ErrorMessage(resp))
 }
 
 func ctxErr(ctx context.Context, err error) error {

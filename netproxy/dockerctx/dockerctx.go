@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/berthvm/berth/internal/atomicfile"
+	"github.com/berthvm/berth/internal/rawjson"
 )
 
 // DefaultName is the context the CLI uses when none is selected.
@@ -123,11 +124,11 @@ func (s Store) Ensure(name, host, description string) error {
 	}
 	m.Name = name
 	if description != "" {
-		m.Metadata["Description"] = mustJSON(description)
+		m.Metadata["Description"] = rawjson.Must(description)
 	} else {
 		delete(m.Metadata, "Description") // as the CLI omits an empty one
 	}
-	m.Endpoints["docker"] = mustJSON(endpoint{Host: host})
+	m.Endpoints["docker"] = rawjson.Must(endpoint{Host: host})
 	b, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("docker context %q: encoding: %w", name, err)
@@ -147,14 +148,6 @@ func (s Store) Ensure(name, host, description string) error {
 		return fmt.Errorf("docker context %q: %w", name, err)
 	}
 	return nil
-}
-
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only strings and endpoint structs get here
-	}
-	return b
 }
 
 // Use makes name the CLI's current context, like `docker context use`.
@@ -269,7 +262,7 @@ func (s Store) setCurrent(name string) error {
 		}
 		delete(cfg, "currentContext") // as `docker context use default` does
 	} else {
-		cfg["currentContext"] = mustJSON(name)
+		cfg["currentContext"] = rawjson.Must(name)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
