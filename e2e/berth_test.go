@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -250,22 +251,7 @@ func TestBerthCLI(t *testing.T) {
 	e.docker("rm", "-f", "talker")
 
 	// host.docker.internal reaches the host's loopback.
-	hostL, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hostL.Close()
-	go func() {
-		for {
-			c, err := hostL.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("hello from the host\n"))
-			c.Close()
-		}
-	}()
-	hostPort := fmt.Sprint(hostL.Addr().(*net.TCPAddr).Port)
+	hostPort := hostGreeter(t)
 	if out := e.docker("run", "--rm", testImage, "nc", "-w", "5", "host.docker.internal", hostPort); out != "hello from the host" {
 		t.Fatalf("host.docker.internal: %q", out)
 	}
@@ -364,4 +350,25 @@ func dockerStdin(t *testing.T, e *berthEnv, stdin string, args ...string) string
 		t.Fatalf("docker %v: %v\n%s", args, err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// hostGreeter serves "hello from the host" on a port of the host's
+// 127.0.0.1 until the test ends, and returns the port.
+func hostGreeter(t *testing.T) string {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("hello from the host\n"))
+			c.Close()
+		}
+	}()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }

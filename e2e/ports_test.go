@@ -147,22 +147,7 @@ func TestPublishedPorts(t *testing.T) {
 	}
 
 	// host-gateway is the host, as host.docker.internal is.
-	hostL, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hostL.Close()
-	go func() {
-		for {
-			c, err := hostL.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("hello from the host\n"))
-			c.Close()
-		}
-	}()
-	hostPort := strconv.Itoa(hostL.Addr().(*net.TCPAddr).Port)
+	hostPort := hostGreeter(t)
 	for _, name := range []string{"test-host", "host.docker.internal"} {
 		out := e.docker("run", "--rm", "--add-host", name+":host-gateway", testImage, "nc", "-w", "5", name, hostPort)
 		if out != "hello from the host" {
