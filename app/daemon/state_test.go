@@ -55,12 +55,3 @@ func TestTransitionMessages(t *testing.T) {
 		t.Fatalf("start when running: %v", err)
 	}
 }
-
-func TestSlowSubscriberDoesNotBlock(t *testing.T) {
-	m := newMachine()
-	_, cancel := m.subscribe() // never read
-	defer cancel()
-	for i := 0; i < 100; i++ {
-		m.progress("step")
-	}
-}
