@@ -34,4 +34,20 @@ func TestConsoleFailure(t *testing.T) {
 	if err := consoleFailure(quiet, filepath.Join(t.TempDir(), "none"), time.Millisecond); err != nil {
 		t.Fatalf("no console, ended context: %v", err)
 	}
+
+	// A kernel panic (the 6.12 kernel under emulation once) is a failure
+	// too, and is found again afterwards for the error's reason.
+	panicked := filepath.Join(t.TempDir(), "serial.log")
+	os.WriteFile(panicked, []byte("[   24.65] RIP: 0010:kmem_cache_alloc_noprof+0x107/0x2f0\n[   24.65] Kernel panic - not syncing: Fatal exception in interrupt\n[   24.65] Kernel Offset: disabled\n"), 0o644)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if err := consoleFailure(ctx2, panicked, time.Millisecond); err == nil || err.Error() != "the guest failed to boot: its kernel panicked: Fatal exception in interrupt" {
+		t.Fatalf("panic: %v", err)
+	}
+	if got := lastPanic(panicked); got != "Fatal exception in interrupt" {
+		t.Fatalf("lastPanic: %q", got)
+	}
+	if got := lastPanic(path); got != "" {
+		t.Fatalf("lastPanic of a console without one: %q", got)
+	}
 }

@@ -426,6 +426,9 @@ func (d *Daemon) vmGone(run *session, st vmhost.State) {
 	if dg, ok := d.o.Backend.(vmhost.Diagnoser); ok {
 		reason += ": " + dg.Diagnose(context.Background(), d.o.Paths.MachineName())
 	}
+	if p := lastPanic(d.o.Paths.SerialLog()); p != "" {
+		reason += "; the guest kernel panicked: " + p
+	}
 	reason += "; its console: " + d.o.Paths.SerialLog()
 	d.markStopped(run, reason)
 	if state, _, _ := d.m.snapshot(); state == control.Running {

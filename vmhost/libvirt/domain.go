@@ -164,8 +164,10 @@ func DomainXML(spec vmhost.Spec, o DomainOptions) (string, error) {
 		Memory:     sizeXML{Unit: "MiB", Value: spec.MemoryMiB},
 		VCPU:       spec.CPUs,
 		OnPoweroff: "destroy",
-		OnReboot:   "restart",
-		OnCrash:    "destroy",
+		// The guest never reboots by itself but on a kernel panic
+		// (panic=-1): the VM stops, and the daemon says why.
+		OnReboot: "destroy",
+		OnCrash:  "destroy",
 	}
 	if !o.Session {
 		d.SecLabel = &secLabelXML{Type: "static", Model: "dac", Relabel: "no", Label: fmt.Sprintf("+%d:+%d", o.UID, o.GID)}
