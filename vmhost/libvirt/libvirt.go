@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -112,11 +113,12 @@ func Connect(ctx context.Context, log *slog.Logger, o Options) (*Backend, error)
 	return b, nil
 }
 
+// stateFile is name in dir, or "" (remember nothing) without a dir.
 func stateFile(dir, name string) string {
 	if dir == "" {
 		return ""
 	}
-	return dir + string(os.PathSeparator) + name
+	return filepath.Join(dir, name)
 }
 
 func newBackend(r rpc, log *slog.Logger, ep endpoint) *Backend {
