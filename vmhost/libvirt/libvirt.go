@@ -46,8 +46,6 @@ type Backend struct {
 	lifeBound time.Duration
 	opts      DomainOptions
 	vfs       virtiofsd
-	// RunDir holds the virtiofsd sockets.
-	runDir string
 
 	mu  sync.Mutex
 	fsd map[string]*fsDaemons // per machine
@@ -93,7 +91,6 @@ func Connect(ctx context.Context, log *slog.Logger, o Options) (*Backend, error)
 		return nil, explainConnect(ep, err)
 	}
 	b := newBackend(l, log, ep)
-	b.runDir = o.RunDir
 	b.kvm = kvmCheck{Force: o.Accel, Device: "/dev/kvm", Verdicts: verdicts{Path: stateFile(o.StateDir, "kvm-verdict.json")}, Boot: thisBoot()}
 	switch o.ShareFS {
 	case "9p":
