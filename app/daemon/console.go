@@ -30,15 +30,41 @@ func lastPanic(path string) string {
 		f.Seek(fi.Size()-64<<10, io.SeekStart)
 	}
 	b, _ := io.ReadAll(f)
+	return panicReason(b)
+}
+
+// panicReason is the panic line's reason in console text, with the oops
+// that led to it and where it happened: "Fatal exception" alone says
+// nothing, the oops line ("int3", "general protection fault", "kernel BUG
+// at …") and the faulting kernel function say what broke.
+func panicReason(b []byte) string {
 	i := bytes.LastIndex(b, []byte(panicMarker))
 	if i < 0 {
 		return ""
 	}
-	line := b[i+len(panicMarker):]
-	if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
-		line = line[:nl]
+	reason := restOfLine(b[i+len(panicMarker):])
+	before := b[:i]
+	o := bytes.LastIndex(before, []byte("Oops: "))
+	if bug := bytes.LastIndex(before, []byte("kernel BUG at ")); bug > o {
+		o = bug
 	}
-	return string(bytes.TrimSpace(line))
+	if o < 0 {
+		return reason
+	}
+	oops := restOfLine(before[o:])
+	// The first kernel-mode RIP after the oops is where it happened (a
+	// user-mode one, "RIP: 0033:", belongs to the interrupted task).
+	if r := bytes.Index(before[o:], []byte("RIP: 0010:")); r >= 0 {
+		oops += " at " + restOfLine(before[o+r+len("RIP: 0010:"):])
+	}
+	return reason + " (" + oops + ")"
+}
+
+func restOfLine(b []byte) string {
+	if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
+		b = b[:nl]
+	}
+	return string(bytes.TrimSpace(b))
 }
 
 // consoleFailure watches the VM console until ctx ends for guestd's fatal
@@ -67,8 +93,8 @@ func consoleFailure(ctx context.Context, path string, every time.Duration) error
 				if i := bytes.Index(line, []byte(protocol.FatalMarker)); i >= 0 {
 					return &bootFailure{reason: string(bytes.TrimSpace(line[i+len(protocol.FatalMarker):]))}
 				}
-				if i := bytes.Index(line, []byte(panicMarker)); i >= 0 {
-					return &bootFailure{reason: "its kernel panicked: " + string(bytes.TrimSpace(line[i+len(panicMarker):]))}
+				if bytes.Contains(line, []byte(panicMarker)) {
+					return &bootFailure{reason: "its kernel panicked: " + lastPanic(path)}
 				}
 			}
 		}
