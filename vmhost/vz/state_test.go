@@ -3,7 +3,6 @@ package vz
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -67,20 +66,20 @@ func (f *fakeVM) Stop() error {
 
 func TestHalt(t *testing.T) {
 	for _, tc := range []struct {
+		name      string
 		state     vmState
 		wantCalls string
 		errHas    string
 	}{
-		{stStopped, "", ""},
+		{"stopped", stStopped, "", ""},
 		// A VM in Error has ended: halting it (Kill, Delete, Close)
 		// succeeds without Stop, which vz refuses there.
-		{stError, "", ""},
-		// Running: the plug at once, no power-button grace to wait out.
-		{stRunning, "Stop", ""},
-		{stPaused, "Stop", ""},
-		{stRestoring, "", "cannot be stopped"},
+		{"error: nothing to stop", stError, "", ""},
+		{"running: the plug at once", stRunning, "Stop", ""},
+		{"paused", stPaused, "Stop", ""},
+		{"restoring: cannot stop", stRestoring, "", "cannot be stopped"},
 	} {
-		t.Run(fmt.Sprint(tc.state), func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			m := &fakeVM{state: tc.state}
 			err := halt(m)
 			if tc.errHas == "" && err != nil || tc.errHas != "" && (err == nil || !strings.Contains(err.Error(), tc.errHas)) {
