@@ -127,9 +127,8 @@ type Backend interface {
 	// Start defines the machine from spec (replacing an older definition)
 	// and boots it.
 	Start(ctx context.Context, spec Spec) error
-	// Kill stops the machine without the guest API's help: at once, like
-	// pulling the plug, or after a short power-button grace where the
-	// hypervisor has one (vz).
+	// Kill stops the machine at once, like pulling the plug: the daemon
+	// calls it when the guest API's shutdown failed or was skipped.
 	Kill(ctx context.Context, name string) error
 	State(ctx context.Context, name string) (State, error)
 	// Watch sends the machine's state on every change until ctx ends:

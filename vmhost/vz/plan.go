@@ -43,7 +43,24 @@ type disk struct {
 	Path     string
 	ReadOnly bool
 	ID       string
+	Caching  diskCaching
+	Sync     diskSync
 }
+
+// diskCaching and diskSync mirror vz.DiskImageCachingMode and
+// vz.DiskImageSynchronizationMode (vz_darwin.go checks the values).
+type (
+	diskCaching int
+	diskSync    int
+)
+
+// Every disk is cached by the host and fsync'd when the guest flushes, as
+// Lima and vfkit do: the framework's Automatic caching corrupted guests'
+// disks on Apple silicon (UTM issue 4840).
+const (
+	cachingCached diskCaching = 2
+	syncFsync     diskSync    = 2
+)
 
 // newPlan checks spec for vz on arch (GOARCH) and lays the machine out.
 func newPlan(spec vmhost.Spec, arch string, o Options) (plan, error) {
@@ -74,8 +91,8 @@ func newPlan(spec vmhost.Spec, arch string, o Options) (plan, error) {
 		CPUs:        uint(spec.CPUs),
 		MemoryBytes: uint64(spec.MemoryMiB) << 20,
 		Disks: []disk{
-			{Path: spec.SystemImage, ReadOnly: true, ID: vmhost.SystemSerial},
-			{Path: spec.DataDisk, ID: vmhost.DataSerial},
+			{Path: spec.SystemImage, ReadOnly: true, ID: vmhost.SystemSerial, Caching: cachingCached, Sync: syncFsync},
+			{Path: spec.DataDisk, ID: vmhost.DataSerial, Caching: cachingCached, Sync: syncFsync},
 		},
 		MAC:       spec.MAC,
 		Shares:    spec.Shares,

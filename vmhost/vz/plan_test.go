@@ -65,8 +65,8 @@ func TestPlanTranslatesTheSpec(t *testing.T) {
 		CPUs:        4,
 		MemoryBytes: 4 << 30,
 		Disks: []disk{
-			{Path: "/g/system.img", ReadOnly: true, ID: "berth-system"},
-			{Path: "/d/data.img", ID: "berth-data"},
+			{Path: "/g/system.img", ReadOnly: true, ID: "berth-system", Caching: cachingCached, Sync: syncFsync},
+			{Path: "/d/data.img", ID: "berth-data", Caching: cachingCached, Sync: syncFsync},
 		},
 		MAC:       "5a:94:ef:e4:0c:ee",
 		Shares:    spec.Shares,

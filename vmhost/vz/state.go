@@ -3,7 +3,6 @@ package vz
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/berthvm/berth/vmhost"
 )
@@ -40,52 +39,61 @@ func hostState(s vmState) vmhost.State {
 	return vmhost.Running
 }
 
+// down reports whether a VM in state s runs nothing. vz starts a machine
+// only from Stopped or Error and stops one only while it runs or is
+// paused: a VM in Error has ended, badly, and is replaced like a stopped
+// one (the daemon still hears "crashed" from hostState).
+func down(s vmState) bool { return s == stStopped || s == stError }
+
 // vm is the part of *vz.VirtualMachine that stopping uses; tests fake it.
 type vm interface {
 	State() vmState
-	CanRequestStop() bool
-	RequestStop() (bool, error)
 	CanStop() bool
 	Stop() error
 }
 
-// halt stops m: first as a power button would (RequestStop), giving the
-// guest grace to power off, then by pulling the plug. (The graceful path
-// proper is the guest API, above this layer: guestd stops the engine,
-// syncs and powers off; halt is what follows when that did not work.)
-func halt(ctx context.Context, m vm, grace time.Duration) error {
-	if hostState(m.State()) == vmhost.Stopped {
-		return nil
-	}
-	if grace > 0 && m.CanRequestStop() {
-		if ok, err := m.RequestStop(); err == nil && ok && waitStopped(ctx, m, grace) {
-			return nil
-		}
-	}
-	if m.State() == stStopped {
+// halt pulls the plug on m. No power-button press (RequestStop) first:
+// the daemon kills only after the guest API's shutdown (guestd stops the
+// engine, syncs and powers off) failed or was skipped on purpose, and
+// guestd has no power-key handler, so a press would only add its grace.
+func halt(m vm) error {
+	if down(m.State()) {
 		return nil
 	}
 	if !m.CanStop() {
 		return errNotStoppable(m.State())
 	}
-	return m.Stop()
-}
-
-func waitStopped(ctx context.Context, m vm, limit time.Duration) bool {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if m.State() == stStopped {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
+	// The VM may have gone down by itself since the check.
+	if err := m.Stop(); err != nil && !down(m.State()) {
+		return err
 	}
-	return m.State() == stStopped
+	return nil
 }
 
 type errNotStoppable vmState
 
 func (e errNotStoppable) Error() string {
 	return "the VM cannot be stopped in its current state (" + string(hostState(vmState(e))) + ")"
+}
+
+// follow passes the framework's state changes to publish, and calls
+// onDown whenever the VM goes down (its network link is then closed, so
+// the virtual network never writes to a VM that no longer reads; vz
+// sends changes only, never the Stopped a new VM starts in). It
+// returns when done closes: the framework never closes its channel, so
+// without done each start would leave a goroutine behind for good.
+func follow[S ~int](done <-chan struct{}, states <-chan S, publish func(vmhost.State), onDown func()) {
+	for {
+		select {
+		case <-done:
+			return
+		case s := <-states:
+			publish(hostState(vmState(s)))
+			if down(vmState(s)) {
+				onDown()
+			}
+		}
+	}
 }
 
 // hub fans the framework's one state channel out to every watcher.

@@ -25,16 +25,21 @@ func TestHostState(t *testing.T) {
 	}
 }
 
-// fakeVM records the calls halt makes; a RequestStop powers it off after
-// powerOff (never if negative).
+func TestDown(t *testing.T) {
+	for s := stStopped; s <= stRestoring; s++ {
+		// vz's rules: Start works in Stopped or Error, Stop in neither.
+		if want := s == stStopped || s == stError; down(s) != want {
+			t.Errorf("down(%d) = %v, want %v", s, down(s), want)
+		}
+	}
+}
+
+// fakeVM follows vz's rule for stopping: Stop works only while the VM
+// runs or is paused, and leaves it stopped.
 type fakeVM struct {
-	mu         sync.Mutex
-	state      vmState
-	canRequest bool
-	requestErr error
-	powerOff   time.Duration
-	canStop    bool
-	calls      []string
+	mu    sync.Mutex
+	state vmState
+	calls []string
 }
 
 func (f *fakeVM) State() vmState {
@@ -43,31 +48,18 @@ func (f *fakeVM) State() vmState {
 	return f.state
 }
 
-func (f *fakeVM) CanRequestStop() bool { return f.canRequest }
-
-func (f *fakeVM) RequestStop() (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "RequestStop")
-	if f.requestErr != nil {
-		return false, f.requestErr
-	}
-	if f.powerOff >= 0 {
-		time.AfterFunc(f.powerOff, func() {
-			f.mu.Lock()
-			f.state = stStopped
-			f.mu.Unlock()
-		})
-	}
-	return true, nil
+func (f *fakeVM) CanStop() bool {
+	s := f.State()
+	return s == stRunning || s == stPaused
 }
-
-func (f *fakeVM) CanStop() bool { return f.canStop }
 
 func (f *fakeVM) Stop() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "Stop")
+	if f.state != stRunning && f.state != stPaused {
+		return errors.New("invalid virtual machine state transition")
+	}
 	f.state = stStopped
 	return nil
 }
@@ -75,45 +67,70 @@ func (f *fakeVM) Stop() error {
 func TestHalt(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		vm        *fakeVM
-		grace     time.Duration
+		state     vmState
 		wantCalls string
 		errHas    string
 	}{
-		{"already stopped", &fakeVM{state: stStopped}, time.Second, "", ""},
-		{"guest powers off in time", &fakeVM{state: stRunning, canRequest: true, powerOff: 100 * time.Millisecond, canStop: true}, 2 * time.Second, "RequestStop", ""},
-		{"guest ignores the request", &fakeVM{state: stRunning, canRequest: true, powerOff: -1, canStop: true}, 200 * time.Millisecond, "RequestStop Stop", ""},
-		{"request fails", &fakeVM{state: stRunning, canRequest: true, requestErr: errors.New("no"), canStop: true}, time.Second, "RequestStop Stop", ""},
-		{"no grace pulls the plug", &fakeVM{state: stRunning, canRequest: true, canStop: true}, 0, "Stop", ""},
-		{"request not possible", &fakeVM{state: stStarting, canStop: true}, time.Second, "Stop", ""},
-		{"cannot stop", &fakeVM{state: stRestoring}, time.Second, "", "cannot be stopped"},
+		{"stopped", stStopped, "", ""},
+		// A VM in Error has ended: halting it (Kill, Delete, Close)
+		// succeeds without Stop, which vz refuses there.
+		{"error: nothing to stop", stError, "", ""},
+		{"running: the plug at once", stRunning, "Stop", ""},
+		{"paused", stPaused, "Stop", ""},
+		{"restoring: cannot stop", stRestoring, "", "cannot be stopped"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := halt(context.Background(), tc.vm, tc.grace)
+			m := &fakeVM{state: tc.state}
+			err := halt(m)
 			if tc.errHas == "" && err != nil || tc.errHas != "" && (err == nil || !strings.Contains(err.Error(), tc.errHas)) {
 				t.Fatalf("err = %v, want %q", err, tc.errHas)
 			}
-			if got := strings.Join(tc.vm.calls, " "); got != tc.wantCalls {
+			if got := strings.Join(m.calls, " "); got != tc.wantCalls {
 				t.Errorf("calls = %q, want %q", got, tc.wantCalls)
 			}
-			if tc.errHas == "" && tc.vm.State() != stStopped {
-				t.Errorf("state = %d after halt", tc.vm.State())
+			if tc.errHas == "" && !down(m.State()) {
+				t.Errorf("state = %d after halt", m.State())
 			}
 		})
 	}
 }
 
-func TestHaltStopsWaitingWhenCancelled(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
-	m := &fakeVM{state: stRunning, canRequest: true, powerOff: -1, canStop: true}
-	start := time.Now()
-	if err := halt(ctx, m, time.Minute); err != nil {
-		t.Fatal(err)
+func TestFollowClosesTheLinkWhenTheVMGoesDown(t *testing.T) {
+	for _, last := range []vmState{stStopped, stError} {
+		states := make(chan vmState, 8)
+		done := make(chan struct{})
+		var published []string
+		downs := 0
+		for _, s := range []vmState{stStarting, stRunning, last} {
+			states <- s
+		}
+		ended := make(chan struct{})
+		go func() {
+			follow(done, states, func(s vmhost.State) { published = append(published, string(s)) }, func() {
+				downs++
+				if downs == 1 {
+					close(done) // the test's way to see the whole sequence through
+				}
+			})
+			close(ended)
+		}()
+		<-ended
+		if want := "running running " + string(hostState(last)); strings.Join(published, " ") != want || downs != 1 {
+			t.Errorf("ending in %d: published %v, link closed %d times; want %q, once", last, published, downs, want)
+		}
 	}
-	if time.Since(start) > 10*time.Second || strings.Join(m.calls, " ") != "RequestStop Stop" {
-		t.Fatalf("calls %v after %v", m.calls, time.Since(start))
-	}
+}
+
+func TestFollowEndsWhenTheMachineIsReleased(t *testing.T) {
+	states := make(chan vmState) // vz never closes its channel
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		follow(done, states, func(vmhost.State) {}, func() {})
+		close(ended)
+	}()
+	close(done)
+	<-ended // a leaked goroutine hangs here until the test times out
 }
 
 func TestHubFansOut(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"time"
 
 	"github.com/Code-Hex/vz/v3"
 	"golang.org/x/sys/unix"
@@ -28,10 +27,9 @@ var (
 	_ = [1]int{}[int(vz.VirtualMachineStatePausing)-int(stPausing)]
 	_ = [1]int{}[int(vz.VirtualMachineStateResuming)-int(stResuming)]
 	_ = [1]int{}[int(vz.VirtualMachineStateStopping)-int(stStopping)]
+	_ = [1]int{}[int(vz.DiskImageCachingModeCached)-int(cachingCached)]
+	_ = [1]int{}[int(vz.DiskImageSynchronizationModeFsync)-int(syncFsync)]
 )
-
-// haltGrace is how long a RequestStop may take before the plug is pulled.
-const haltGrace = 10 * time.Second
 
 // Backend runs machines in this process; they end with it.
 type Backend struct {
@@ -45,9 +43,9 @@ type Backend struct {
 
 type machine struct {
 	vm vmAdapter
-	// stopNet ends the NIC's link and closes the VM's end, which the
-	// framework uses as it is (no duplicate) for as long as the VM runs.
-	stopNet func()
+	// release ends the NIC's link and the following of the VM's states;
+	// once the VM is down, or was never started.
+	release func()
 }
 
 // New checks that this Mac can run VMs and returns the backend.
@@ -74,10 +72,10 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if old, ok := b.vms[spec.Name]; ok {
-		if hostState(old.vm.State()) != vmhost.Stopped {
+		if !down(old.vm.State()) {
 			return fmt.Errorf("start vm %q: it is already running", spec.Name)
 		}
-		old.stopNet()
+		old.release()
 		delete(b.vms, spec.Name)
 	}
 	vmConn, hostConn, err := datagramPair()
@@ -85,11 +83,13 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 		return fmt.Errorf("start vm %q: network: %w", spec.Name, err)
 	}
 	netCtx, cancelNet := context.WithCancel(context.Background())
-	stopNet := func() {
+	// The VM's end goes to the framework as it is (no duplicate): it is
+	// closed only once the VM is down.
+	stopNet := sync.OnceFunc(func() {
 		cancelNet()
 		hostConn.Close()
 		vmConn.Close()
-	}
+	})
 	cfg, err := configure(p, vmConn)
 	if err != nil {
 		stopNet()
@@ -101,20 +101,18 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
 	go func() {
-		if err := spec.Network.ServeDatagram(netCtx, hostConn); err != nil {
+		if err := spec.Network.ServeDatagram(netCtx, frameConn{hostConn}); err != nil {
 			b.log.Warn("VM network link ended", "vm", spec.Name, "err", err)
 		}
 	}()
-	m := &machine{vm: vmAdapter{v}, stopNet: stopNet}
-	h := b.hubs.get(spec.Name)
-	go func() {
-		// The framework's one state channel, for this VM's life.
-		for s := range v.StateChangedNotify() {
-			h.publish(hostState(vmState(s)))
-		}
-	}()
-	if err := v.Start(); err != nil {
+	done := make(chan struct{})
+	m := &machine{vm: vmAdapter{v}, release: sync.OnceFunc(func() {
 		stopNet()
+		close(done)
+	})}
+	go follow(done, v.StateChangedNotify(), b.hubs.get(spec.Name).publish, stopNet)
+	if err := v.Start(); err != nil {
+		m.release()
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
 	b.vms[spec.Name] = m
@@ -158,7 +156,7 @@ func configure(p plan, nic *os.File) (*vz.VirtualMachineConfiguration, error) {
 
 	var disks []vz.StorageDeviceConfiguration
 	for _, d := range p.Disks {
-		att, err := vz.NewDiskImageStorageDeviceAttachmentWithCacheAndSync(d.Path, d.ReadOnly, vz.DiskImageCachingModeAutomatic, vz.DiskImageSynchronizationModeFsync)
+		att, err := vz.NewDiskImageStorageDeviceAttachmentWithCacheAndSync(d.Path, d.ReadOnly, vz.DiskImageCachingMode(d.Caching), vz.DiskImageSynchronizationMode(d.Sync))
 		if err != nil {
 			return nil, fmt.Errorf("disk %s: %w", d.Path, err)
 		}
@@ -238,20 +236,19 @@ func configure(p plan, nic *os.File) (*vz.VirtualMachineConfiguration, error) {
 		return nil, fmt.Errorf("entropy: %w", err)
 	}
 	cfg.SetEntropyDevicesVirtualMachineConfiguration([]*vz.VirtioEntropyDeviceConfiguration{entropy})
-	if ok, err := cfg.Validate(); !ok || err != nil {
-		return nil, fmt.Errorf("the Virtualization framework refused the machine: %w", err)
+	if err := verdict(cfg.Validate()); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
 
-// Kill stops the machine, if there is one: a power-button request with a
-// little grace, then the plug.
+// Kill pulls the plug on the machine, if there is one.
 func (b *Backend) Kill(ctx context.Context, name string) error {
 	m, ok := b.get(name)
 	if !ok {
 		return nil // nothing runs
 	}
-	if err := halt(ctx, m.vm, haltGrace); err != nil {
+	if err := halt(m.vm); err != nil {
 		return fmt.Errorf("stop vm %q: %w", name, err)
 	}
 	return nil
@@ -279,10 +276,10 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 	if !ok {
 		return nil
 	}
-	if err := halt(ctx, m.vm, 0); err != nil {
+	if err := halt(m.vm); err != nil {
 		return fmt.Errorf("delete vm %q: %w", name, err)
 	}
-	m.stopNet()
+	m.release()
 	b.mu.Lock()
 	delete(b.vms, name)
 	b.mu.Unlock()
