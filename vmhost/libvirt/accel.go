@@ -178,3 +178,26 @@ func tail(path string, n int64) []byte {
 	k, _ := f.Read(b)
 	return b[:k]
 }
+
+// safeMTTCG is the first QEMU whose multi-threaded emulation translates
+// guest code under the page lock ("accel/tcg: Always lock pages before
+// translation", QEMU 8.1). Before it, a vCPU can translate kernel text
+// while another vCPU patches it (static keys flip at module load), keep
+// the stale block and later trap on a breakpoint the patcher already
+// removed: the guest dies with an oops at a jump-label site and "Fatal
+// exception in interrupt", at random, about once in tens of boots here
+// (Debian 12's QEMU 7.2, the 6.12 guest kernel, 2 vCPUs).
+const safeMTTCG = 8_001_000
+
+// emulatedCPUs is how many vCPUs an emulated guest gets on QEMU version
+// qemu (libvirt's major*1e6+minor*1e3+micro; 0 if unknown), and why fewer
+// than asked. One vCPU cannot race itself; on the small hosts that lack
+// KVM a second emulated vCPU adds little (a measured boot: 58 s with two,
+// 62 s with one, within this host's noise).
+func emulatedCPUs(asked int, qemu uint64) (int, string) {
+	if asked <= 1 || qemu >= safeMTTCG || qemu == 0 {
+		return asked, ""
+	}
+	return 1, fmt.Sprintf("emulating 1 CPU instead of %d: QEMU %d.%d emulates several CPUs with a race that crashes Linux guests at random (fixed in QEMU 8.1)",
+		asked, qemu/1_000_000, qemu/1000%1000)
+}

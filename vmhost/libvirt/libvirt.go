@@ -33,6 +33,7 @@ type rpc interface {
 	DomainGetState(dom golibvirt.Domain, flags uint32) (int32, int32, error)
 	DomainUndefineFlags(dom golibvirt.Domain, flags golibvirt.DomainUndefineFlagsValues) error
 	LifecycleEvents(ctx context.Context) (<-chan golibvirt.DomainEventLifecycleMsg, error)
+	ConnectGetVersion() (uint64, error)
 	Disconnect() error
 }
 
@@ -149,7 +150,7 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	o := b.opts
 	o.KVM = acc.KVM
 	if !o.KVM {
-		return b.boot(ctx, spec, o)
+		return b.boot(ctx, b.emulated(spec), o)
 	}
 	why := ""
 	if err := b.boot(ctx, spec, o); err != nil {
@@ -170,7 +171,22 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 		b.log.Warn("could not remember that KVM does not work here", "err", err)
 	}
 	o.KVM = false
-	return b.boot(ctx, spec, o)
+	return b.boot(ctx, b.emulated(spec), o)
+}
+
+// emulated is spec as it boots under emulation: on a QEMU whose
+// multi-threaded emulation is unsafe, with one vCPU.
+func (b *Backend) emulated(spec vmhost.Spec) vmhost.Spec {
+	v, err := b.rpc.ConnectGetVersion()
+	if err != nil {
+		b.log.Warn("could not ask libvirt for QEMU's version", "err", err)
+	}
+	var note string
+	if spec.CPUs, note = emulatedCPUs(spec.CPUs, v); note != "" {
+		b.log.Warn(note)
+		spec.Tell(note)
+	}
+	return spec
 }
 
 func firstNonEmpty(s ...string) string {

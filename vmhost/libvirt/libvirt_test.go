@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,7 @@ type fakeRPC struct {
 	exists   bool
 	createFn func(xml string) error
 	events   chan golibvirt.DomainEventLifecycleMsg
+	qemu     uint64 // QEMU's version as libvirt gives it; 0: unknown
 }
 
 var notFound = golibvirt.Error{Code: uint32(golibvirt.ErrNoDomain), Message: "Domain not found"}
@@ -185,7 +187,8 @@ func (f *fakeRPC) DomainUndefineFlags(golibvirt.Domain, golibvirt.DomainUndefine
 func (f *fakeRPC) LifecycleEvents(ctx context.Context) (<-chan golibvirt.DomainEventLifecycleMsg, error) {
 	return f.events, nil
 }
-func (f *fakeRPC) Disconnect() error { return nil }
+func (f *fakeRPC) ConnectGetVersion() (uint64, error) { return f.qemu, nil }
+func (f *fakeRPC) Disconnect() error                  { return nil }
 
 // testBackend is a backend on f whose /dev/kvm opens, whose QEMU log and
 // verdict live in a temp dir, and whose guest must speak within 300 ms.
@@ -249,7 +252,7 @@ func domainTypes(f *fakeRPC) []string {
 	for _, x := range f.defined {
 		var d domainXML
 		xml.Unmarshal([]byte(x), &d)
-		out = append(out, d.Type)
+		out = append(out, fmt.Sprintf("%s/%d", d.Type, d.VCPU))
 	}
 	return out
 }
@@ -268,7 +271,7 @@ func TestKVMThatFailsToStartFallsBackAndIsRemembered(t *testing.T) {
 		return nil
 	}
 	told := startTelling(t, b, s)
-	if got := domainTypes(f); len(got) != 2 || got[0] != "kvm" || got[1] != "qemu" {
+	if got := domainTypes(f); len(got) != 2 || got[0] != "kvm/2" || got[1] != "qemu/2" {
 		t.Fatalf("domains defined: %v, want kvm then qemu", got)
 	}
 	if len(told) != 1 || !strings.Contains(told[0], "failed to set MSR 0x10a") || strings.Contains(told[0], "shutting down") {
@@ -277,7 +280,7 @@ func TestKVMThatFailsToStartFallsBackAndIsRemembered(t *testing.T) {
 	b.Kill(context.Background(), s.Name)
 	f.defined = nil
 	told = startTelling(t, b, s)
-	if got := domainTypes(f); len(got) != 1 || got[0] != "qemu" {
+	if got := domainTypes(f); len(got) != 1 || got[0] != "qemu/2" {
 		t.Fatalf("second start defined %v, want emulation at once", got)
 	}
 	if len(told) != 1 || !strings.Contains(told[0], "KVM did not work on this host") {
@@ -311,7 +314,7 @@ func TestKVMGuestThatPausesFallsBack(t *testing.T) {
 		return nil
 	}
 	told := startTelling(t, b, s)
-	if got := domainTypes(f); len(got) != 2 || got[1] != "qemu" {
+	if got := domainTypes(f); len(got) != 2 || got[1] != "qemu/2" {
 		t.Fatalf("domains defined: %v, want kvm then qemu", got)
 	}
 	if len(told) != 1 || !strings.Contains(told[0], "KVM internal error. Suberror: 1 / emulation failure") {
@@ -328,7 +331,7 @@ func TestKVMSilentGuestFallsBackSpeakingGuestKeepsKVM(t *testing.T) {
 	f := &fakeRPC{}
 	b, s, _ := testBackend(t, f)
 	told := startTelling(t, b, s)
-	if got := domainTypes(f); len(got) != 2 || got[1] != "qemu" || len(told) != 1 || !strings.Contains(told[0], "printed nothing") {
+	if got := domainTypes(f); len(got) != 2 || got[1] != "qemu/2" || len(told) != 1 || !strings.Contains(told[0], "printed nothing") {
 		t.Fatalf("silent guest: domains %v, told %q", got, told)
 	}
 
@@ -336,8 +339,47 @@ func TestKVMSilentGuestFallsBackSpeakingGuestKeepsKVM(t *testing.T) {
 	b, s, _ = testBackend(t, f)
 	f.createFn = func(string) error { return os.WriteFile(s.SerialLog, []byte("guestd: starting\n"), 0o644) }
 	told = startTelling(t, b, s)
-	if got := domainTypes(f); len(got) != 1 || got[0] != "kvm" || len(told) != 0 {
+	if got := domainTypes(f); len(got) != 1 || got[0] != "kvm/2" || len(told) != 0 {
 		t.Fatalf("speaking guest: domains %v, told %q", got, told)
+	}
+}
+
+// Emulation on a QEMU before 8.1 runs one vCPU, saying so: its
+// multi-threaded TCG crashes SMP Linux guests at random. KVM, and newer
+// QEMUs, keep the CPUs asked for.
+func TestEmulatedCPUs(t *testing.T) {
+	for _, c := range []struct {
+		qemu     uint64
+		force    string
+		kvmFails bool
+		want     []string
+		note     string
+	}{
+		{qemu: 7_002_000, force: "tcg", want: []string{"qemu/1"}, note: "emulating 1 CPU instead of 2: QEMU 7.2"},
+		{qemu: 7_002_000, kvmFails: true, want: []string{"kvm/2", "qemu/1"}, note: "emulating 1 CPU instead of 2"},
+		{qemu: 7_002_000, want: []string{"kvm/2"}},
+		{qemu: 8_001_000, force: "tcg", want: []string{"qemu/2"}},
+		{qemu: 0, force: "tcg", want: []string{"qemu/2"}},
+	} {
+		f := &fakeRPC{qemu: c.qemu}
+		b, s, _ := testBackend(t, f)
+		b.kvm.Force = c.force
+		f.createFn = func(x string) error {
+			if strings.Contains(x, `type="kvm"`) {
+				if c.kvmFails {
+					return errors.New("internal error: qemu unexpectedly closed the monitor")
+				}
+				return os.WriteFile(s.SerialLog, []byte("guestd: starting\n"), 0o644)
+			}
+			return nil
+		}
+		told := startTelling(t, b, s)
+		if got := domainTypes(f); !slices.Equal(got, c.want) {
+			t.Errorf("QEMU %d, force %q, KVM fails %v: defined %v, want %v", c.qemu, c.force, c.kvmFails, got, c.want)
+		}
+		if said := strings.Join(told, "\n"); (c.note == "") != !strings.Contains(said, "emulating 1 CPU") || !strings.Contains(said, c.note) {
+			t.Errorf("QEMU %d, force %q: told %q, want %q", c.qemu, c.force, told, c.note)
+		}
 	}
 }
 
