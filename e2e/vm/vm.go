@@ -95,7 +95,9 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 	// A /dev/kvm that exists may still not work (nested sandboxes fail on
 	// vCPU setup), so acceleration is asked for (BERTH_ACCEL=kvm), not
 	// guessed as the libvirt backend can afford to.
-	accel := "tcg,thread=multi"
+	// One TCG thread: QEMU 7.2's multi-threaded TCG races the guest
+	// kernel's text patching and panics it at random (README "KVM").
+	accel := "tcg,thread=single"
 	if a := os.Getenv("BERTH_ACCEL"); a != "" {
 		accel = a
 	}
