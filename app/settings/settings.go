@@ -22,6 +22,7 @@ import (
 
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/internal/atomicfile"
+	"github.com/berthvm/berth/internal/vhdx"
 )
 
 // Settings are the user's choices for the Berth machine.
@@ -349,10 +350,26 @@ func (p Paths) DockerSocket() string {
 // p, if any: it may only grow. The CLI and the GUI both check through here.
 func (s Settings) Check(p Paths, host Host) error {
 	var current *Settings
-	if fi, err := os.Stat(p.DataDisk()); err == nil {
-		current = &Settings{DiskGiB: int(fi.Size() >> 30)}
+	if n, err := DiskSize(p.DataDisk()); err == nil {
+		current = &Settings{DiskGiB: int(n >> 30)}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("data disk: %w", err)
 	}
 	return s.Validate(host, current)
+}
+
+// DiskSize is the size of the disk the guest sees in the image at path: a
+// raw image's file size, or a VHDX image's virtual size (a dynamic VHDX
+// file is only as large as what was written to it).
+func DiskSize(path string) (int64, error) {
+	if strings.EqualFold(filepath.Ext(path), ".vhdx") {
+		return vhdx.VirtualSize(path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 // Load reads the settings; a missing file means defaults. Fields missing from

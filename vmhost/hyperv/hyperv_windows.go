@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"go.podman.io/common/pkg/strongunits"
 	"golang.org/x/sys/windows/registry"
 
+	vhdxfile "github.com/berthvm/berth/internal/vhdx"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -333,13 +333,9 @@ type vhdx struct {
 	vmm *hypervctl.VirtualMachineManager
 }
 
-func (vhdx) Size(path string) (int64, error) {
-	if _, err := os.Stat(path); err != nil {
-		return 0, err
-	}
-	n, err := hypervctl.GetDiskSize(path)
-	return int64(n), err
-}
+// Size reads the VHDX's own metadata, as the settings' check does, so
+// both agree without asking WMI.
+func (vhdx) Size(path string) (int64, error) { return vhdxfile.VirtualSize(path) }
 
 // Create makes a dynamically expanding VHDX: it takes space as it fills.
 func (v vhdx) Create(path string, size int64) error {
