@@ -226,10 +226,9 @@ func DefaultPaths() (Paths, error) {
 		if err != nil {
 			return Paths{}, fmt.Errorf("BERTH_HOME %q: %w", h, err)
 		}
-		sum := sha256.Sum256([]byte(abs))
 		return Paths{
 			Config: filepath.Join(abs, "config"), Data: filepath.Join(abs, "data"), Run: filepath.Join(abs, "run"),
-			Machine: "berth-" + hex.EncodeToString(sum[:4]),
+			Machine: machineFor(abs),
 		}, nil
 	}
 	switch runtime.GOOS {
@@ -242,7 +241,7 @@ func DefaultPaths() (Paths, error) {
 		if err != nil {
 			return Paths{}, fmt.Errorf("finding the local data directory: %w", err)
 		}
-		return Paths{Config: filepath.Join(roaming, "Berth"), Data: filepath.Join(local, "Berth"), Run: filepath.Join(local, "Berth", "run")}, nil
+		return windowsPaths(roaming, local), nil
 	case "darwin":
 		home, err := os.UserHomeDir()
 		if err != nil {
@@ -266,6 +265,25 @@ func DefaultPaths() (Paths, error) {
 			Run:    run,
 		}, nil
 	}
+}
+
+// windowsPaths are a Windows user's directories, from %APPDATA% and
+// %LOCALAPPDATA%. Hyper-V's VMs (and the console pipes named after them)
+// are shared by all users of the host: each user's machine is named for
+// their own directory, or a second user's start would replace the first
+// user's VM.
+func windowsPaths(roaming, local string) Paths {
+	data := filepath.Join(local, "Berth")
+	return Paths{
+		Config: filepath.Join(roaming, "Berth"), Data: data, Run: filepath.Join(data, "run"),
+		Machine: machineFor(strings.ToLower(data)), // Windows paths ignore case
+	}
+}
+
+// machineFor names the machine whose files live under dir.
+func machineFor(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return "berth-" + hex.EncodeToString(sum[:4])
 }
 
 // xdg returns an XDG base directory; the spec says relative values are invalid.

@@ -394,3 +394,19 @@ func TestDiskSizeOfVHDXIsItsVirtualSize(t *testing.T) {
 		t.Fatalf("raw DiskSize = %d, %v", n, err)
 	}
 }
+
+// Hyper-V's VMs are host-wide: two Windows users get two machines, each
+// named the same way at every start.
+func TestWindowsMachineIsPerUser(t *testing.T) {
+	ann := windowsPaths(`C:\Users\ann\AppData\Roaming`, `C:\Users\ann\AppData\Local`)
+	bob := windowsPaths(`C:\Users\bob\AppData\Roaming`, `C:\Users\bob\AppData\Local`)
+	if ann.MachineName() == bob.MachineName() || !strings.HasPrefix(ann.MachineName(), "berth-") {
+		t.Errorf("machines %q and %q for two users", ann.MachineName(), bob.MachineName())
+	}
+	if again := windowsPaths(`C:\Users\ann\AppData\Roaming`, `C:\users\ANN\AppData\Local`); again.MachineName() != ann.MachineName() {
+		t.Errorf("ann's machine is %q, then %q", ann.MachineName(), again.MachineName())
+	}
+	if ann.Data != filepath.Join(`C:\Users\ann\AppData\Local`, "Berth") || ann.Run != filepath.Join(ann.Data, "run") {
+		t.Errorf("ann's paths: %+v", ann)
+	}
+}
