@@ -99,21 +99,21 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	if err := b.Delete(ctx, spec.Name); err != nil {
 		return err
 	}
-	if err := b.define(p); err != nil {
-		return fmt.Errorf("start vm %q: define: %w", spec.Name, err)
-	}
-	vm, err := b.vmm.GetMachine(spec.Name)
+	var vm *hypervctl.VirtualMachine
+	err = startSteps{
+		define: func() (err error) {
+			if err = b.define(p); err == nil {
+				vm, err = b.vmm.GetMachine(spec.Name)
+			}
+			return err
+		},
+		console:   func() error { return attachConsole(vm, p.ConsolePipe) },
+		links:     func() error { return b.serveLinks(vm, p, spec.Network) },
+		boot:      func() error { return vm.Start() },
+		stopLinks: func() { b.stopLinks(spec.Name) },
+		remove:    func() error { return b.Delete(ctx, spec.Name) },
+	}.run()
 	if err != nil {
-		return fmt.Errorf("start vm %q: %w", spec.Name, err)
-	}
-	if err := attachConsole(vm, p.ConsolePipe); err != nil {
-		return fmt.Errorf("start vm %q: console: %w", spec.Name, err)
-	}
-	if err := b.serveLinks(vm, p, spec.Network); err != nil {
-		return fmt.Errorf("start vm %q: %w", spec.Name, err)
-	}
-	if err := vm.Start(); err != nil {
-		b.stopLinks(spec.Name)
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
 	b.log.Info("Hyper-V VM started", "vm", spec.Name, "id", vm.Name, "cpus", p.CPUs, "memory", p.MemoryMiB, "shares", len(p.Shares))
@@ -227,13 +227,10 @@ func (b *Backend) Kill(ctx context.Context, name string) error {
 	if err := turnOff(vm); err != nil {
 		return fmt.Errorf("stop vm %q: %w", name, err)
 	}
-	for ctx.Err() == nil {
-		if s, err := b.State(ctx, name); err == nil && s == vmhost.Stopped {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := waitStopped(ctx, func(ctx context.Context) (vmhost.State, error) { return b.State(ctx, name) }, 100*time.Millisecond, killWait); err != nil {
+		return fmt.Errorf("stop vm %q: %w", name, err)
 	}
-	return fmt.Errorf("stop vm %q: %w", name, ctx.Err())
+	return nil
 }
 
 // turnOff asks Hyper-V to move the VM to Disabled (3) at once.
