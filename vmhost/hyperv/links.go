@@ -12,6 +12,7 @@ import (
 	"github.com/hugelgupf/p9/fsimpl/localfs"
 	"github.com/hugelgupf/p9/p9"
 
+	"github.com/berthvm/berth/filesharing/p9ro"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -64,10 +65,13 @@ func serveLinks(ctx context.Context, p plan, network vmhost.Network, listen func
 		}
 	})
 	for i, sh := range p.Shares {
-		// localfs serves read-write; a read-only share is mounted ro by
-		// the guest (berth.share's mode).
-		srv := p9.NewServer(localfs.Attacher(sh.HostPath))
-		go srv.ServeContext(ctx, shareLs[i])
+		// The guest mounts a read-only share ro, but its root could mount
+		// it again: the server refuses changes too, as vz does.
+		a := localfs.Attacher(sh.HostPath)
+		if sh.ReadOnly {
+			a = p9ro.Attacher(a)
+		}
+		go p9.NewServer(a).ServeContext(ctx, shareLs[i])
 	}
 	return nil
 }

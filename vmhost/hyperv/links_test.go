@@ -170,3 +170,38 @@ func TestCopyConsole(t *testing.T) {
 		t.Fatal("copyConsole did not end with its context")
 	}
 }
+
+// A read-only share is read-only on the host's side of the link: root in
+// the guest may remount it read-write, the server still refuses.
+func TestServeLinksReadOnlyShare(t *testing.T) {
+	dir, shared := t.TempDir(), t.TempDir()
+	sock := func(port uint32) string { return filepath.Join(dir, fmt.Sprint(port)) }
+	listen := func(port uint32) (net.Listener, error) { return net.Listen("unix", sock(port)) }
+	p := plan{Name: "berth", Shares: []share{
+		{Share: vmhost.Share{Tag: "berth0", HostPath: shared, ReadOnly: true}, Port: SharePortBase},
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := serveLinks(ctx, p, recordingNetwork{}, listen, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("unix", sock(SharePortBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := p9.NewClient(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	root, err := pc.Attach("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := root.Create("new.txt", p9.WriteOnly, 0o644, 0, 0); err == nil {
+		t.Fatal("a file was created in a read-only share")
+	}
+	if entries, _ := os.ReadDir(shared); len(entries) != 0 {
+		t.Fatalf("the host's folder has %d entries", len(entries))
+	}
+}
