@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/vmhost/hyperv"
 )
 
@@ -20,8 +21,8 @@ import (
 // boot.vhdx with system.vhdx on SCSI at the LUN the Hyper-V backend gives
 // it. The EFI program must start the kernel with its built-in command
 // line; guestd must find the system disk by LUN, switch to it, and ask the
-// host for the machine's options over vsock, which is where QEMU, with no
-// Hyper-V sockets, ends the test.
+// host for the machine's options over vsock, and stop, saying so, when it
+// cannot have them: QEMU has no Hyper-V sockets.
 func TestHyperVBootDisk(t *testing.T) {
 	dir := os.Getenv("BERTH_GUEST_DIR_GENERIC")
 	if dir == "" {
@@ -61,7 +62,7 @@ func TestHyperVBootDisk(t *testing.T) {
 	var at []string
 	for _, m := range []struct{ what, line string }{
 		{"EFI program → guestd in the initrd, system disk found by LUN and mounted", "system image mounted"},
-		{"the system image's guestd asks the host for its options over vsock", "the host's options: vsock"},
+		{"the system image's guestd asks the host for its options over vsock, and stops when it cannot have them", protocol.FatalMarker + "the machine's options from the host (vsock port 1024"},
 	} {
 		for !bytes.Contains(readFile(console), []byte(m.line)) {
 			if ctx.Err() != nil {

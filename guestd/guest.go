@@ -26,6 +26,7 @@ import (
 	"github.com/berthvm/berth/guestd/engine"
 	"github.com/berthvm/berth/guestd/firewall"
 	"github.com/berthvm/berth/guestd/kmod"
+	"github.com/berthvm/berth/guestd/loglink"
 	"github.com/berthvm/berth/guestd/mounts"
 	"github.com/berthvm/berth/guestd/netconf"
 	"github.com/berthvm/berth/guestd/protocol"
@@ -65,6 +66,17 @@ var netModules = []string{"virtio_net", "nf_tables"} // the NIC and the firewall
 // transport can register: virtio's must not load first.
 var vsockNICModules = []string{"tun", "hv_sock", "nf_tables"}
 
+// hypervModules are the VMBus drivers a Hyper-V guest needs beyond its
+// disks' (hv_storvsc, in the initrd): Hyper-V sockets, and the integration
+// services (hv_utils: time sync, heartbeat, shutdown). Without udev nothing
+// loads a VMBus driver by its device's alias, so they are loaded by name.
+// The guest has no Hyper-V NIC, display or keyboard, and fixed memory.
+var hypervModules = []string{"hv_sock", "hv_utils"}
+
+// poweroffArg makes guestd, run as the kernel's poweroff_cmd, ask init
+// (guestd) to shut down cleanly.
+const poweroffArg = "poweroff"
+
 var engineModules = []string{
 	"virtio_console", "virtio_balloon", "virtio_rng",
 	"overlay", "bridge", "br_netfilter", "veth",
@@ -75,6 +87,7 @@ var engineModules = []string{
 type guest struct {
 	log     *slog.Logger
 	console io.Writer
+	logLink *loglink.Link // the log to the host over vsock, on Hyper-V
 	cfg     protocol.Options
 	reaper  *reaper.Reaper
 	engine  *engine.Client
@@ -96,9 +109,9 @@ type guest struct {
 	shutdown     chan bool // reboot?
 }
 
-func newGuest(log *slog.Logger, console io.Writer) *guest {
+func newGuest(log *slog.Logger, console io.Writer, logLink *loglink.Link) *guest {
 	return &guest{
-		log: log, console: console,
+		log: log, console: console, logLink: logLink,
 		reaper:   reaper.New(log),
 		engine:   engine.NewClient(engine.DockerSocket),
 		state:    protocol.Booting,
@@ -168,8 +181,19 @@ func (g *guest) run() {
 	}()
 	// Ctrl-Alt-Del (and some hypervisors' reset) becomes SIGINT to init.
 	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
+	// A hypervisor's shutdown request (Hyper-V's shutdown service in
+	// hv_utils) runs the kernel's poweroff_cmd, /sbin/poweroff, which this
+	// image lacks: the kernel would then cut the power without stopping
+	// the engine. guestd itself asks init to stop instead.
+	if err := os.WriteFile("/proc/sys/kernel/poweroff_cmd", []byte("/usr/sbin/guestd "+poweroffArg), 0); err != nil {
+		g.problem(fmt.Errorf("hypervisor shutdown requests: %w", err))
+	}
 
 	cfg, err := g.config(ctx)
+	var lost *hostOptionsError
+	if errors.As(err, &lost) {
+		fatal(g.log, g.console, err)
+	}
 	if err != nil {
 		g.problem(fmt.Errorf("%w; using defaults", err))
 		cfg = protocol.DefaultOptions()
@@ -213,26 +237,24 @@ func (g *guest) run() {
 	g.poweroff(<-g.shutdown)
 }
 
-// config reads the kernel command line and, where it names a vsock port
-// for them, the options the host serves there.
+// config reads the options (readConfig): on Hyper-V it first brings up
+// the log link (berth.vsock_log) and then asks the host on the vsock port
+// the boot disk's command line names.
 func (g *guest) config(ctx context.Context) (protocol.Options, error) {
-	cmdline := readCmdline()
-	cfg, err := protocol.ParseOptions(cmdline)
-	if err != nil || cfg.VsockOptions == 0 {
-		return cfg, err
-	}
-	<-g.loadModules([]string{"hv_sock"})
-	f, err := vsock.DialRetry(ctx, vsock.Host, cfg.VsockOptions, 30*time.Second)
-	if err != nil {
-		return cfg, fmt.Errorf("the host's options: %w", err)
-	}
-	defer f.Close()
-	f.SetReadDeadline(time.Now().Add(10 * time.Second))
-	opts, err := io.ReadAll(io.LimitReader(f, 64<<10))
-	if err != nil {
-		return cfg, fmt.Errorf("the host's options: %w", err)
-	}
-	return protocol.ParseOptions(cmdline + " " + string(opts))
+	return readConfig(ctx, readCmdline(), func(ctx context.Context, cfg protocol.Options) (string, error) {
+		<-g.loadModules(hypervModules)
+		if cfg.VsockLog != 0 {
+			go g.logLink.Run(ctx, func() (io.WriteCloser, error) { return vsock.Dial(vsock.Host, cfg.VsockLog) }, time.Second)
+		}
+		f, err := vsock.DialRetry(ctx, vsock.Host, cfg.VsockOptions, 30*time.Second)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		f.SetReadDeadline(time.Now().Add(10 * time.Second))
+		opts, err := io.ReadAll(io.LimitReader(f, 64<<10))
+		return string(opts), err
+	})
 }
 
 // enableRosetta registers Apple's Rosetta for x86-64 programs where the

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthvm/berth/guestd/kmod"
+	"github.com/berthvm/berth/guestd/loglink"
 	"github.com/berthvm/berth/guestd/mounts"
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/guestd/rootfs"
@@ -33,12 +34,24 @@ func main() {
 	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	console := &kernelConsole{}
 	log := slog.New(slog.NewTextHandler(console, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if len(os.Args) == 2 && os.Args[1] == poweroffArg {
+		// Run by the kernel as its poweroff_cmd: ask init to stop.
+		if err := unix.Kill(1, unix.SIGPWR); err != nil {
+			fmt.Fprintln(os.Stderr, "guestd poweroff:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if filepath.Base(os.Args[0]) == "init" {
 		err := initrd(log)
 		// Only a failure returns here: report it where the host reads.
 		fatal(log, console, fmt.Errorf("initrd: %w", err))
 	}
-	g := newGuest(log, console)
+	// In the system, the log may also go to the host over a Hyper-V
+	// socket (berth.vsock_log): it keeps the boot so far until then.
+	link := loglink.New(64 << 10)
+	out := io.MultiWriter(link, console)
+	g := newGuest(slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo})), out, link)
 	g.run()
 }
 

@@ -8,16 +8,15 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// listenDocker opens the pipe to this user (and SYSTEM) only: the engine
-// behind it is root in the VM.
+// listenDocker opens the docker API's pipe (dockerPipeConfig) for this
+// user.
 func listenDocker(path string) (net.Listener, error) {
 	tu, err := windows.GetCurrentProcessToken().GetTokenUser()
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: who am I: %w", path, err)
 	}
-	l, err := winio.ListenPipe(path, &winio.PipeConfig{
-		SecurityDescriptor: "D:P(A;;GA;;;SY)(A;;GA;;;" + tu.User.Sid.String() + ")",
-	})
+	c := winio.PipeConfig(dockerPipeConfig(tu.User.Sid.String()))
+	l, err := winio.ListenPipe(path, &c)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}

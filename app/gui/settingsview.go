@@ -3,7 +3,6 @@ package gui
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -115,8 +114,8 @@ func (t *settingsTab) load() {
 	t.memory.SetText(settings.FormatMiB(s.MemoryMiB))
 	t.disk.SetText(strconv.Itoa(s.DiskGiB))
 	t.diskNow.SetText("it can grow, never shrink")
-	if fi, err := os.Stat(t.u.o.Paths.DataDisk()); err == nil {
-		t.diskNow.SetText(fmt.Sprintf("now %d GiB; it can grow, never shrink", fi.Size()>>30))
+	if n, err := settings.DiskSize(t.u.o.Paths.DataDisk()); err == nil {
+		t.diskNow.SetText(fmt.Sprintf("now %d GiB; it can grow, never shrink", n>>30))
 	}
 	t.shares = slices.Clone(s.Shares)
 	t.act.SetChecked(s.Activate)

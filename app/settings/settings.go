@@ -22,6 +22,7 @@ import (
 
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/internal/atomicfile"
+	"github.com/berthvm/berth/internal/vhdx"
 )
 
 // Settings are the user's choices for the Berth machine.
@@ -225,10 +226,9 @@ func DefaultPaths() (Paths, error) {
 		if err != nil {
 			return Paths{}, fmt.Errorf("BERTH_HOME %q: %w", h, err)
 		}
-		sum := sha256.Sum256([]byte(abs))
 		return Paths{
 			Config: filepath.Join(abs, "config"), Data: filepath.Join(abs, "data"), Run: filepath.Join(abs, "run"),
-			Machine: "berth-" + hex.EncodeToString(sum[:4]),
+			Machine: machineFor(abs),
 		}, nil
 	}
 	switch runtime.GOOS {
@@ -241,7 +241,7 @@ func DefaultPaths() (Paths, error) {
 		if err != nil {
 			return Paths{}, fmt.Errorf("finding the local data directory: %w", err)
 		}
-		return Paths{Config: filepath.Join(roaming, "Berth"), Data: filepath.Join(local, "Berth"), Run: filepath.Join(local, "Berth", "run")}, nil
+		return windowsPaths(roaming, local), nil
 	case "darwin":
 		home, err := os.UserHomeDir()
 		if err != nil {
@@ -265,6 +265,25 @@ func DefaultPaths() (Paths, error) {
 			Run:    run,
 		}, nil
 	}
+}
+
+// windowsPaths are a Windows user's directories, from %APPDATA% and
+// %LOCALAPPDATA%. Hyper-V's VMs (and the console pipes named after them)
+// are shared by all users of the host: each user's machine is named for
+// their own directory, or a second user's start would replace the first
+// user's VM.
+func windowsPaths(roaming, local string) Paths {
+	data := filepath.Join(local, "Berth")
+	return Paths{
+		Config: filepath.Join(roaming, "Berth"), Data: data, Run: filepath.Join(data, "run"),
+		Machine: machineFor(strings.ToLower(data)), // Windows paths ignore case
+	}
+}
+
+// machineFor names the machine whose files live under dir.
+func machineFor(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return "berth-" + hex.EncodeToString(sum[:4])
 }
 
 // xdg returns an XDG base directory; the spec says relative values are invalid.
@@ -349,10 +368,26 @@ func (p Paths) DockerSocket() string {
 // p, if any: it may only grow. The CLI and the GUI both check through here.
 func (s Settings) Check(p Paths, host Host) error {
 	var current *Settings
-	if fi, err := os.Stat(p.DataDisk()); err == nil {
-		current = &Settings{DiskGiB: int(fi.Size() >> 30)}
+	if n, err := DiskSize(p.DataDisk()); err == nil {
+		current = &Settings{DiskGiB: int(n >> 30)}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("data disk: %w", err)
 	}
 	return s.Validate(host, current)
+}
+
+// DiskSize is the size of the disk the guest sees in the image at path: a
+// raw image's file size, or a VHDX image's virtual size (a dynamic VHDX
+// file is only as large as what was written to it).
+func DiskSize(path string) (int64, error) {
+	if strings.EqualFold(filepath.Ext(path), ".vhdx") {
+		return vhdx.VirtualSize(path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 // Load reads the settings; a missing file means defaults. Fields missing from

@@ -2,6 +2,7 @@ package settings
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -370,5 +371,42 @@ func TestLoadCorrupt(t *testing.T) {
 				t.Errorf("Load(%q) error %q does not mention %q", content, err, want)
 			}
 		}
+	}
+}
+
+// A dynamic VHDX file holds only what was written: Check must see the disk
+// it stands for, or shrinking would pass and every later boot fail.
+func TestDiskSizeOfVHDXIsItsVirtualSize(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skip("qemu-img is not installed")
+	}
+	p := filepath.Join(t.TempDir(), "data.vhdx")
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "vhdx", p, "64G").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v: %s", err, out)
+	}
+	n, err := DiskSize(p)
+	if err != nil || n != 64<<30 {
+		t.Fatalf("DiskSize = %d, %v; want 64 GiB", n, err)
+	}
+	raw := filepath.Join(t.TempDir(), "data.img")
+	os.WriteFile(raw, make([]byte, 4096), 0o600)
+	if n, err := DiskSize(raw); err != nil || n != 4096 {
+		t.Fatalf("raw DiskSize = %d, %v", n, err)
+	}
+}
+
+// Hyper-V's VMs are host-wide: two Windows users get two machines, each
+// named the same way at every start.
+func TestWindowsMachineIsPerUser(t *testing.T) {
+	ann := windowsPaths(`C:\Users\ann\AppData\Roaming`, `C:\Users\ann\AppData\Local`)
+	bob := windowsPaths(`C:\Users\bob\AppData\Roaming`, `C:\Users\bob\AppData\Local`)
+	if ann.MachineName() == bob.MachineName() || !strings.HasPrefix(ann.MachineName(), "berth-") {
+		t.Errorf("machines %q and %q for two users", ann.MachineName(), bob.MachineName())
+	}
+	if again := windowsPaths(`C:\Users\ann\AppData\Roaming`, `C:\users\ANN\AppData\Local`); again.MachineName() != ann.MachineName() {
+		t.Errorf("ann's machine is %q, then %q", ann.MachineName(), again.MachineName())
+	}
+	if ann.Data != filepath.Join(`C:\Users\ann\AppData\Local`, "Berth") || ann.Run != filepath.Join(ann.Data, "run") {
+		t.Errorf("ann's paths: %+v", ann)
 	}
 }

@@ -32,6 +32,10 @@ type Options struct {
 	// fixed (Hyper-V boots a signed-once EFI program), the machine's own
 	// options come from the host.
 	VsockOptions uint32
+	// VsockLog, when not 0, is the host's vsock port that takes guestd's
+	// log as well as the console: Hyper-V's console pipe may be out of
+	// the host daemon's reach, and a failed boot must still be seen.
+	VsockLog uint32
 
 	Hostname string
 
@@ -176,6 +180,8 @@ func (c *Options) set(name, value string) error {
 		c.VsockNIC, err = parsePort(value)
 	case "vsock_options":
 		c.VsockOptions, err = parsePort(value)
+	case "vsock_log":
+		c.VsockLog, err = parsePort(value)
 	case "share_vsock":
 		// TAG:PORT, after the share's berth.share option.
 		tag, port, _ := strings.Cut(value, ":")
@@ -293,6 +299,7 @@ func (c Options) KernelArgs() []string {
 	add(c.HostGateway != d.HostGateway, "host_gateway", c.HostGateway.String())
 	add(c.VsockNIC != 0, "vsock_nic", strconv.FormatUint(uint64(c.VsockNIC), 10))
 	add(c.VsockOptions != 0, "vsock_options", strconv.FormatUint(uint64(c.VsockOptions), 10))
+	add(c.VsockLog != 0, "vsock_log", strconv.FormatUint(uint64(c.VsockLog), 10))
 	add(c.Hostname != d.Hostname, "hostname", c.Hostname)
 	add(c.EnginePort != d.EnginePort, "engine_port", strconv.Itoa(c.EnginePort))
 	add(c.APIPort != d.APIPort, "api_port", strconv.Itoa(c.APIPort))

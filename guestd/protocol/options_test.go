@@ -82,6 +82,7 @@ func TestKernelArgsRoundTrip(t *testing.T) {
 	c.DebugShell = true
 	c.VsockNIC = 2049
 	c.VsockOptions = 1024
+	c.VsockLog = 1026
 	c.Rosetta = "rosetta"
 	c.DNS = []netip.Addr{netip.MustParseAddr("192.168.127.1"), netip.MustParseAddr("8.8.8.8")}
 	c.Shares = []Share{

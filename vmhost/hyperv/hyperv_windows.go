@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"go.podman.io/common/pkg/strongunits"
 	"golang.org/x/sys/windows/registry"
 
+	vhdxfile "github.com/berthvm/berth/internal/vhdx"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -99,21 +99,21 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	if err := b.Delete(ctx, spec.Name); err != nil {
 		return err
 	}
-	if err := b.define(p); err != nil {
-		return fmt.Errorf("start vm %q: define: %w", spec.Name, err)
-	}
-	vm, err := b.vmm.GetMachine(spec.Name)
+	var vm *hypervctl.VirtualMachine
+	err = startSteps{
+		define: func() (err error) {
+			if err = b.define(p); err == nil {
+				vm, err = b.vmm.GetMachine(spec.Name)
+			}
+			return err
+		},
+		console:   func() error { return attachConsole(vm, p.ConsolePipe) },
+		links:     func() error { return b.serveLinks(vm, p, spec.Network) },
+		boot:      func() error { return vm.Start() },
+		stopLinks: func() { b.stopLinks(spec.Name) },
+		remove:    func() error { return b.Delete(ctx, spec.Name) },
+	}.run()
 	if err != nil {
-		return fmt.Errorf("start vm %q: %w", spec.Name, err)
-	}
-	if err := attachConsole(vm, p.ConsolePipe); err != nil {
-		return fmt.Errorf("start vm %q: console: %w", spec.Name, err)
-	}
-	if err := b.serveLinks(vm, p, spec.Network); err != nil {
-		return fmt.Errorf("start vm %q: %w", spec.Name, err)
-	}
-	if err := vm.Start(); err != nil {
-		b.stopLinks(spec.Name)
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
 	b.log.Info("Hyper-V VM started", "vm", spec.Name, "id", vm.Name, "cpus", p.CPUs, "memory", p.MemoryMiB, "shares", len(p.Shares))
@@ -148,8 +148,8 @@ func (b *Backend) define(p plan) error {
 	return ctl.Finish().Complete()
 }
 
-// attachConsole connects the VM's first serial port (COM1, ttyS0) to a
-// named pipe that Hyper-V serves: Set-VMComPort, through WMI.
+// attachConsole connects the VM's COM 1 (the guest's ttyS0) to a named
+// pipe that Hyper-V serves: Set-VMComPort, through WMI.
 func attachConsole(vm *hypervctl.VirtualMachine, pipe string) error {
 	srv, err := hypervctl.NewLocalHyperVService()
 	if err != nil {
@@ -165,7 +165,7 @@ func attachConsole(vm *hypervctl.VirtualMachine, pipe string) error {
 	if err != nil {
 		return err
 	}
-	port, err := srv.FindFirstRelatedInstance(settingsPath, "Msvm_SerialPortSettingData")
+	port, err := serialPort1(srv, settingsPath)
 	if err != nil {
 		return err
 	}
@@ -182,6 +182,44 @@ func attachConsole(vm *hypervctl.VirtualMachine, pipe string) error {
 		In("ResourceSettings", []string{port.GetCimText()}), "set the serial port")
 }
 
+// serialPort1 is the settings of the VM's COM 1 (com1 picks it by name).
+func serialPort1(srv *wmiext.Service, settingsPath string) (*wmiext.Instance, error) {
+	enum, err := srv.ExecQuery(fmt.Sprintf("ASSOCIATORS OF {%s} WHERE ResultClass = Msvm_SerialPortSettingData", settingsPath))
+	if err != nil {
+		return nil, err
+	}
+	defer enum.Close()
+	var ports []*wmiext.Instance
+	var names []string
+	defer func() {
+		for _, p := range ports {
+			p.Close()
+		}
+	}()
+	for {
+		p, err := enum.Next()
+		if err != nil {
+			return nil, err
+		}
+		if p == nil {
+			break
+		}
+		name, err := p.GetAsString("ElementName")
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		ports, names = append(ports, p), append(names, name)
+	}
+	i, err := com1(names)
+	if err != nil {
+		return nil, err
+	}
+	p := ports[i]
+	ports = append(ports[:i], ports[i+1:]...) // the caller closes it
+	return p, nil
+}
+
 // serveLinks serves the VM's Hyper-V sockets until Delete.
 func (b *Backend) serveLinks(vm *hypervctl.VirtualMachine, p plan, network vmhost.Network) error {
 	vmID, err := guid.FromString(vm.Name)
@@ -189,7 +227,11 @@ func (b *Backend) serveLinks(vm *hypervctl.VirtualMachine, p plan, network vmhos
 		return fmt.Errorf("VM id %q: %w", vm.Name, err)
 	}
 	listen := func(port uint32) (net.Listener, error) {
-		return winio.ListenHvsock(&winio.HvsockAddr{VMID: vmID, ServiceID: winio.VsockServiceID(port)})
+		l, err := winio.ListenHvsock(&winio.HvsockAddr{VMID: winio.HvsockGUIDWildcard(), ServiceID: winio.VsockServiceID(port)})
+		if err != nil {
+			return nil, err
+		}
+		return fromVM{Listener: l, vmID: vmID.String(), peer: hvsockVM, log: b.log}, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := serveLinks(ctx, p, network, listen, b.log); err != nil {
@@ -198,11 +240,19 @@ func (b *Backend) serveLinks(vm *hypervctl.VirtualMachine, p plan, network vmhos
 	}
 	go copyConsole(ctx, func(ctx context.Context) (net.Conn, error) {
 		return winio.DialPipeContext(ctx, p.ConsolePipe)
-	}, p.SerialLog, b.log)
+	}, p.SerialLog, 500*time.Millisecond, b.log)
 	b.mu.Lock()
 	b.links[p.Name] = cancel
 	b.mu.Unlock()
 	return nil
+}
+
+// hvsockVM is the VM a Hyper-V socket address belongs to.
+func hvsockVM(a net.Addr) string {
+	if h, ok := a.(*winio.HvsockAddr); ok {
+		return h.VMID.String()
+	}
+	return ""
 }
 
 func (b *Backend) stopLinks(name string) {
@@ -227,13 +277,10 @@ func (b *Backend) Kill(ctx context.Context, name string) error {
 	if err := turnOff(vm); err != nil {
 		return fmt.Errorf("stop vm %q: %w", name, err)
 	}
-	for ctx.Err() == nil {
-		if s, err := b.State(ctx, name); err == nil && s == vmhost.Stopped {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := waitStopped(ctx, func(ctx context.Context) (vmhost.State, error) { return b.State(ctx, name) }, 100*time.Millisecond, killWait); err != nil {
+		return fmt.Errorf("stop vm %q: %w", name, err)
 	}
-	return fmt.Errorf("stop vm %q: %w", name, ctx.Err())
+	return nil
 }
 
 // turnOff asks Hyper-V to move the VM to Disabled (3) at once.
@@ -333,13 +380,9 @@ type vhdx struct {
 	vmm *hypervctl.VirtualMachineManager
 }
 
-func (vhdx) Size(path string) (int64, error) {
-	if _, err := os.Stat(path); err != nil {
-		return 0, err
-	}
-	n, err := hypervctl.GetDiskSize(path)
-	return int64(n), err
-}
+// Size reads the VHDX's own metadata, as the settings' check does, so
+// both agree without asking WMI.
+func (vhdx) Size(path string) (int64, error) { return vhdxfile.VirtualSize(path) }
 
 // Create makes a dynamically expanding VHDX: it takes space as it fills.
 func (v vhdx) Create(path string, size int64) error {

@@ -1,24 +1,28 @@
 package hyperv
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hugelgupf/p9/fsimpl/localfs"
 	"github.com/hugelgupf/p9/p9"
 
+	"github.com/berthvm/berth/filesharing/p9ro"
 	"github.com/berthvm/berth/vmhost"
 )
 
 // serveLinks serves what the guest dials, until ctx ends: the options on
-// ConfigPort, eth0's frames on NICPort into network, a 9P server per share.
-// listen opens a port (on Windows a Hyper-V socket bound to the VM); if one
-// fails, those opened so far are closed.
+// ConfigPort, eth0's frames on NICPort into network, guestd's log on
+// LogPort into the serial log, a 9P server per share.
+// listen opens a port (on Windows a Hyper-V socket that takes only the
+// VM's connections, fromVM); if one fails, those opened so far are closed.
 func serveLinks(ctx context.Context, p plan, network vmhost.Network, listen func(port uint32) (net.Listener, error), log *slog.Logger) error {
 	var ls []net.Listener
 	open := func(port uint32) (net.Listener, error) {
@@ -37,6 +41,10 @@ func serveLinks(ctx context.Context, p plan, network vmhost.Network, listen func
 		return err
 	}
 	nicL, err := open(NICPort)
+	if err != nil {
+		return err
+	}
+	logL, err := open(LogPort)
 	if err != nil {
 		return err
 	}
@@ -63,27 +71,46 @@ func serveLinks(ctx context.Context, p plan, network vmhost.Network, listen func
 			log.Warn("VM network link ended", "vm", p.Name, "err", err)
 		}
 	})
+	go acceptEach(ctx, logL, func(c net.Conn) {
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		defer stop()
+		if err := appendLines(p.SerialLog, c); err != nil && ctx.Err() == nil {
+			log.Debug("VM log link ended", "vm", p.Name, "err", err)
+		}
+	})
 	for i, sh := range p.Shares {
-		// localfs serves read-write; a read-only share is mounted ro by
-		// the guest (berth.share's mode).
-		srv := p9.NewServer(localfs.Attacher(sh.HostPath))
-		go srv.ServeContext(ctx, shareLs[i])
+		// The guest mounts a read-only share ro, but its root could mount
+		// it again: the server refuses changes too, as vz does.
+		a := localfs.Attacher(sh.HostPath)
+		if sh.ReadOnly {
+			a = p9ro.Attacher(a)
+		}
+		go p9.NewServer(a).ServeContext(ctx, shareLs[i])
 	}
 	return nil
 }
 
 // copyConsole appends what the guest's console says to path, dialing it
-// again whenever it ends (a reboot, the VM not up yet), until ctx ends.
-func copyConsole(ctx context.Context, dial func(context.Context) (net.Conn, error), path string, log *slog.Logger) {
+// again every `every` whenever it ends (a reboot, the VM not up yet), until
+// ctx ends. A console that cannot be dialed is said once, not at every
+// try: Hyper-V may serve its COM pipe to administrators only, and the
+// daemon runs as the user; guestd's log still comes over LogPort.
+func copyConsole(ctx context.Context, dial func(context.Context) (net.Conn, error), path string, every time.Duration, log *slog.Logger) {
+	said := false
 	for ctx.Err() == nil {
 		c, err := dial(ctx)
 		if err != nil {
+			if !said && ctx.Err() == nil {
+				log.Warn("cannot read the VM's console; guestd's log still arrives over a Hyper-V socket", "log", path, "err", err)
+				said = true
+			}
 			select {
 			case <-ctx.Done():
-			case <-time.After(500 * time.Millisecond):
+			case <-time.After(every):
 			}
 			continue
 		}
+		said = false
 		stop := context.AfterFunc(ctx, func() { c.Close() })
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err == nil {
@@ -95,6 +122,62 @@ func copyConsole(ctx context.Context, dial func(context.Context) (net.Conn, erro
 		if err != nil && ctx.Err() == nil {
 			log.Debug("VM console", "err", err)
 		}
+	}
+}
+
+// appendLines appends what r says to path, a whole line per write: the
+// console is appended to the same file, and a line of guestd's (its fatal
+// line above all) must stay whole for the daemon to read it.
+func appendLines(path string, r io.Reader) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			if line[len(line)-1] != '\n' {
+				line = append(line, '\n')
+			}
+			if _, werr := f.Write(line); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// fromVM hands over only the connections that come from the VM vmID.
+// Berth's sockets are bound to the wildcard, as podman's and gvproxy's
+// are, so that binding does not depend on the VM's state, and any VM on
+// the host may dial them: another VM must not get this one's options,
+// network or shares. peer tells a connection's VM from its address.
+type fromVM struct {
+	net.Listener
+	vmID string
+	peer func(net.Addr) string
+	log  *slog.Logger
+}
+
+func (l fromVM) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		id := l.peer(c.RemoteAddr())
+		if strings.EqualFold(id, l.vmID) {
+			return c, nil
+		}
+		l.log.Warn("refused a Hyper-V socket connection from another VM", "port", l.Addr(), "vm", l.vmID, "from", id)
+		c.Close()
 	}
 }
 

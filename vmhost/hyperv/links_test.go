@@ -2,12 +2,15 @@ package hyperv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,9 +39,10 @@ func TestServeLinks(t *testing.T) {
 	sock := func(port uint32) string { return filepath.Join(dir, fmt.Sprint(port)) }
 	listen := func(port uint32) (net.Listener, error) { return net.Listen("unix", sock(port)) }
 	p := plan{
-		Name:    "berth",
-		Options: "console=ttyS0 berth.vsock_nic=1025",
-		Shares:  []share{{Share: vmhost.Share{Tag: "berth0", HostPath: shared}, Port: SharePortBase}},
+		Name:      "berth",
+		Options:   "console=ttyS0 berth.vsock_nic=1025",
+		Shares:    []share{{Share: vmhost.Share{Tag: "berth0", HostPath: shared}, Port: SharePortBase}},
+		SerialLog: filepath.Join(dir, "serial.log"),
 	}
 	nw := recordingNetwork{got: make(chan string, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -72,6 +76,19 @@ func TestServeLinks(t *testing.T) {
 		t.Fatalf("the network got %q", got)
 	}
 	c.Close()
+
+	// guestd's log lands in the serial log, whole lines only.
+	c = dial(LogPort)
+	c.Write([]byte("level=INFO msg=booting\nberth: fatal: no network"))
+	c.Close()
+	want := "level=INFO msg=booting\nberth: fatal: no network\n"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if got, _ := os.ReadFile(p.SerialLog); string(got) == want {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("serial log %q, want %q", got, want)
+		}
+	}
 
 	// The share is a 9P2000.L server on its port.
 	pc, err := p9.NewClient(dial(SharePortBase))
@@ -138,7 +155,10 @@ func TestCopyConsole(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { copyConsole(ctx, dial, logPath, slog.New(slog.DiscardHandler)); close(done) }()
+	go func() {
+		copyConsole(ctx, dial, logPath, 10*time.Millisecond, slog.New(slog.DiscardHandler))
+		close(done)
+	}()
 	time.Sleep(200 * time.Millisecond) // it dials in vain meanwhile
 	l, err := net.Listen("unix", pipe)
 	if err != nil {
@@ -168,5 +188,132 @@ func TestCopyConsole(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("copyConsole did not end with its context")
+	}
+}
+
+// A read-only share is read-only on the host's side of the link: root in
+// the guest may remount it read-write, the server still refuses.
+func TestServeLinksReadOnlyShare(t *testing.T) {
+	dir, shared := t.TempDir(), t.TempDir()
+	sock := func(port uint32) string { return filepath.Join(dir, fmt.Sprint(port)) }
+	listen := func(port uint32) (net.Listener, error) { return net.Listen("unix", sock(port)) }
+	p := plan{Name: "berth", Shares: []share{
+		{Share: vmhost.Share{Tag: "berth0", HostPath: shared, ReadOnly: true}, Port: SharePortBase},
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := serveLinks(ctx, p, recordingNetwork{}, listen, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("unix", sock(SharePortBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := p9.NewClient(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	root, err := pc.Attach("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := root.Create("new.txt", p9.WriteOnly, 0o644, 0, 0); err == nil {
+		t.Fatal("a file was created in a read-only share")
+	}
+	if entries, _ := os.ReadDir(shared); len(entries) != 0 {
+		t.Fatalf("the host's folder has %d entries", len(entries))
+	}
+}
+
+// countingHandler counts log records by level.
+type countingHandler struct {
+	mu *sync.Mutex
+	n  map[slog.Level]int
+}
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n[r.Level]++
+	return nil
+}
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// A console that cannot be dialed (Hyper-V's COM pipe refuses a caller
+// that is not elevated) is said once, however often it is tried.
+func TestCopyConsoleSaysABlindConsoleOnce(t *testing.T) {
+	h := countingHandler{mu: &sync.Mutex{}, n: map[slog.Level]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	tries := make(chan struct{}, 100)
+	dial := func(context.Context) (net.Conn, error) {
+		tries <- struct{}{}
+		return nil, errors.New("open \\\\.\\pipe\\berth-com1: Access is denied.")
+	}
+	done := make(chan struct{})
+	go func() {
+		copyConsole(ctx, dial, filepath.Join(t.TempDir(), "serial.log"), time.Millisecond, slog.New(h))
+		close(done)
+	}()
+	for i := 0; i < 5; i++ {
+		<-tries
+	}
+	cancel()
+	<-done
+	if h.n[slog.LevelWarn] != 1 {
+		t.Fatalf("%d warnings for one blind console", h.n[slog.LevelWarn])
+	}
+}
+
+// vmAddr is a Hyper-V socket's remote address as the test needs it.
+type vmAddr string
+
+func (vmAddr) Network() string  { return "hvsock" }
+func (a vmAddr) String() string { return string(a) + ":00000400-facb-11e6-bd58-64006a7986d3" }
+
+// fakeWildcard is a listener bound to the wildcard: whoever dials.
+type fakeWildcard struct{ conns chan net.Conn }
+
+func (l fakeWildcard) Accept() (net.Conn, error) {
+	c, ok := <-l.conns
+	if !ok {
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+func (fakeWildcard) Close() error   { return nil }
+func (fakeWildcard) Addr() net.Addr { return vmAddr("00000000-0000-0000-0000-000000000000") }
+
+type peerConn struct {
+	net.Conn
+	from vmAddr
+}
+
+func (c peerConn) RemoteAddr() net.Addr { return c.from }
+
+// Another VM's connection is closed and never handed over; the VM's own
+// is, whatever the case of its ID.
+func TestFromVMTakesOnlyItsVM(t *testing.T) {
+	const ours, theirs = "A1B2C3D4-0000-4000-8000-000000000001", "a1b2c3d4-0000-4000-8000-000000000002"
+	wild := fakeWildcard{conns: make(chan net.Conn, 2)}
+	theirSide, theirConn := net.Pipe()
+	_, ourConn := net.Pipe()
+	wild.conns <- peerConn{theirConn, vmAddr(theirs)}
+	wild.conns <- peerConn{ourConn, vmAddr(strings.ToLower(ours))}
+	close(wild.conns)
+	l := fromVM{Listener: wild, vmID: ours, peer: func(a net.Addr) string { return string(a.(vmAddr)) }, log: slog.New(slog.DiscardHandler)}
+
+	c, err := l.Accept()
+	if err != nil || c.RemoteAddr().(vmAddr) != vmAddr(strings.ToLower(ours)) {
+		t.Fatalf("Accept = %v, %v", c, err)
+	}
+	theirSide.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := theirSide.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the other VM's connection: %v, want it closed", err)
+	}
+	if _, err := l.Accept(); err == nil {
+		t.Fatal("Accept after the listener closed")
 	}
 }

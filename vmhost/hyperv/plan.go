@@ -31,14 +31,16 @@ import (
 const (
 	ConfigPort    uint32 = 1024 // the machine's options, for guestd
 	NICPort       uint32 = 1025 // eth0's frames, each after a 4-byte length
+	LogPort       uint32 = 1026 // guestd's log, besides the console
 	SharePortBase uint32 = 1100 // share i is served on SharePortBase+i
 	maxShares            = 64
 )
 
 // BootCmdline is the command line built into the boot disk's EFI program
 // (packaging/guest/hyperv-boot.sh): enough for guestd to mount the system
-// disk and ask the host for the rest on ConfigPort.
-const BootCmdline = protocol.ConsoleArgs + " berth.system_disk=" + protocol.SCSILUN + "1 berth.vsock_options=1024"
+// disk, send its log on LogPort and ask the host for the rest on
+// ConfigPort.
+const BootCmdline = protocol.ConsoleArgs + " berth.system_disk=" + protocol.SCSILUN + "1 berth.vsock_options=1024 berth.vsock_log=1026"
 
 // ServiceID is the hvsock service GUID that stands for a vsock port (what
 // the Linux guest's hv_sock dials when it connects to that port).
@@ -48,7 +50,7 @@ func ServiceID(port uint32) string {
 
 // Services are the ports a machine needs registered.
 func Services() []uint32 {
-	ports := []uint32{ConfigPort, NICPort}
+	ports := []uint32{ConfigPort, NICPort, LogPort}
 	for i := uint32(0); i < maxShares; i++ {
 		ports = append(ports, SharePortBase+i)
 	}

@@ -123,7 +123,7 @@ func TestServiceID(t *testing.T) {
 		}
 		seen[p] = true
 	}
-	if !seen[ConfigPort] || !seen[NICPort] || !seen[SharePortBase+maxShares-1] || len(seen) != 2+maxShares {
+	if !seen[ConfigPort] || !seen[NICPort] || !seen[LogPort] || !seen[SharePortBase+maxShares-1] || len(seen) != 3+maxShares {
 		t.Fatalf("services: %v", Services())
 	}
 }
