@@ -93,10 +93,17 @@ unit:
 # The dashboard for Windows, cgo and all, with MinGW (fyne's GLFW is C):
 # the one host binary `make unit` cannot check by go vet alone. macOS's
 # needs Apple's SDK; internal/typecheck is what runs for it here.
-cross: deps
+# Then the installer, build/dist/Berth-Setup-<version>.exe (README
+# "Windows installer"), with the Hyper-V disks; it cannot run here, so
+# its contents are checked.
+WIN_BIN := $(BIN)/windows-amd64
+INSTALLER = $(BUILD)/dist/Berth-Setup-$(VERSION).exe
+cross: deps guest-image-hyperv
 	CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc \
-		go build -trimpath -ldflags "-H=windowsgui" -o $(BIN)/windows-amd64/berth-gui.exe ./app/berth-gui
-	GOOS=windows GOARCH=amd64 go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN)/windows-amd64/berth.exe ./app
+		go build -trimpath -ldflags "-H=windowsgui" -o $(WIN_BIN)/berth-gui.exe ./app/berth-gui
+	GOOS=windows GOARCH=amd64 go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(WIN_BIN)/berth.exe ./app
+	bash packaging/windows/build.sh '$(VERSION)' $(WIN_BIN) $(GENERIC_GUEST) $(BUILD)/dist
+	bash packaging/windows/test-installer.sh $(INSTALLER) $(WIN_BIN) $(GENERIC_GUEST)
 
 GENERIC_GUEST := $(BUILD)/guest-generic$(SUITE_DIR)/$(ARCH)
 

@@ -76,7 +76,9 @@ func findGuest() (string, error) {
 		filepath.Join(bin, "..", "Resources", "guest", runtime.GOARCH), // Berth.app
 	}
 	for _, c := range candidates {
-		if _, err := os.Stat(filepath.Join(c, "system.img")); err == nil {
+		// Every guest image has a manifest; which disks it holds depends
+		// on the hypervisor (the daemon checks those).
+		if _, err := os.Stat(filepath.Join(c, "manifest.json")); err == nil {
 			return filepath.Clean(c), nil
 		}
 	}

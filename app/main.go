@@ -31,7 +31,8 @@ Commands:
   docker-env  print the DOCKER_HOST line for tools that ignore contexts
   version     print versions
   setup       one-time setup as administrator (Windows: registers Berth's
-              Hyper-V socket services; nothing to do elsewhere)
+              Hyper-V socket services, which the installer does; --undo
+              removes them; nothing to do elsewhere)
   daemon      run the daemon in the foreground (berth start runs it for you)
 `
 

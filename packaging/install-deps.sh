@@ -20,8 +20,10 @@ pkgs=(
   systemd-boot-efi binutils mtools dosfstools fdisk ovmf
   # the Linux package's desktop entry is checked while it is built
   desktop-file-utils
-  # the dashboard for Windows, cross-compiled (make cross)
-  gcc-mingw-w64-x86-64
+  # the dashboard for Windows, cross-compiled, and the Windows installer,
+  # built with NSIS and checked with 7-Zip, which lists and unpacks it
+  # (make cross)
+  gcc-mingw-w64-x86-64 nsis p7zip-full
 )
 # A guest image for another architecture (make guest-image ARCH=arm64 on an
 # amd64 host; make exports a command-line ARCH to this script) also needs

@@ -173,8 +173,8 @@ func (d *Daemon) boot(s settings.Settings) {
 	if created || grown {
 		d.o.Log.Info("data disk ready", "created", created, "grown", grown, "size_gib", s.DiskGiB)
 	}
-	for _, f := range []string{"vmlinuz", "initrd.img", "system.img"} {
-		if _, err := os.Stat(filepath.Join(d.o.GuestDir, f)); err != nil {
+	for _, f := range vmhost.GuestFilesOf(d.o.Backend, d.o.GuestDir) {
+		if _, err := os.Stat(f); err != nil {
 			fail(fmt.Errorf("guest image incomplete: %w (build it with `make guest-image`, or set BERTH_GUEST_DIR)", err))
 			return
 		}

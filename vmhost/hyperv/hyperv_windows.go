@@ -2,6 +2,7 @@ package hyperv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -30,10 +31,6 @@ var (
 	_ = [1]int{}[int(hypervctl.Starting)-int(esStarting)]
 )
 
-// servicesKey is where hvsock services are registered; a VM may only
-// connect to a service that has a key here.
-const servicesKey = `SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\GuestCommunicationServices`
-
 // Backend runs machines in Hyper-V. They live in the Hyper-V service and
 // can outlive this process, but their links (network, options, shares,
 // console) are served from here: a VM left without them is cut off, and
@@ -61,10 +58,10 @@ func New(log *slog.Logger) (*Backend, error) {
 
 func missingServices() []string {
 	var missing []string
-	for _, p := range Services() {
-		k, err := registry.OpenKey(registry.LOCAL_MACHINE, servicesKey+`\`+ServiceID(p), registry.QUERY_VALUE)
+	for _, s := range ServiceKeys() {
+		k, err := registry.OpenKey(registry.LOCAL_MACHINE, s.Key, registry.QUERY_VALUE)
 		if err != nil {
-			missing = append(missing, ServiceID(p))
+			missing = append(missing, ServiceID(s.Port))
 			continue
 		}
 		k.Close()
@@ -75,15 +72,27 @@ func missingServices() []string {
 // RegisterServices registers Berth's hvsock services; it needs an
 // administrator.
 func RegisterServices() error {
-	for _, p := range Services() {
-		k, _, err := registry.CreateKey(registry.LOCAL_MACHINE, servicesKey+`\`+ServiceID(p), registry.SET_VALUE)
+	for _, s := range ServiceKeys() {
+		k, _, err := registry.CreateKey(registry.LOCAL_MACHINE, s.Key, registry.SET_VALUE)
 		if err != nil {
-			return fmt.Errorf("register Hyper-V socket service %s (run as administrator): %w", ServiceID(p), err)
+			return fmt.Errorf("register Hyper-V socket service %s (run as administrator): %w", ServiceID(s.Port), err)
 		}
-		err = k.SetStringValue("ElementName", fmt.Sprintf("Berth vsock port %d", p))
+		err = k.SetStringValue("ElementName", s.Name)
 		k.Close()
 		if err != nil {
-			return fmt.Errorf("register Hyper-V socket service %s: %w", ServiceID(p), err)
+			return fmt.Errorf("register Hyper-V socket service %s: %w", ServiceID(s.Port), err)
+		}
+	}
+	return nil
+}
+
+// UnregisterServices removes what RegisterServices added (the uninstaller
+// runs it); keys already gone are fine. It needs an administrator.
+func UnregisterServices() error {
+	for _, s := range ServiceKeys() {
+		err := registry.DeleteKey(registry.LOCAL_MACHINE, s.Key)
+		if err != nil && !errors.Is(err, registry.ErrNotExist) {
+			return fmt.Errorf("unregister Hyper-V socket service %s (run as administrator): %w", ServiceID(s.Port), err)
 		}
 	}
 	return nil
@@ -373,6 +382,13 @@ func (b *Backend) Close() error {
 	return nil
 }
 
+// GuestFiles are the guest image's Hyper-V disks, all a Windows install
+// of the guest image holds.
+func (b *Backend) GuestFiles(guestDir string) []string {
+	boot, system := Disks(guestDir)
+	return []string{boot, system}
+}
+
 // DiskFile is VHDX, the format Hyper-V attaches.
 func (b *Backend) DiskFile() vmhost.DiskFile { return vhdx{b.vmm} }
 
@@ -397,4 +413,7 @@ func (vhdx) Grow(path string, size int64) error {
 	return hypervctl.ResizeDisk(path, strongunits.GiB(size>>30))
 }
 
-var _ vmhost.DiskFormatter = (*Backend)(nil)
+var (
+	_ vmhost.DiskFormatter = (*Backend)(nil)
+	_ vmhost.GuestFiler    = (*Backend)(nil)
+)
