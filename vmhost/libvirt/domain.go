@@ -194,10 +194,10 @@ func DomainXML(spec vmhost.Spec, o DomainOptions) (string, error) {
 	// No host page cache for the data disk: what the guest syncs is on disk.
 	data.Driver.Cache, data.Driver.Discard = "none", "unmap"
 	// A full host disk pauses the VM (the daemon resumes it once there is
-	// room) instead of failing the guest's writes, which would leave the
-	// guest's filesystem read-only with the writes lost. QEMU's default for
-	// virtio-blk, stated so that it stays.
-	data.Driver.ErrorPolicy = "enospc"
+	// room) instead of failing the guest's writes with I/O errors, after
+	// which ext4 in the guest gives up. QEMU's default for virtio-blk,
+	// stated so that it stays.
+	data.Driver.ErrorPolicy = "enospace"
 	d.Devices.Disks = []diskXML{sys, data}
 	// The NIC: libvirt has no interface type for a QEMU stream socket, so it
 	// goes on QEMU's command line. The explicit PCI address keeps it clear

@@ -44,7 +44,7 @@ func TestDomainXML(t *testing.T) {
 		`<kernel>/g/vmlinuz</kernel>`, `<cmdline>console=ttyS0 quiet</cmdline>`,
 		`<acpi></acpi>`, `<on_poweroff>destroy</on_poweroff>`,
 		`<source file="/g/system.img"></source>`, `<readonly></readonly>`, `<serial>berth-system</serial>`,
-		`<driver name="qemu" type="raw" cache="none" discard="unmap" error_policy="enospc"></driver>`, `<serial>berth-data</serial>`,
+		`<driver name="qemu" type="raw" cache="none" discard="unmap" error_policy="enospace"></driver>`, `<serial>berth-data</serial>`,
 		`<serial type="file">`, `<source path="/d/serial.log"></source>`,
 		`<label>+1000:+1000</label>`,
 		// commas in the socket path are escaped for QEMU
