@@ -489,8 +489,8 @@ func (g *guest) requestShutdown(reboot bool) {
 	g.shutdownOnce.Do(func() { g.shutdown <- reboot })
 }
 
-// poweroff stops the engine (and with it the containers), then every other process,
-// flushes and unmounts the data disk, and powers off (or reboots).
+// poweroff stops the engine (which stops the containers), then every other
+// process, flushes and unmounts the data disk, and powers off (or reboots).
 func (g *guest) poweroff(reboot bool) {
 	g.setState(protocol.ShuttingDown)
 	g.log.Info("shutting down", "reboot", reboot)

@@ -409,7 +409,8 @@ func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
 // watch follows the hypervisor's events: a VM that stops, crashes or pauses
 // without being asked to (Berth never pauses one) ends a start that waits
 // for it, and puts a running machine in the error state, with the
-// hypervisor's reason.
+// hypervisor's reason. A VM paused because the host disk is full is held
+// until there is room instead (hostdisk.go).
 func (d *Daemon) watch(run *session, states <-chan vmhost.State) {
 	for st := range states {
 		if st == vmhost.Running {
