@@ -24,7 +24,7 @@ GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit cross e2e bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
+.PHONY: all deps run test unit cross e2e reliability bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
 all: guest-image
 
 deps:
@@ -151,6 +151,14 @@ e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookwor
 		go test -tags e2e -count=1 -timeout 75m -v ./e2e/
 
 test: unit cross e2e test-package
+
+# The reliability suite alone (README "Reliability"): daemon and power
+# crashes, full host and data disks, restart policies. `make e2e` (and so
+# `make test`) runs it with the rest; it is sized to fit in 15 minutes
+# under emulation.
+reliability: deps guest-image $(BIN)/berth
+	BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
+		go test -tags e2e -count=1 -timeout 30m -run TestReliability -v ./e2e/
 
 # Shared folders against the guest's own ext4: virtiofs on the shipped image,
 # then virtiofs and 9p on the generic kernel's image (the cloud kernel has no

@@ -511,19 +511,16 @@ func (g *guest) requestShutdown(reboot bool) {
 	g.shutdownOnce.Do(func() { g.shutdown <- reboot })
 }
 
-// poweroff stops containers, then the engine, then every other process,
-// flushes and unmounts the data disk, and powers off (or reboots).
+// poweroff stops the engine (which stops the containers), then every other
+// process, flushes and unmounts the data disk, and powers off (or reboots).
 func (g *guest) poweroff(reboot bool) {
 	g.setState(protocol.ShuttingDown)
 	g.log.Info("shutting down", "reboot", reboot)
 	if g.stopEngine != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), engineGrace)
-		if n, err := g.engine.StopAll(ctx); err != nil {
-			g.log.Warn("stopping containers", "err", err)
-		} else {
-			g.log.Info("containers stopped", "count", n)
-		}
-		cancel()
+		// dockerd stops the containers itself on SIGTERM, each with its own
+		// stop timeout. Stopping them through the API first would mark them
+		// stopped by the user, and `--restart unless-stopped` containers
+		// would not come back at the next start.
 		g.stopEngine()
 		<-g.engineDone
 	}

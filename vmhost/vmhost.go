@@ -122,6 +122,17 @@ type Diagnoser interface {
 	Diagnose(ctx context.Context, name string) string
 }
 
+// Resumer is a backend whose hypervisor pauses a machine when the host
+// cannot write its disks (QEMU's werror=enospc: a full host disk), rather
+// than failing the guest's writes, and can resume it once there is room:
+// nothing the guest wrote is lost.
+type Resumer interface {
+	// PausedOnIOError says whether the machine is paused on a disk write
+	// error.
+	PausedOnIOError(ctx context.Context, name string) (bool, error)
+	Resume(ctx context.Context, name string) error
+}
+
 // Backend runs machines on one hypervisor.
 type Backend interface {
 	// Start defines the machine from spec (replacing an older definition)

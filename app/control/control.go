@@ -79,7 +79,7 @@ func Publications(fws []Forward) []Publication {
 // Status is GET /v1/status.
 type Status struct {
 	State        State            `json:"state"`
-	Reason       string           `json:"reason,omitempty"` // why, in the error state
+	Reason       string           `json:"reason,omitempty"` // why, in the error state; while running, what holds the VM paused
 	Step         string           `json:"step,omitempty"`   // progress while starting or stopping
 	CPUs         int              `json:"cpus"`
 	MemoryMiB    int              `json:"memory_mib"`

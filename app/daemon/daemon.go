@@ -59,10 +59,14 @@ type Daemon struct {
 	run      *session // the running machine's parts; nil when stopped
 	settings settings.Settings
 	bootTime time.Duration
+	// recovered says that this daemon found a VM left behind by one that
+	// died; the next start tells the user.
+	recovered string
 }
 
 // session is what one start brings up and one stop tears down.
 type session struct {
+	ctx      context.Context // ends when the session is torn down
 	cancel   context.CancelFunc
 	net      *netproxy.Network
 	guest    *protocol.Client
@@ -80,6 +84,8 @@ type session struct {
 	// expectStop is set before a stop is asked for, so the watcher tells an
 	// ordered stop from a crash.
 	expectStop bool
+	// held says why the VM is paused until the host has room (hostdisk.go).
+	held string
 }
 
 // New returns a daemon for the machine.
@@ -97,7 +103,12 @@ func (d *Daemon) Recover(ctx context.Context) error {
 	}
 	if st == vmhost.Running || st == vmhost.Paused {
 		d.o.Log.Warn("found the VM running without a daemon (did the daemon crash?); stopping it", "state", st)
-		return d.o.Backend.Kill(ctx, d.o.Paths.MachineName())
+		if err := d.o.Backend.Kill(ctx, d.o.Paths.MachineName()); err != nil {
+			return err
+		}
+		d.mu.Lock()
+		d.recovered = "recovered a machine left behind: its VM was " + string(st) + " without a daemon (the last one crashed or was killed), so it was stopped and booted again; the data disk is checked at boot"
+		d.mu.Unlock()
 	}
 	return nil
 }
@@ -114,14 +125,23 @@ func (d *Daemon) Status(ctx context.Context) control.Status {
 		DaemonPid: os.Getpid(), Version: d.o.Version, BootSeconds: d.bootTime.Seconds(),
 	}
 	run := d.run
+	if d.recovered != "" && (state == control.Starting || state == control.Running) {
+		s.Notes = append(s.Notes, d.recovered)
+	}
 	if run != nil {
-		s.Notes = append([]string(nil), run.notes...)
+		s.Notes = append(s.Notes, run.notes...)
+		if state == control.Running && run.held != "" {
+			s.Reason = run.held
+		}
 	}
 	d.mu.Unlock()
-	if run != nil && state == control.Running {
+	if run != nil && state == control.Running && s.Reason == "" {
 		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		if h, err := run.guest.Health(hctx); err == nil {
 			s.Guest = &h
+			if st, err := run.guest.Stats(hctx); err == nil {
+				h.Problems = append(h.Problems, dataDiskProblems(st.DataDisk, s.DiskGiB)...)
+			}
 		}
 		cancel()
 		for _, f := range run.fwd.Status() {
@@ -181,7 +201,7 @@ func (d *Daemon) boot(s settings.Settings) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	run := &session{cancel: cancel, stopped: make(chan struct{})}
+	run := &session{ctx: ctx, cancel: cancel, stopped: make(chan struct{})}
 	d.mu.Lock()
 	d.run = run
 	d.mu.Unlock()
@@ -389,7 +409,8 @@ func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
 // watch follows the hypervisor's events: a VM that stops, crashes or pauses
 // without being asked to (Berth never pauses one) ends a start that waits
 // for it, and puts a running machine in the error state, with the
-// hypervisor's reason.
+// hypervisor's reason. A VM paused because the host disk is full is held
+// until there is room instead (hostdisk.go).
 func (d *Daemon) watch(run *session, states <-chan vmhost.State) {
 	for st := range states {
 		if st == vmhost.Running {
@@ -404,6 +425,7 @@ func (d *Daemon) watch(run *session, states <-chan vmhost.State) {
 			if st != vmhost.Paused {
 				d.markStopped(run, "the VM stopped")
 			}
+		case st == vmhost.Paused && d.holdPaused(run):
 		default:
 			d.vmGone(run, st)
 		}
@@ -454,6 +476,7 @@ func (d *Daemon) Stop(ctx context.Context, force bool) error {
 		return err
 	}
 	d.mu.Lock()
+	d.recovered = ""
 	run := d.run
 	if run != nil {
 		run.expectStop = true

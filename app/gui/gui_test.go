@@ -102,6 +102,8 @@ func TestHeaderForEachState(t *testing.T) {
 		{st: control.Status{State: control.Stopped}, title: "Stopped", detail: "Start Berth", start: true},
 		{st: control.Status{State: control.Starting, Step: "booting the VM"}, title: "Starting", detail: "booting the VM", stop: true, progress: true},
 		{st: running, title: "Running", detail: "Docker 20.10.24 · kernel 6.1.0 · up 2 min", stop: true, restart: true},
+		{st: control.Status{State: control.Running, Reason: "host disk full: /home/u/.local/share/berth/data.img, 0 bytes free; the VM is paused"},
+			title: "Paused", detail: "host disk full: /home/u/.local/share/berth/data.img, 0 bytes free", stop: true},
 		{st: control.Status{State: control.Stopping}, title: "Stopping", detail: "Stopping containers", progress: true},
 		{st: control.Status{State: control.Error, Reason: "the guest did not answer"}, title: "Error", detail: "the guest did not answer — see the logs", start: true, stop: true},
 		{err: errors.New("dial unix berth.sock: connection refused"), title: "Daemon not reachable", detail: "connection refused", start: true},
@@ -117,18 +119,18 @@ func TestHeaderForEachState(t *testing.T) {
 		if u.progress.Visible() != c.progress {
 			t.Errorf("%s: progress visible %v", c.title, u.progress.Visible())
 		}
-		wantLogs := c.title == "Error" || c.err != nil
+		wantLogs := c.title == "Error" || c.title == "Paused" || c.err != nil
 		if (u.logBtn.Importance == widget.WarningImportance) != wantLogs {
 			t.Errorf("%s: the logs button stands out: %v, want %v", c.title, u.logBtn.Importance == widget.WarningImportance, wantLogs)
 		}
-		if c.st.State == control.Running {
+		if c.title == "Running" {
 			if !strings.Contains(u.endpoint.Text, "unix:///run/user/1000/berth/docker.sock") || u.copyBtn.Disabled() {
 				t.Errorf("running: endpoint %q (copy disabled %v)", u.endpoint.Text, u.copyBtn.Disabled())
 			}
 			if !u.notice.Visible() || !strings.Contains(u.notice.Text, "share /srv: not mounted") || !strings.Contains(u.notice.Text, "KVM internal error") {
 				t.Errorf("running: guest problems and host notes not shown: %q", u.notice.Text)
 			}
-		} else if !u.copyBtn.Disabled() {
+		} else if !u.copyBtn.Disabled() && c.title != "Paused" {
 			t.Errorf("%s: copy enabled without an endpoint", c.title)
 		}
 	}

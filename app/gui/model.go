@@ -58,6 +58,10 @@ func machineView(st control.Status, err error) MachineView {
 		}
 		return MachineView{Title: "Starting", Detail: d, Tone: Busy, CanStop: true, Progress: true}
 	case control.Running:
+		if st.Reason != "" {
+			// The VM is held paused (the host disk is full) and resumes by itself.
+			return MachineView{Title: "Paused", Detail: st.Reason, Tone: Bad, CanStop: true, ShowLogs: true}
+		}
 		d := "The docker engine is ready."
 		if g := st.Guest; g != nil && g.Versions.Docker != "" {
 			d = fmt.Sprintf("Docker %s · kernel %s · up %s", g.Versions.Docker, g.Versions.Kernel, shortDuration(time.Duration(g.Uptime)*time.Second))

@@ -15,12 +15,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -165,28 +163,6 @@ func (c *Client) LoadImage(ctx context.Context, archive io.Reader) error {
 		return fmt.Errorf("load image: %s", resp.Status)
 	}
 	return nil
-}
-
-// StopAll stops every running container, each with its own stop timeout
-// (Docker's default when it has none), in parallel.
-func (c *Client) StopAll(ctx context.Context) (int, error) {
-	var list []struct {
-		ID string `json:"Id"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/containers/json", nil, &list); err != nil {
-		return 0, fmt.Errorf("list containers: %w", err)
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(list))
-	for i, ctr := range list {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = c.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(ctr.ID)+"/stop", nil, nil)
-		}()
-	}
-	wg.Wait()
-	return len(list), errors.Join(errs...)
 }
 
 // Preload loads each image archive in dir once per data disk: a marker under

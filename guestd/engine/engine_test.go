@@ -19,7 +19,6 @@ import (
 type fakeEngine struct {
 	mu      sync.Mutex
 	loads   []string
-	stopped []string
 	loadErr string
 }
 
@@ -41,15 +40,6 @@ func (f *fakeEngine) serve(t *testing.T) string {
 			return
 		}
 		io.WriteString(w, `{"stream":"Loaded image: berth/welcome:latest\n"}`)
-	})
-	mux.HandleFunc("GET /containers/json", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `[{"Id":"aaa"},{"Id":"bbb"}]`)
-	})
-	mux.HandleFunc("POST /containers/{id}/stop", func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		f.stopped = append(f.stopped, r.PathValue("id"))
-		f.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
 	})
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)
@@ -88,14 +78,6 @@ func TestPreloadReportsStreamedError(t *testing.T) {
 	// Not marked: the next boot tries again.
 	if m, _ := filepath.Glob(filepath.Join(state, "preloaded-*")); len(m) != 0 {
 		t.Fatalf("failed load was marked done: %v", m)
-	}
-}
-
-func TestStopAll(t *testing.T) {
-	f := &fakeEngine{}
-	n, err := NewClient(f.serve(t)).StopAll(context.Background())
-	if err != nil || n != 2 || len(f.stopped) != 2 {
-		t.Fatalf("stopped %d (%v), engine saw %v", n, err, f.stopped)
 	}
 }
 

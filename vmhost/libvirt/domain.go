@@ -107,6 +107,8 @@ type diskXML struct {
 		Type    string `xml:"type,attr"`
 		Cache   string `xml:"cache,attr,omitempty"`
 		Discard string `xml:"discard,attr,omitempty"`
+		// ErrorPolicy is what QEMU does when a write fails on the host.
+		ErrorPolicy string `xml:"error_policy,attr,omitempty"`
 	} `xml:"driver"`
 	Source struct {
 		File string `xml:"file,attr"`
@@ -191,6 +193,11 @@ func DomainXML(spec vmhost.Spec, o DomainOptions) (string, error) {
 	data := disk(spec.DataDisk, "vdb", vmhost.DataSerial)
 	// No host page cache for the data disk: what the guest syncs is on disk.
 	data.Driver.Cache, data.Driver.Discard = "none", "unmap"
+	// A full host disk pauses the VM (the daemon resumes it once there is
+	// room) instead of failing the guest's writes with I/O errors, after
+	// which ext4 in the guest gives up. QEMU's default for virtio-blk,
+	// stated so that it stays.
+	data.Driver.ErrorPolicy = "enospace"
 	d.Devices.Disks = []diskXML{sys, data}
 	// The NIC: libvirt has no interface type for a QEMU stream socket, so it
 	// goes on QEMU's command line. The explicit PCI address keeps it clear

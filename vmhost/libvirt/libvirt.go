@@ -30,6 +30,7 @@ type rpc interface {
 	DomainDefineXML(xml string) (golibvirt.Domain, error)
 	DomainCreate(dom golibvirt.Domain) error
 	DomainDestroy(dom golibvirt.Domain) error
+	DomainResume(dom golibvirt.Domain) error
 	DomainGetState(dom golibvirt.Domain, flags uint32) (int32, int32, error)
 	DomainUndefineFlags(dom golibvirt.Domain, flags golibvirt.DomainUndefineFlagsValues) error
 	LifecycleEvents(ctx context.Context) (<-chan golibvirt.DomainEventLifecycleMsg, error)
@@ -313,6 +314,34 @@ func (b *Backend) stateReason(name string) (vmhost.State, string, error) {
 	return stateOf(golibvirt.DomainState(st)), reasonOf(golibvirt.DomainState(st), reason), nil
 }
 
+// PausedOnIOError says whether QEMU paused the machine on a disk write
+// error, as it does when the host's disk is full (the data disk's
+// error_policy).
+func (b *Backend) PausedOnIOError(ctx context.Context, name string) (bool, error) {
+	dom, err := b.rpc.DomainLookupByName(name)
+	if err != nil {
+		return false, fmt.Errorf("state of vm %q: %w", name, err)
+	}
+	st, reason, err := b.rpc.DomainGetState(dom, 0)
+	if err != nil {
+		return false, fmt.Errorf("state of vm %q: %w", name, err)
+	}
+	return golibvirt.DomainState(st) == golibvirt.DomainPaused && golibvirt.DomainPausedReason(reason) == golibvirt.DomainPausedIoerror, nil
+}
+
+// Resume lets a paused machine run again; QEMU retries the writes that
+// failed.
+func (b *Backend) Resume(ctx context.Context, name string) error {
+	dom, err := b.rpc.DomainLookupByName(name)
+	if err != nil {
+		return fmt.Errorf("resume vm %q: %w", name, err)
+	}
+	if err := b.rpc.DomainResume(dom); err != nil {
+		return fmt.Errorf("resume vm %q: %w", name, err)
+	}
+	return nil
+}
+
 // Diagnose says why the machine is in its state, from libvirt's reason and
 // QEMU's own log, for the daemon to show when a VM pauses or stops by
 // itself.
@@ -442,4 +471,7 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-var _ vmhost.Backend = (*Backend)(nil)
+var (
+	_ vmhost.Backend = (*Backend)(nil)
+	_ vmhost.Resumer = (*Backend)(nil)
+)

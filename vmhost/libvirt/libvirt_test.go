@@ -44,7 +44,7 @@ func TestDomainXML(t *testing.T) {
 		`<kernel>/g/vmlinuz</kernel>`, `<cmdline>console=ttyS0 quiet</cmdline>`,
 		`<acpi></acpi>`, `<on_poweroff>destroy</on_poweroff>`,
 		`<source file="/g/system.img"></source>`, `<readonly></readonly>`, `<serial>berth-system</serial>`,
-		`<driver name="qemu" type="raw" cache="none" discard="unmap"></driver>`, `<serial>berth-data</serial>`,
+		`<driver name="qemu" type="raw" cache="none" discard="unmap" error_policy="enospace"></driver>`, `<serial>berth-data</serial>`,
 		`<serial type="file">`, `<source path="/d/serial.log"></source>`,
 		`<label>+1000:+1000</label>`,
 		// commas in the socket path are escaped for QEMU
@@ -177,6 +177,13 @@ func (f *fakeRPC) DomainDestroy(golibvirt.Domain) error {
 	f.state = golibvirt.DomainShutoff
 	return nil
 }
+func (f *fakeRPC) DomainResume(golibvirt.Domain) error {
+	if f.state != golibvirt.DomainPaused {
+		return errors.New("Requested operation is not valid: domain is not paused")
+	}
+	f.state, f.reason = golibvirt.DomainRunning, 0
+	return nil
+}
 func (f *fakeRPC) DomainGetState(golibvirt.Domain, uint32) (int32, int32, error) {
 	return int32(f.state), f.reason, nil
 }
@@ -233,6 +240,30 @@ func TestStartStateKillDelete(t *testing.T) {
 	}
 	if st, _ := b.State(ctx, "berth"); st != vmhost.NotFound {
 		t.Fatalf("state after delete: %s", st)
+	}
+}
+
+// A VM that QEMU paused on a write error (a full host disk) is told from
+// one paused for another reason, and resumes.
+func TestPausedOnIOErrorAndResume(t *testing.T) {
+	f := &fakeRPC{exists: true, state: golibvirt.DomainPaused, reason: int32(golibvirt.DomainPausedUser)}
+	b, _, _ := testBackend(t, f)
+	ctx := context.Background()
+	if io, err := b.PausedOnIOError(ctx, "berth"); err != nil || io {
+		t.Fatalf("paused by a user: io error %v (%v)", io, err)
+	}
+	f.reason = int32(golibvirt.DomainPausedIoerror)
+	if io, err := b.PausedOnIOError(ctx, "berth"); err != nil || !io {
+		t.Fatalf("paused on an I/O error: io error %v (%v)", io, err)
+	}
+	if err := b.Resume(ctx, "berth"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := b.State(ctx, "berth"); st != vmhost.Running {
+		t.Fatalf("state after resume: %s", st)
+	}
+	if io, _ := b.PausedOnIOError(ctx, "berth"); io {
+		t.Fatal("a running VM is paused on an I/O error")
 	}
 }
 
