@@ -24,7 +24,7 @@ GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit cross e2e bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
+.PHONY: all deps run test unit fuzz cross e2e bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
 all: guest-image
 
 deps:
@@ -90,6 +90,19 @@ unit:
 	GOOS=windows GOARCH=amd64 go build ./...
 	GOOS=windows GOARCH=amd64 go vet ./...
 
+# Hostile input: each Go fuzz target for FUZZTIME, printing its executions.
+# A crash fails the target and leaves the input in the package's
+# testdata/fuzz, where plain `go test` replays it from then on.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := ./app/daemon:FuzzControlAPI ./app/settings:FuzzDecode ./filesharing:FuzzRewriteCreate \
+	./filesharing:FuzzBind ./guestd/protocol:FuzzParseOptions ./netproxy/apifilter:FuzzRequests
+fuzz:
+	@mkdir -p $(BUILD)
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t#*:}; log=$(BUILD)/fuzz-$$name.log; \
+		go test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) >$$log 2>&1; rc=$$?; \
+		echo "$$name: $$(grep -o 'execs: [0-9]*' $$log | tail -1 | cut -d' ' -f2) executions in $(FUZZTIME), $$(tail -1 $$log)"; \
+		if [ $$rc -ne 0 ]; then cat $$log; exit 1; fi; done
+
 # The dashboard for Windows, cgo and all, with MinGW (fyne's GLFW is C):
 # the one host binary `make unit` cannot check by go vet alone. macOS's
 # needs Apple's SDK; internal/typecheck is what runs for it here.
@@ -143,7 +156,7 @@ e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookwor
 		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts \
 		go test -tags e2e -count=1 -timeout 75m -v ./e2e/
 
-test: unit cross e2e test-package
+test: unit fuzz cross e2e test-package
 
 # Shared folders against the guest's own ext4: virtiofs on the shipped image,
 # then virtiofs and 9p on the generic kernel's image (the cloud kernel has no

@@ -69,7 +69,7 @@ func join(ctx context.Context, client, up net.Conn, vet Vet, log *slog.Logger) {
 // requests reads the client's requests one by one and sends them upstream,
 // until the client is done or upgrades the connection, from which point the
 // bytes are copied as they are.
-func requests(client net.Conn, up io.Writer, out io.Writer, vet Vet) error {
+func requests(client io.Reader, up io.Writer, out io.Writer, vet Vet) error {
 	br := bufio.NewReader(client)
 	for {
 		req, err := http.ReadRequest(br)
