@@ -94,6 +94,13 @@ func requests(client io.Reader, up io.Writer, out io.Writer, vet Vet) error {
 			return fmt.Errorf("reading a request: %w", err)
 		}
 		lim.N = math.MaxInt64
+		// Only a path is judged, and sent on as judged: a target that is
+		// not one ("A:0", "*") would not reach the engine as it came.
+		if req.URL.Opaque != "" || !strings.HasPrefix(req.URL.Path, "/") {
+			err := fmt.Errorf("request target %q is not a path", req.RequestURI)
+			refuse(out, err)
+			return err
+		}
 		if req.Method == http.MethodPost && createPath.MatchString(req.URL.Path) {
 			if err := vetBody(req, vet); err != nil {
 				refuse(out, err)
