@@ -7,9 +7,11 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -206,7 +208,14 @@ func TestGuestLifecycle(t *testing.T) {
 // engine's TCP port or the guest API, while a published port stays reachable
 // (so a failure here is the firewall, not a broken network).
 func guestPrivateServices(t *testing.T, sock string, h protocol.Health) {
-	docker(t, sock, "run", "-d", "--name", "web", "-p", "18080:80", "berth/welcome")
+	// A free port of the host: with Berth's daemon, the host listens on it too.
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	docker(t, sock, "run", "-d", "--name", "web", "-p", port+":80", "berth/welcome")
 	defer docker(t, sock, "rm", "-f", "web")
 	docker(t, sock, "network", "create", "usernet")
 	defer docker(t, sock, "network", "rm", "usernet")
@@ -216,7 +225,7 @@ func guestPrivateServices(t *testing.T, sock string, h protocol.Health) {
 		return dockerErr(sock, "run", "--rm", "--network", network, testImage, "sh", "-c", script)
 	}
 	// Positive control: the published port answers from a container.
-	if out, err := probe("bridge", guest, "18080"); err != nil || !strings.Contains(out, "200 OK") {
+	if out, err := probe("bridge", guest, port); err != nil || !strings.Contains(out, "200 OK") {
 		t.Fatalf("a container cannot reach a published port (%v): %s", err, out)
 	}
 	for _, network := range []string{"bridge", "usernet", "host"} {

@@ -66,7 +66,7 @@ func (p Policy) CheckBind(source string) (string, error) {
 			if within(p.GOOS, src, prefix) {
 				// The share's own spelling of its prefix: on Windows the
 				// request may differ in case, the guest's mount point does not.
-				return GuestPath(p.GOOS, share+src[len(prefix):])
+				return GuestPath(p.GOOS, share+below(p.GOOS, src, prefix))
 			}
 		}
 	}

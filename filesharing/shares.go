@@ -191,6 +191,22 @@ func within(goos, p, dir string) bool {
 	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
 }
 
+// below is the rest of p under dir, which within says p is in, with its
+// leading separator: counted in path elements, since case folding may
+// change byte lengths (strings.ToLower makes the 3-byte Kelvin sign "k").
+func below(goos, p, dir string) string {
+	sep := "/"
+	if goos == "windows" {
+		sep = `\`
+	}
+	n := len(strings.Split(strings.TrimSuffix(dir, sep), sep))
+	rest := strings.Split(p, sep)[n:]
+	if len(rest) == 0 {
+		return ""
+	}
+	return sep + strings.Join(rest, sep)
+}
+
 // Add shares s, replacing the mode of a share with the same path.
 func Add(goos string, shares []Share, s Share) []Share {
 	out := make([]Share, 0, len(shares)+1)

@@ -118,6 +118,14 @@ type StopRequest struct {
 	Force bool `json:"force"`
 }
 
+// Counts is GET /v1/debug/counts: what the daemon holds, for finding leaks.
+type Counts struct {
+	Goroutines int `json:"goroutines"`
+	// OpenFiles counts file descriptors (sockets included); -1 where the
+	// OS does not list them (Windows).
+	OpenFiles int `json:"open_files"`
+}
+
 // Client talks to the daemon.
 type Client struct {
 	http *http.Client
@@ -173,6 +181,13 @@ func (c *Client) Stats(ctx context.Context) (protocol.Stats, error) {
 	var s protocol.Stats
 	err := c.call(ctx, http.MethodGet, "/v1/stats", nil, &s)
 	return s, err
+}
+
+// Counts fetches the daemon's goroutine and open file counts.
+func (c *Client) Counts(ctx context.Context) (Counts, error) {
+	var n Counts
+	err := c.call(ctx, http.MethodGet, "/v1/debug/counts", nil, &n)
+	return n, err
 }
 
 // Events streams events, the current state first, until ctx ends or fn

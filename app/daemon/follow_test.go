@@ -75,8 +75,8 @@ func (b *bootOnlyBackend) Watch(ctx context.Context, name string) (<-chan vmhost
 func (b *bootOnlyBackend) Delete(ctx context.Context, name string) error { return nil }
 func (b *bootOnlyBackend) Close() error                                  { return nil }
 
-// serveDaemon runs a daemon on a fake backend and returns a client of it.
-func serveDaemon(t *testing.T, backend vmhost.Backend) (*Daemon, *control.Client) {
+// newTestDaemon makes a daemon on a fake backend with a home of its own.
+func newTestDaemon(t testing.TB, backend vmhost.Backend) *Daemon {
 	t.Helper()
 	home := t.TempDir()
 	p := settings.Paths{Config: filepath.Join(home, "c"), Data: filepath.Join(home, "d"), Run: filepath.Join(home, "r")}
@@ -87,12 +87,18 @@ func serveDaemon(t *testing.T, backend vmhost.Backend) (*Daemon, *control.Client
 	for _, f := range []string{"vmlinuz", "initrd.img", "system.img"} {
 		os.WriteFile(filepath.Join(guest, f), nil, 0o644)
 	}
-	d := New(Options{
+	return New(Options{
 		Paths: p, Host: settings.Host{CPUs: 2, MemoryMiB: 4096, Home: home, Temp: home},
 		GuestDir: guest, Backend: backend, Contexts: dockerctx.Store{Dir: t.TempDir()},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	l, err := net.Listen("unix", filepath.Join(p.Run, "t.sock"))
+}
+
+// serveDaemon runs a daemon on a fake backend and returns a client of it.
+func serveDaemon(t *testing.T, backend vmhost.Backend) (*Daemon, *control.Client) {
+	t.Helper()
+	d := newTestDaemon(t, backend)
+	l, err := net.Listen("unix", filepath.Join(d.o.Paths.Run, "t.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/berthvm/berth/app/control"
@@ -84,7 +86,10 @@ func (d *Daemon) handler() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/stop", func(w http.ResponseWriter, r *http.Request) {
 		var req control.StopRequest
-		json.NewDecoder(r.Body).Decode(&req)
+		if err := decodeBody(r, &req); err != nil {
+			protocol.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
 		if err := d.Stop(r.Context(), req.Force); err != nil {
 			protocol.WriteError(w, http.StatusConflict, err)
 			return
@@ -125,6 +130,12 @@ func (d *Daemon) handler() http.Handler {
 		}
 		proxy.ServeHTTP(w, r)
 	})
+	// Counts taken in the process: goroutines cannot be counted from
+	// outside without stopping it (SIGQUIT) or serving pprof, and the
+	// socket is as private as the rest of the API.
+	mux.HandleFunc("GET /v1/debug/counts", func(w http.ResponseWriter, r *http.Request) {
+		protocol.WriteJSON(w, http.StatusOK, control.Counts{Goroutines: runtime.NumGoroutine(), OpenFiles: openFiles()})
+	})
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		events, cancel := d.m.subscribe()
 		defer cancel()
@@ -152,6 +163,34 @@ func (d *Daemon) handler() http.Handler {
 }
 
 var errNotRunning = errors.New("Berth is not running")
+
+// maxRequestBody bounds a control request's body: real ones are a few bytes.
+const maxRequestBody = 64 << 10
+
+// decodeBody reads a request's JSON body into v; an empty body leaves v
+// as it is.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody))
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s %s: the body is not the JSON this call takes: %w", r.Method, r.URL.Path, err)
+	}
+	return nil
+}
+
+// openFiles counts the process's file descriptors, or -1 where the OS
+// does not list them.
+func openFiles() int {
+	for _, dir := range []string{"/proc/self/fd", "/dev/fd"} {
+		if fds, err := os.ReadDir(dir); err == nil {
+			return len(fds) - 1 // less the one listing them
+		}
+	}
+	return -1
+}
 
 // running returns the session of a running machine, or nil.
 func (d *Daemon) running() *session {

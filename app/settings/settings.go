@@ -4,6 +4,7 @@ package settings
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/internal/atomicfile"
@@ -391,33 +393,78 @@ func DiskSize(path string) (int64, error) {
 }
 
 // Load reads the settings; a missing file means defaults. Fields missing from
-// the file (written by an older Berth) keep their defaults too.
+// the file (written by an older Berth) keep their defaults too. A corrupt
+// or truncated file is an error naming it, and a copy of it is kept aside
+// (settings.json.corrupt-TIME) before anything may rewrite it.
 func Load(p Paths, host Host) (Settings, error) {
-	s := Default(host)
 	b, err := os.ReadFile(p.File())
 	if errors.Is(err, fs.ErrNotExist) {
-		return s, nil
+		return Default(host), nil
 	}
 	if err != nil {
 		return Settings{}, fmt.Errorf("reading settings: %w", err)
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return Settings{}, fmt.Errorf("settings file %s is corrupt (%v): delete it to go back to the defaults, then `berth start --cpus N --memory GiB --disk GiB` to choose again", p.File(), err)
+	s, err := decode(b, host)
+	if err != nil {
+		kept := "no copy could be kept"
+		if backup, berr := keepCorrupt(p.File(), b); berr == nil {
+			kept = "a copy is kept at " + backup
+		} else {
+			kept += " (" + berr.Error() + ")"
+		}
+		return Settings{}, fmt.Errorf("settings file %s is corrupt (%v); %s: fix it, or delete it to go back to the defaults, then `berth start --cpus N --memory GiB --disk GiB` to choose again", p.File(), err, kept)
 	}
 	return s, nil
 }
 
-// Save writes the settings atomically: a crash leaves either the old file or
-// the new one, never a half-written one.
-func Save(p Paths, s Settings) error {
+// decode reads a settings file's content over the defaults.
+func decode(b []byte, host Host) (Settings, error) {
+	s := Default(host)
+	err := json.Unmarshal(b, &s)
+	return s, err
+}
+
+// encode is the content of a settings file.
+func encode(s Settings) ([]byte, error) {
 	b, err := json.MarshalIndent(s, "", "  ")
+	return append(b, '\n'), err
+}
+
+// keepCorrupt copies a corrupt settings file aside, once per content: the
+// daemon, the CLI and the GUI all load it, each time failing.
+func keepCorrupt(file string, b []byte) (string, error) {
+	old, _ := filepath.Glob(file + ".corrupt-*")
+	for _, o := range old {
+		if have, err := os.ReadFile(o); err == nil && bytes.Equal(have, b) {
+			return o, nil
+		}
+	}
+	backup := file + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000Z")
+	if err := atomicfile.Write(backup, b, 0o600); err != nil {
+		return "", fmt.Errorf("keeping a copy of the corrupt settings: %w", err)
+	}
+	return backup, nil
+}
+
+// Save writes the settings atomically: a crash leaves either the old file or
+// the new one, never a half-written one. A corrupt file it replaces is kept
+// aside first, as Load does.
+func Save(p Paths, s Settings) error {
+	b, err := encode(s)
 	if err != nil {
 		return fmt.Errorf("encoding settings: %w", err)
 	}
 	if err := os.MkdirAll(p.Config, 0o700); err != nil {
 		return fmt.Errorf("saving settings: %w", err)
 	}
-	if err := atomicfile.Write(p.File(), append(b, '\n'), 0o600); err != nil {
+	if old, err := os.ReadFile(p.File()); err == nil {
+		if _, err := decode(old, Host{}); err != nil {
+			if _, err := keepCorrupt(p.File(), old); err != nil {
+				return err
+			}
+		}
+	}
+	if err := atomicfile.Write(p.File(), b, 0o600); err != nil {
 		return fmt.Errorf("saving settings: %w", err)
 	}
 	return nil

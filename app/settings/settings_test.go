@@ -366,11 +366,27 @@ func TestLoadCorrupt(t *testing.T) {
 		if err == nil {
 			t.Fatalf("Load(%q) succeeded", content)
 		}
-		for _, want := range []string{p.File(), "is corrupt", "delete it", "berth start --cpus"} {
+		for _, want := range []string{p.File(), "is corrupt", "delete it", "berth start --cpus", "a copy is kept at " + p.File() + ".corrupt-"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("Load(%q) error %q does not mention %q", content, err, want)
 			}
 		}
+		// Loading again keeps no second copy of the same content.
+		Load(p, Host{})
+		if kept := corruptCopies(t, p); kept[content] != 1 {
+			t.Errorf("copies of %q: %v", content, kept)
+		}
+	}
+	// Saving over a corrupt file keeps it too, then writes good settings.
+	os.WriteFile(p.File(), []byte(`{"cpus": 3, "memo`), 0o600)
+	if err := Save(p, Default(Host{})); err != nil {
+		t.Fatal(err)
+	}
+	if kept := corruptCopies(t, p); kept[`{"cpus": 3, "memo`] != 1 || len(kept) != 4 {
+		t.Errorf("copies after Save: %v", kept)
+	}
+	if _, err := Load(p, Host{}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -409,4 +425,22 @@ func TestWindowsMachineIsPerUser(t *testing.T) {
 	if ann.Data != filepath.Join(`C:\Users\ann\AppData\Local`, "Berth") || ann.Run != filepath.Join(ann.Data, "run") {
 		t.Errorf("ann's paths: %+v", ann)
 	}
+}
+
+// corruptCopies counts the copies of corrupt settings by content.
+func corruptCopies(t *testing.T, p Paths) map[string]int {
+	t.Helper()
+	names, _ := filepath.Glob(p.File() + ".corrupt-*")
+	n := map[string]int{}
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi, _ := os.Stat(name); runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
+		}
+		n[string(b)]++
+	}
+	return n
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"regexp"
@@ -31,6 +32,10 @@ type Vet func(body []byte) ([]byte, error)
 // maxCreateBody bounds what is buffered of a create request; real ones are
 // a few KiB.
 const maxCreateBody = 8 << 20
+
+// maxHeader bounds a request's line and header, as net/http's servers do
+// (http.DefaultMaxHeaderBytes), with room for what the reader buffers.
+const maxHeader = http.DefaultMaxHeaderBytes + 4096
 
 var createPath = regexp.MustCompile(`^(/v[0-9]+(\.[0-9]+)*)?/containers/create$`)
 
@@ -69,15 +74,32 @@ func join(ctx context.Context, client, up net.Conn, vet Vet, log *slog.Logger) {
 // requests reads the client's requests one by one and sends them upstream,
 // until the client is done or upgrades the connection, from which point the
 // bytes are copied as they are.
-func requests(client net.Conn, up io.Writer, out io.Writer, vet Vet) error {
-	br := bufio.NewReader(client)
+func requests(client io.Reader, up io.Writer, out io.Writer, vet Vet) error {
+	lim := &io.LimitedReader{R: client}
+	br := bufio.NewReader(lim)
 	for {
+		// A header without end would otherwise grow in memory without
+		// end; a body is streamed on (or bounded, for creates).
+		lim.N = maxHeader
 		req, err := http.ReadRequest(br)
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) && lim.N > 0 {
 			return nil
+		}
+		if err != nil && lim.N == 0 {
+			err = fmt.Errorf("request header larger than %d bytes", maxHeader)
+			refuse(out, err)
+			return err
 		}
 		if err != nil {
 			return fmt.Errorf("reading a request: %w", err)
+		}
+		lim.N = math.MaxInt64
+		// Only a path is judged, and sent on as judged: a target that is
+		// not one ("A:0", "*") would not reach the engine as it came.
+		if req.URL.Opaque != "" || !strings.HasPrefix(req.URL.Path, "/") {
+			err := fmt.Errorf("request target %q is not a path", req.RequestURI)
+			refuse(out, err)
+			return err
 		}
 		if req.Method == http.MethodPost && createPath.MatchString(req.URL.Path) {
 			if err := vetBody(req, vet); err != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -141,5 +142,22 @@ func TestUpgradeHalfClose(t *testing.T) {
 	}
 	if want := "echo:GET /not-http-anymore\r\n\r\nraw bytes bye"; string(rest) != want {
 		t.Fatalf("stream %q, want %q", rest, want)
+	}
+}
+
+// A header without end is refused once larger than net/http's servers
+// allow, not buffered for ever; a large body is streamed on.
+func TestHugeHeaderRefused(t *testing.T) {
+	var up, out strings.Builder
+	huge := "GET /_ping HTTP/1.1\r\nHost: d\r\nX: " + strings.Repeat("a", 2*http.DefaultMaxHeaderBytes) + "\r\n\r\n"
+	err := requests(strings.NewReader(huge), &up, &out, nil)
+	if err == nil || !strings.Contains(out.String(), "400 Bad Request") || !strings.Contains(out.String(), "request header larger than") || up.Len() != 0 {
+		t.Fatalf("%v; answered %.200q; forwarded %d bytes", err, out.String(), up.Len())
+	}
+	body := strings.Repeat("b", 3*http.DefaultMaxHeaderBytes)
+	big := "POST /images/load HTTP/1.1\r\nHost: d\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	up.Reset()
+	if err := requests(strings.NewReader(big+big), &up, &out, nil); err != nil || up.Len() < 2*len(body) {
+		t.Fatalf("large bodies: %v, forwarded %d bytes", err, up.Len())
 	}
 }
