@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -194,7 +193,6 @@ func (d *Daemon) boot(s settings.Settings) {
 	}
 	run.net = nw
 	gcfg := protocol.DefaultOptions()
-	gcfg.HostGateway = nw.Config().HostAlias
 	run.guestAPI = net.JoinHostPort(nw.Config().Guest.String(), strconv.Itoa(gcfg.APIPort))
 	run.guest = protocol.NewClient(run.guestAPI, nw.Dialer())
 	nicL, err := listenUnix(d.o.Paths.NetSocket())
@@ -222,11 +220,14 @@ func (d *Daemon) boot(s settings.Settings) {
 		NetSocket:   d.o.Paths.NetSocket(), Network: nw, MAC: nw.Config().GuestMAC,
 		SerialLog: d.o.Paths.SerialLog(),
 	}
-	if spec.Shares, gcfg.Shares, err = shareSpecs(runtime.GOOS, s.Shares); err != nil {
+	var guestShares []protocol.Share
+	if spec.Shares, guestShares, err = shareSpecs(runtime.GOOS, s.Shares); err != nil {
 		fail(err)
 		return
 	}
-	if spec.Cmdline, err = kernelCmdline(gcfg); err != nil {
+	facts := d.o.Backend.GuestFacts()
+	gcfg = vmhost.GuestOptions(nw.Config().HostAlias, guestShares, facts)
+	if spec.Cmdline, err = vmhost.KernelCmdline(gcfg, facts); err != nil {
 		fail(err)
 		return
 	}
@@ -314,19 +315,6 @@ func (d *Daemon) boot(s settings.Settings) {
 	d.mu.Unlock()
 	d.o.Log.Info("running", "boot", d.bootTime.Round(time.Millisecond))
 	d.m.to(control.Running, "", "")
-}
-
-// maxCmdline is x86's COMMAND_LINE_SIZE, less room for the terminator.
-const maxCmdline = 2047
-
-// kernelCmdline is the guest's command line: the console, and guestd's
-// settings that differ from its defaults.
-func kernelCmdline(g protocol.Options) (string, error) {
-	line := strings.Join(append([]string{protocol.ConsoleArgs}, g.KernelArgs()...), " ")
-	if len(line) > maxCmdline {
-		return "", fmt.Errorf("the shared folders do not fit on the VM's kernel command line (%d bytes, at most %d): share fewer folders, or a parent folder instead of several children (`berth start --unmount PATH`)", len(line), maxCmdline)
-	}
-	return line, nil
 }
 
 // shareSpecs turns the shared folders into what the hypervisor exports

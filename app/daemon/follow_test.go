@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/settings"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy/dockerctx"
 	"github.com/berthvm/berth/vmhost"
 )
@@ -74,6 +75,9 @@ func (b *bootOnlyBackend) Watch(ctx context.Context, name string) (<-chan vmhost
 }
 func (b *bootOnlyBackend) Delete(ctx context.Context, name string) error { return nil }
 func (b *bootOnlyBackend) Close() error                                  { return nil }
+func (b *bootOnlyBackend) GuestFacts() vmhost.GuestFacts {
+	return vmhost.GuestFacts{Console: protocol.ConsoleUART}
+}
 
 // serveDaemon runs a daemon on a fake backend and returns a client of it.
 func serveDaemon(t *testing.T, backend vmhost.Backend) (*Daemon, *control.Client) {

@@ -36,10 +36,16 @@ const (
 	DataDiskSerial   = "berth-data"
 )
 
-// ConsoleArgs start the guest's kernel command line: the serial console,
-// which the host watches for FatalMarker, and panic=-1 so that a kernel
-// panic ends the boot at once instead of hanging it.
-const ConsoleArgs = "console=ttyS0 quiet panic=-1"
+// The guest kernel's console devices, which the host watches for
+// FatalMarker: the hypervisor decides which one the guest has.
+const (
+	ConsoleUART   = "ttyS0" // a 16550 serial port (QEMU, Hyper-V's COM1)
+	ConsoleVirtio = "hvc0"  // a virtio console (vz has no UART)
+)
+
+// BootArgs follow the console on the guest's kernel command line: panic=-1
+// so that a kernel panic ends the boot at once instead of hanging it.
+const BootArgs = "quiet panic=-1"
 
 // FatalMarker starts the console line guestd writes when the guest cannot
 // boot, before or without its API; the host watches the console for it.
