@@ -12,18 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
-	"runtime"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/settings"
-	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy"
-	"github.com/berthvm/berth/netproxy/apifilter"
 	"github.com/berthvm/berth/netproxy/dockerctx"
 	"github.com/berthvm/berth/netproxy/portfwd"
 	"github.com/berthvm/berth/vmhost"
@@ -58,12 +53,19 @@ type Daemon struct {
 	run      *session // the running machine's parts; nil when stopped
 	settings settings.Settings
 	bootTime time.Duration
+
+	// dialGuest, when set, replaces the virtual network's way to the
+	// guest: tests run the daemon against a fake guest API without a VM.
+	dialGuest func(ctx context.Context, port int) (net.Conn, error)
 }
 
 // session is what one start brings up and one stop tears down.
 type session struct {
-	cancel   context.CancelFunc
-	net      *netproxy.Network
+	cancel context.CancelFunc
+	net    *netproxy.Network
+	// dial reaches a port of the guest's eth0 (the virtual network's
+	// DialGuest, or a test's fake guest).
+	dial     func(ctx context.Context, port int) (net.Conn, error)
 	guest    *protocol.Client
 	guestAPI string // host:port of the guest API inside the network
 	fwd      *portfwd.Forwarder
@@ -151,187 +153,6 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.mu.Unlock()
 	go d.boot(s)
 	return nil
-}
-
-func (d *Daemon) boot(s settings.Settings) {
-	start := time.Now()
-	fail := func(err error) {
-		if st, _, _ := d.m.snapshot(); st != control.Starting {
-			return // stopped while booting: the stop tears down and reports
-		}
-		d.o.Log.Error("start failed", "err", err)
-		d.teardown(true)
-		d.m.toFrom(control.Starting, control.Error, "", err.Error())
-	}
-	d.m.progress("preparing the data disk")
-	created, grown, err := vmhost.EnsureDisk(vmhost.DiskFileOf(d.o.Backend), d.o.Paths.DataDisk(), int64(s.DiskGiB)<<30)
-	if err != nil {
-		fail(err)
-		return
-	}
-	if created || grown {
-		d.o.Log.Info("data disk ready", "created", created, "grown", grown, "size_gib", s.DiskGiB)
-	}
-	for _, f := range []string{"vmlinuz", "initrd.img", "system.img"} {
-		if _, err := os.Stat(filepath.Join(d.o.GuestDir, f)); err != nil {
-			fail(fmt.Errorf("guest image incomplete: %w (build it with `make guest-image`, or set BERTH_GUEST_DIR)", err))
-			return
-		}
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	run := &session{cancel: cancel, stopped: make(chan struct{})}
-	d.mu.Lock()
-	d.run = run
-	d.mu.Unlock()
-
-	d.m.progress("starting the virtual network")
-	nw, err := netproxy.New(netproxy.DefaultConfig(), d.o.Log)
-	if err != nil {
-		fail(err)
-		return
-	}
-	run.net = nw
-	gcfg := protocol.DefaultOptions()
-	run.guestAPI = net.JoinHostPort(nw.Config().Guest.String(), strconv.Itoa(gcfg.APIPort))
-	run.guest = protocol.NewClient(run.guestAPI, nw.Dialer())
-	nicL, err := listenUnix(d.o.Paths.NetSocket())
-	if err != nil {
-		fail(err)
-		return
-	}
-	run.goRun(func() { nw.ServeQemu(ctx, nicL) })
-
-	watch, err := d.o.Backend.Watch(ctx, d.o.Paths.MachineName())
-	if err != nil {
-		fail(err)
-		return
-	}
-	run.goRun(func() { d.watch(run, watch) })
-
-	d.m.progress("booting the VM")
-	os.Remove(d.o.Paths.SerialLog())
-	spec := vmhost.Spec{
-		Name: d.o.Paths.MachineName(), CPUs: s.CPUs, MemoryMiB: s.MemoryMiB,
-		Kernel:      filepath.Join(d.o.GuestDir, "vmlinuz"),
-		Initrd:      filepath.Join(d.o.GuestDir, "initrd.img"),
-		SystemImage: filepath.Join(d.o.GuestDir, "system.img"),
-		DataDisk:    d.o.Paths.DataDisk(),
-		NetSocket:   d.o.Paths.NetSocket(), Network: nw, MAC: nw.Config().GuestMAC,
-		SerialLog: d.o.Paths.SerialLog(),
-	}
-	var guestShares []protocol.Share
-	if spec.Shares, guestShares, err = shareSpecs(runtime.GOOS, s.Shares); err != nil {
-		fail(err)
-		return
-	}
-	facts := d.o.Backend.GuestFacts()
-	gcfg = vmhost.GuestOptions(nw.Config().HostAlias, guestShares, facts)
-	if spec.Cmdline, err = vmhost.KernelCmdline(gcfg, facts); err != nil {
-		fail(err)
-		return
-	}
-	spec.Progress = func(note string) {
-		d.mu.Lock()
-		run.notes = append(run.notes, note)
-		d.mu.Unlock()
-		d.m.progress(note)
-	}
-	d.mu.Lock()
-	run.inStart = true
-	d.mu.Unlock()
-	err = d.o.Backend.Start(ctx, spec)
-	d.mu.Lock()
-	run.inStart = false
-	d.mu.Unlock()
-	if err != nil {
-		fail(err)
-		return
-	}
-	// Whatever happened to the VM while the backend booted it was not seen.
-	if st, err := d.o.Backend.State(ctx, spec.Name); err == nil && st != vmhost.Running {
-		d.vmGone(run, st)
-	}
-
-	d.m.progress("waiting for the engine")
-	if err := d.waitGuest(ctx, run); err != nil {
-		fail(err)
-		return
-	}
-	if ctx.Err() != nil {
-		return // stopped while booting: teardown has run
-	}
-
-	dockL, err := listenDocker(d.o.Paths.DockerSocket())
-	if err != nil {
-		fail(err)
-		return
-	}
-	run.goRun(func() {
-		// Container-create requests are vetted against the shares this
-		// machine booted with (their bind sources become VM paths) and
-		// for host addresses ports cannot be published on.
-		binds := filesharing.HostPolicy(s.Shares).RewriteCreate
-		vet := func(body []byte) ([]byte, error) {
-			body, err := binds(body)
-			if err != nil {
-				return nil, err
-			}
-			return portfwd.VetCreate(body)
-		}
-		netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
-			return nw.DialGuest(ctx, gcfg.EnginePort)
-		}, apifilter.Joiner(vet, d.o.Log), d.o.Log)
-	})
-	run.fwd = portfwd.New(portfwd.Config{
-		Engine: func(ctx context.Context) (net.Conn, error) { return nw.DialGuest(ctx, gcfg.EnginePort) },
-		// The guest's own address is reached through the virtual network;
-		// the VM's loopback (where dockerd binds -p 127.0.0.1:…) from
-		// inside, by guestd.
-		Guest: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if network == "tcp" && protocol.CheckDialAddr(network, addr) != nil {
-				return nw.Dial(ctx, addr)
-			}
-			conn, err := nw.DialGuest(ctx, gcfg.APIPort)
-			if err != nil {
-				return nil, err
-			}
-			return protocol.Dial(ctx, conn, network, addr)
-		},
-		GuestIP: nw.Config().Guest.String(),
-		Log:     d.o.Log,
-	})
-	run.goRun(func() { run.fwd.Run(ctx) })
-
-	if err := d.o.Contexts.Ensure(ContextName, dockerctx.HostURL(d.o.Paths.DockerSocket()), "Berth"); err != nil {
-		d.o.Log.Warn("could not write the docker context", "err", err)
-	} else if s.Activate {
-		if err := d.o.Contexts.Use(ContextName); err != nil {
-			d.o.Log.Warn("could not make the docker context current", "err", err)
-		}
-	}
-	d.mu.Lock()
-	d.bootTime = time.Since(start)
-	d.mu.Unlock()
-	d.o.Log.Info("running", "boot", d.bootTime.Round(time.Millisecond))
-	d.m.to(control.Running, "", "")
-}
-
-// shareSpecs turns the shared folders into what the hypervisor exports
-// (tag and host path) and what guestd mounts (tag and VM path).
-func shareSpecs(goos string, shares []filesharing.Share) ([]vmhost.Share, []protocol.Share, error) {
-	var host []vmhost.Share
-	var guest []protocol.Share
-	for i, sh := range shares {
-		vmPath, err := filesharing.GuestPath(goos, sh.HostPath)
-		if err != nil {
-			return nil, nil, fmt.Errorf("shared folder %s: %w", sh.HostPath, err)
-		}
-		tag := "berth" + strconv.Itoa(i)
-		host = append(host, vmhost.Share{Tag: tag, HostPath: sh.HostPath, ReadOnly: sh.ReadOnly})
-		guest = append(guest, protocol.Share{Tag: tag, Path: vmPath, ReadOnly: sh.ReadOnly})
-	}
-	return host, guest, nil
 }
 
 func (r *session) goRun(f func()) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -120,8 +121,10 @@ func (d *Daemon) handler() http.Handler {
 			return
 		}
 		proxy := &httputil.ReverseProxy{
-			Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(&url.URL{Scheme: "http", Host: run.guestAPI}) },
-			Transport: &http.Transport{DialContext: run.net.Dialer()},
+			Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(&url.URL{Scheme: "http", Host: run.guestAPI}) },
+			Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return run.dial(ctx, protocol.APIPort)
+			}},
 		}
 		proxy.ServeHTTP(w, r)
 	})
