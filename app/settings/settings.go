@@ -87,9 +87,10 @@ func Default(host Host) Settings {
 	return Settings{CPUs: cpus, MemoryMiB: mem, DiskGiB: defaultDisk, Shares: filesharing.Defaults(host.goos(), host.Home, host.Temp)}
 }
 
-// Validate checks s against the machine and, when current is not nil, against
-// the settings the machine already runs with. Every problem is reported, each
-// phrased with the CLI flag and what is allowed.
+// Validate checks s against the host's resources and, when current is not
+// nil, against the settings the machine already has; it reads nothing.
+// Every problem is reported, each phrased with the CLI flag and what is
+// allowed.
 func (s Settings) Validate(host Host, current *Settings) error {
 	var errs []error
 	switch {
@@ -345,9 +346,10 @@ func (p Paths) DockerSocket() string {
 	return filepath.Join(p.Run, "docker.sock")
 }
 
-// Check validates s as Validate does, against the data disk that exists in
-// p, if any: it may only grow. The CLI and the GUI both check through here.
-func (s Settings) Check(p Paths, host Host) error {
+// ValidateAgainstDisk validates s as Validate does, against the data disk
+// that exists in p, if any: it may only grow. The CLI and the GUI both
+// check through here.
+func (s Settings) ValidateAgainstDisk(p Paths, host Host) error {
 	var current *Settings
 	if fi, err := os.Stat(p.DataDisk()); err == nil {
 		current = &Settings{DiskGiB: int(fi.Size() >> 30)}
