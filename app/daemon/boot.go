@@ -123,7 +123,7 @@ func (d *Daemon) startNetwork(ctx context.Context, run *session) error {
 
 // startVM watches the VM, composes its spec and boots it.
 func (d *Daemon) startVM(ctx context.Context, run *session, s settings.Settings) error {
-	watch, err := d.o.Backend.Watch(ctx, d.o.Paths.MachineName())
+	watch, err := d.o.Backend.Watch(ctx, d.o.Paths.VMName())
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (d *Daemon) startVM(ctx context.Context, run *session, s settings.Settings)
 	os.Remove(d.o.Paths.SerialLog())
 	nw := run.net
 	spec := vmhost.Spec{
-		Name: d.o.Paths.MachineName(), CPUs: s.CPUs, MemoryMiB: s.MemoryMiB,
+		Name: d.o.Paths.VMName(), CPUs: s.CPUs, MemoryMiB: s.MemoryMiB,
 		Kernel:      filepath.Join(d.o.GuestDir, "vmlinuz"),
 		Initrd:      filepath.Join(d.o.GuestDir, "initrd.img"),
 		SystemImage: filepath.Join(d.o.GuestDir, "system.img"),

@@ -92,13 +92,13 @@ func New(o Options) *Daemon {
 // daemon's network it is unreachable, so it is stopped (its disk recovers
 // through the filesystem journal at next boot).
 func (d *Daemon) Recover(ctx context.Context) error {
-	st, err := d.o.Backend.State(ctx, d.o.Paths.MachineName())
+	st, err := d.o.Backend.State(ctx, d.o.Paths.VMName())
 	if err != nil {
 		return err
 	}
 	if st == vmhost.Running || st == vmhost.Paused {
 		d.o.Log.Warn("found the VM running without a daemon (did the daemon crash?); stopping it", "state", st)
-		return d.o.Backend.Kill(ctx, d.o.Paths.MachineName())
+		return d.o.Backend.Kill(ctx, d.o.Paths.VMName())
 	}
 	return nil
 }
@@ -233,7 +233,7 @@ func (d *Daemon) markStopped(run *session, reason string) {
 func (d *Daemon) vmGone(run *session, st vmhost.State) {
 	reason := fmt.Sprintf("the VM %s unexpectedly", map[vmhost.State]string{vmhost.Stopped: "stopped", vmhost.Crashed: "crashed", vmhost.Paused: "paused", vmhost.NotFound: "vanished"}[st])
 	if dg, ok := d.o.Backend.(vmhost.Diagnoser); ok {
-		reason += ": " + dg.Diagnose(context.Background(), d.o.Paths.MachineName())
+		reason += ": " + dg.Diagnose(context.Background(), d.o.Paths.VMName())
 	}
 	if p := lastPanic(d.o.Paths.SerialLog()); p != "" {
 		reason += "; the guest kernel panicked: " + p
@@ -305,7 +305,7 @@ func (d *Daemon) teardown(kill bool) {
 	}
 	d.mu.Unlock()
 	if kill {
-		if err := d.o.Backend.Kill(context.Background(), d.o.Paths.MachineName()); err != nil {
+		if err := d.o.Backend.Kill(context.Background(), d.o.Paths.VMName()); err != nil {
 			d.o.Log.Warn("kill VM", "err", err)
 		}
 	}
@@ -325,7 +325,7 @@ func (d *Daemon) Delete(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := d.o.Backend.Delete(ctx, d.o.Paths.MachineName()); err != nil {
+	if err := d.o.Backend.Delete(ctx, d.o.Paths.VMName()); err != nil {
 		return err
 	}
 	if err := os.Remove(d.o.Paths.DataDisk()); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -204,18 +204,18 @@ type Paths struct {
 	Config string // settings
 	Data   string // disk images, logs
 	Run    string // sockets and locks; short, since unix socket paths are limited to ~104 bytes
-	// Machine is the VM's name in the hypervisor; empty means "berth".
-	Machine string
+	// VM is the VM's name in the hypervisor (the libvirt domain); empty means "berth".
+	VM string
 }
 
-// MachineName is the VM's name in the hypervisor. Each BERTH_HOME has its
+// VMName is the VM's name in the hypervisor. Each BERTH_HOME has its
 // own, so two homes on one hypervisor (root's system libvirtd, tests side by
 // side) never drive or recover each other's VM.
-func (p Paths) MachineName() string {
-	if p.Machine == "" {
+func (p Paths) VMName() string {
+	if p.VM == "" {
 		return "berth"
 	}
-	return p.Machine
+	return p.VM
 }
 
 // DefaultPaths follows each OS's conventions. BERTH_HOME, when set, puts all
@@ -229,7 +229,7 @@ func DefaultPaths() (Paths, error) {
 		sum := sha256.Sum256([]byte(abs))
 		return Paths{
 			Config: filepath.Join(abs, "config"), Data: filepath.Join(abs, "data"), Run: filepath.Join(abs, "run"),
-			Machine: "berth-" + hex.EncodeToString(sum[:4]),
+			VM: "berth-" + hex.EncodeToString(sum[:4]),
 		}, nil
 	}
 	switch runtime.GOOS {

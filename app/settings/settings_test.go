@@ -156,18 +156,18 @@ func TestBerthHome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Paths{Config: filepath.Join(home, "config"), Data: filepath.Join(home, "data"), Run: filepath.Join(home, "run"), Machine: p.Machine}
+	want := Paths{Config: filepath.Join(home, "config"), Data: filepath.Join(home, "data"), Run: filepath.Join(home, "run"), VM: p.VM}
 	if p != want {
 		t.Errorf("DefaultPaths = %+v, want %+v", p, want)
 	}
 	// Each home names its own VM, so homes side by side never touch each other's.
 	other := t.TempDir()
 	t.Setenv("BERTH_HOME", other)
-	if q, _ := DefaultPaths(); q.MachineName() == p.MachineName() || !strings.HasPrefix(p.MachineName(), "berth-") {
-		t.Errorf("machine names %q and %q for two homes", p.MachineName(), q.MachineName())
+	if q, _ := DefaultPaths(); q.VMName() == p.VMName() || !strings.HasPrefix(p.VMName(), "berth-") {
+		t.Errorf("machine names %q and %q for two homes", p.VMName(), q.VMName())
 	}
-	if (Paths{}).MachineName() != "berth" {
-		t.Errorf("the default machine is %q", (Paths{}).MachineName())
+	if (Paths{}).VMName() != "berth" {
+		t.Errorf("the default machine is %q", (Paths{}).VMName())
 	}
 
 	// A relative BERTH_HOME is made absolute, so a later chdir changes nothing.
