@@ -40,7 +40,7 @@ func (s Settings) Equal(o Settings) bool {
 		s.Activate == o.Activate && slices.Equal(s.Shares, o.Shares)
 }
 
-// Host describes this machine. Zero fields mean "unknown".
+// Host describes this computer, the one Berth runs on. Zero fields mean "unknown".
 type Host struct {
 	CPUs      int
 	MemoryMiB int
@@ -49,7 +49,7 @@ type Host struct {
 	Temp      string
 }
 
-// ThisHost reads the facts of this machine on a best-effort basis.
+// ThisHost reads the facts of this computer on a best-effort basis.
 func ThisHost() Host {
 	home, _ := os.UserHomeDir()
 	return Host{CPUs: runtime.NumCPU(), MemoryMiB: hostMemoryMiB(), GOOS: runtime.GOOS, Home: home, Temp: os.TempDir()}
