@@ -32,23 +32,23 @@ var errStopping = errors.New("stopped while booting")
 func (d *Daemon) boot(s settings.Settings) {
 	start := time.Now()
 	if err := d.bootSteps(s); err != nil {
-		if st, _, _ := d.m.snapshot(); st != control.Starting {
+		if st, _, _ := d.life.snapshot(); st != control.Starting {
 			return // stopped while booting: the stop tears down and reports
 		}
 		d.o.Log.Error("start failed", "err", err)
 		d.teardown(true)
-		d.m.toFrom(control.Starting, control.Error, "", err.Error())
+		d.life.toFrom(control.Starting, control.Error, "", err.Error())
 		return
 	}
 	d.mu.Lock()
 	d.bootTime = time.Since(start)
 	d.mu.Unlock()
 	d.o.Log.Info("running", "boot", d.bootTime.Round(time.Millisecond))
-	d.m.to(control.Running, "", "")
+	d.life.to(control.Running, "", "")
 }
 
 func (d *Daemon) bootSteps(s settings.Settings) error {
-	d.m.progress("preparing the data disk")
+	d.life.progress("preparing the data disk")
 	if err := d.prepareDisk(s.DiskGiB); err != nil {
 		return err
 	}
@@ -58,15 +58,15 @@ func (d *Daemon) bootSteps(s settings.Settings) error {
 	d.run = run
 	d.mu.Unlock()
 
-	d.m.progress("starting the virtual network")
+	d.life.progress("starting the virtual network")
 	if err := d.startNetwork(ctx, run); err != nil {
 		return err
 	}
-	d.m.progress("booting the VM")
+	d.life.progress("booting the VM")
 	if err := d.startVM(ctx, run, s); err != nil {
 		return err
 	}
-	d.m.progress("waiting for the engine")
+	d.life.progress("waiting for the engine")
 	if err := d.waitGuest(ctx, run); err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (d *Daemon) startVM(ctx context.Context, run *session, s settings.Settings)
 		d.mu.Lock()
 		run.notes = append(run.notes, note)
 		d.mu.Unlock()
-		d.m.progress(note)
+		d.life.progress(note)
 	}
 	d.mu.Lock()
 	run.inStart = true

@@ -194,7 +194,7 @@ func TestStopShutsTheGuestDown(t *testing.T) {
 	if n := g.shutdownCount(); n != 1 {
 		t.Errorf("the guest was asked to shut down %d times, want 1", n)
 	}
-	if st, _, _ := d.m.snapshot(); st != control.Stopped {
+	if st, _, _ := d.life.snapshot(); st != control.Stopped {
 		t.Errorf("state %s after stop", st)
 	}
 	assertTornDown(t, d, b)

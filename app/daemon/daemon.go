@@ -46,8 +46,8 @@ type Options struct {
 
 // Daemon runs one machine.
 type Daemon struct {
-	o Options
-	m *machine
+	o    Options
+	life *lifecycle
 
 	mu       sync.Mutex
 	run      *session // the running machine's parts; nil when stopped
@@ -85,7 +85,7 @@ type session struct {
 
 // New returns a daemon for the machine.
 func New(o Options) *Daemon {
-	return &Daemon{o: o, m: newMachine()}
+	return &Daemon{o: o, life: newLifecycle()}
 }
 
 // Recover deals with a VM left behind by a daemon that died: without the
@@ -105,7 +105,7 @@ func (d *Daemon) Recover(ctx context.Context) error {
 
 // Status reports the daemon's view.
 func (d *Daemon) Status(ctx context.Context) control.Status {
-	state, step, reason := d.m.snapshot()
+	state, step, reason := d.life.snapshot()
 	d.mu.Lock()
 	s := control.Status{
 		State: state, Step: step, Reason: reason,
@@ -137,7 +137,7 @@ func (d *Daemon) Status(ctx context.Context) control.Status {
 // Start boots the machine. It returns once the start is under way; progress
 // and the outcome go to the state machine's subscribers.
 func (d *Daemon) Start(ctx context.Context) error {
-	if err := d.m.to(control.Starting, "loading settings", ""); err != nil {
+	if err := d.life.to(control.Starting, "loading settings", ""); err != nil {
 		return err
 	}
 	s, err := settings.Load(d.o.Paths, d.o.Host)
@@ -145,7 +145,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		err = s.Validate(d.o.Host, nil)
 	}
 	if err != nil {
-		d.m.to(control.Error, "", err.Error())
+		d.life.to(control.Error, "", err.Error())
 		return err
 	}
 	d.mu.Lock()
@@ -176,7 +176,7 @@ func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
 		}
 	}()
 	_, err := run.guest.WaitReady(ctx, run.stopped, func(s protocol.Step) {
-		d.m.progress("waiting for the engine (guest: " + s.Name + ")")
+		d.life.progress("waiting for the engine (guest: " + s.Name + ")")
 	})
 	if err != nil {
 		var boot *bootFailure
@@ -240,12 +240,12 @@ func (d *Daemon) vmGone(run *session, st vmhost.State) {
 	}
 	reason += "; its console: " + d.o.Paths.SerialLog()
 	d.markStopped(run, reason)
-	if state, _, _ := d.m.snapshot(); state == control.Running {
+	if state, _, _ := d.life.snapshot(); state == control.Running {
 		d.o.Log.Error("the VM left the running state by itself", "state", st, "reason", reason)
 		go func() {
 			// A paused VM still holds its memory: it goes too.
 			d.teardown(st == vmhost.Paused)
-			d.m.toFrom(control.Running, control.Error, "", reason)
+			d.life.toFrom(control.Running, control.Error, "", reason)
 		}()
 	}
 }
@@ -253,13 +253,13 @@ func (d *Daemon) vmGone(run *session, st vmhost.State) {
 // Stop shuts the machine down: through the guest (containers stop, the
 // engine flushes, the data disk is unmounted) unless force, then the VM.
 func (d *Daemon) Stop(ctx context.Context, force bool) error {
-	state, _, _ := d.m.snapshot()
+	state, _, _ := d.life.snapshot()
 	if state == control.Error {
 		// Whatever is left of a failed start or a crash goes.
 		d.teardown(true)
-		return d.m.to(control.Stopped, "", "")
+		return d.life.to(control.Stopped, "", "")
 	}
-	if err := d.m.to(control.Stopping, "stopping containers and the engine", ""); err != nil {
+	if err := d.life.to(control.Stopping, "stopping containers and the engine", ""); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -274,7 +274,7 @@ func (d *Daemon) Stop(ctx context.Context, force bool) error {
 		}
 	}
 	d.teardown(true)
-	return d.m.to(control.Stopped, "", "")
+	return d.life.to(control.Stopped, "", "")
 }
 
 func (d *Daemon) shutdownGuest(ctx context.Context, run *session) error {
@@ -284,7 +284,7 @@ func (d *Daemon) shutdownGuest(ctx context.Context, run *session) error {
 	if err != nil {
 		return err
 	}
-	d.m.progress("waiting for the VM to power off")
+	d.life.progress("waiting for the VM to power off")
 	select {
 	case <-run.stopped:
 		return nil
@@ -320,7 +320,7 @@ func (d *Daemon) teardown(kill bool) {
 
 // Delete stops the machine and removes its definition and data disk.
 func (d *Daemon) Delete(ctx context.Context) error {
-	if state, _, _ := d.m.snapshot(); state != control.Stopped {
+	if state, _, _ := d.life.snapshot(); state != control.Stopped {
 		if err := d.Stop(ctx, false); err != nil {
 			return err
 		}

@@ -137,7 +137,7 @@ func TestStartFollowerSeesConcurrentStop(t *testing.T) {
 		t.Fatalf("follower ended before the start waited for the engine: %+v, %v", last, err)
 	}
 	for i := 0; i < 200; i++ { // far more than any buffer would hold
-		d.m.progress("waiting for the engine (guest: step)")
+		d.life.progress("waiting for the engine (guest: step)")
 	}
 	if err := c.Stop(ctx, true); err != nil {
 		t.Fatalf("stop: %v", err)
@@ -155,7 +155,7 @@ func TestStartFollowerSeesConcurrentStop(t *testing.T) {
 // A subscriber that reads nothing for a while still gets every state, in
 // order, ending on the current one; steps within a state collapse.
 func TestSlowSubscriberKeepsStates(t *testing.T) {
-	m := newMachine()
+	m := newLifecycle()
 	sub, cancel := m.subscribe()
 	defer cancel()
 	m.to(control.Starting, "a", "")

@@ -57,7 +57,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	d.o.Log.Info("daemon stopping")
-	if state, _, _ := d.m.snapshot(); state != control.Stopped {
+	if state, _, _ := d.life.snapshot(); state != control.Stopped {
 		sctx, cancel := context.WithTimeout(context.Background(), stopTimeout+30*time.Second)
 		if err := d.Stop(sctx, false); err != nil {
 			d.o.Log.Warn("stop on exit", "err", err)
@@ -129,7 +129,7 @@ func (d *Daemon) handler() http.Handler {
 		proxy.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
-		events, cancel := d.m.subscribe()
+		events, cancel := d.life.subscribe()
 		defer cancel()
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.WriteHeader(http.StatusOK)
@@ -161,7 +161,7 @@ func (d *Daemon) running() *session {
 	d.mu.Lock()
 	run := d.run
 	d.mu.Unlock()
-	if state, _, _ := d.m.snapshot(); state != control.Running {
+	if state, _, _ := d.life.snapshot(); state != control.Running {
 		return nil
 	}
 	return run
