@@ -98,7 +98,7 @@ func cmdStart(args []string) error {
 	for _, sh := range mounts {
 		s.Shares = filesharing.Add(runtime.GOOS, s.Shares, sh)
 	}
-	if err := s.Check(p, host); err != nil {
+	if err := s.ValidateAgainstDisk(p, host); err != nil {
 		return err
 	}
 	changed := !s.Equal(saved)

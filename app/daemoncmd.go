@@ -17,8 +17,8 @@ import (
 )
 
 func cmdDaemon(args []string) error {
+	// It always runs in the foreground; berth start backgrounds it.
 	fs := newFlags("daemon")
-	fs.Bool("foreground", true, "run in the foreground (the only way; berth start backgrounds it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -1,6 +1,81 @@
 package vmhost
 
-import "path/filepath"
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+
+	"github.com/berthvm/berth/guestd/protocol"
+)
+
+// GuestFacts are what the guest must be told about the machine a backend
+// builds: the parts of guestd's options that only the backend decides.
+// Backends declare them; the daemon composes the guest's options once
+// (GuestOptions) and renders them once (KernelCmdline).
+type GuestFacts struct {
+	// Console is the kernel's console device: protocol.ConsoleUART or
+	// protocol.ConsoleVirtio.
+	Console string
+	// SystemDisk and DataDisk are the IDs guestd finds the disks by; empty
+	// means the virtio-blk serials SystemSerial and DataSerial.
+	SystemDisk, DataDisk string
+	// ShareVsockBase, when not 0, says that the hypervisor exports no
+	// folder by tag: share i is a 9P server on the host's vsock port
+	// ShareVsockBase+i (SharePort). When 0, shares are virtiofs or 9P tags.
+	ShareVsockBase uint32
+	// VsockNIC, when not 0, is the host's vsock port that carries eth0.
+	VsockNIC uint32
+	// Rosetta, when set, is the virtiofs tag of Apple's Rosetta.
+	Rosetta string
+}
+
+// SharePort is the vsock port of share i, when shares are served on vsock.
+func (f GuestFacts) SharePort(i int) uint32 {
+	if f.ShareVsockBase == 0 {
+		return 0
+	}
+	return f.ShareVsockBase + uint32(i)
+}
+
+// GuestOptions composes guestd's options for a machine: the standard
+// network layout with hostGateway (where the host's loopback is reached),
+// the shares (by tag, at their VM paths) and the backend's facts.
+func GuestOptions(hostGateway netip.Addr, shares []protocol.Share, f GuestFacts) protocol.Options {
+	o := protocol.DefaultOptions()
+	o.HostGateway = hostGateway
+	if f.SystemDisk != "" {
+		o.SystemDisk = f.SystemDisk
+	}
+	if f.DataDisk != "" {
+		o.DataDisk = f.DataDisk
+	}
+	o.VsockNIC = f.VsockNIC
+	o.Rosetta = f.Rosetta
+	for i, sh := range shares {
+		sh.VsockPort = f.SharePort(i)
+		o.Shares = append(o.Shares, sh)
+	}
+	return o
+}
+
+// maxCmdline is x86's COMMAND_LINE_SIZE, less room for the terminator.
+const maxCmdline = 2047
+
+// KernelCmdline renders o after the console the backend declares: the
+// guest's kernel command line (Hyper-V serves it to guestd instead).
+func KernelCmdline(o protocol.Options, f GuestFacts) (string, error) {
+	if f.Console == "" {
+		return "", fmt.Errorf("the backend declares no guest console")
+	}
+	if err := o.Validate(); err != nil {
+		return "", fmt.Errorf("guest options: %w", err)
+	}
+	line := o.KernelCmdline(f.Console)
+	if len(line) > maxCmdline {
+		return "", fmt.Errorf("the shared folders do not fit on the VM's kernel command line (%d bytes, at most %d): share fewer folders, or a parent folder instead of several children (`berth start --unmount PATH`)", len(line), maxCmdline)
+	}
+	return line, nil
+}
 
 // GuestFiler is a backend that boots from files of its own in the guest
 // image (Hyper-V: VHDX disks), so an installed guest image may hold only

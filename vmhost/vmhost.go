@@ -26,7 +26,8 @@ type Spec struct {
 	CPUs      int
 	MemoryMiB int
 
-	// Direct kernel boot of the guest image.
+	// Direct kernel boot of the guest image. Cmdline is composed from the
+	// backend's GuestFacts (KernelCmdline); backends pass it on unedited.
 	Kernel  string
 	Initrd  string
 	Cmdline string
@@ -148,5 +149,8 @@ type Backend interface {
 	Watch(ctx context.Context, name string) (<-chan State, error)
 	// Delete removes the machine's definition (not its disks).
 	Delete(ctx context.Context, name string) error
+	// GuestFacts are what the guest must be told about the machines this
+	// backend builds (console, disk IDs, how shares and the NIC arrive).
+	GuestFacts() GuestFacts
 	Close() error
 }

@@ -51,7 +51,7 @@ func run() error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	machine := launcher.Machine{Paths: p, Berth: berth}
+	machine := launcher.Client{Paths: p, Berth: berth}
 	a := fyneapp.NewWithID(autostart.Label)
 	u := gui.New(a, gui.Options{
 		Machine:    machine,

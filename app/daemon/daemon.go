@@ -12,19 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
-	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/settings"
-	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy"
-	"github.com/berthvm/berth/netproxy/apifilter"
 	"github.com/berthvm/berth/netproxy/dockerctx"
 	"github.com/berthvm/berth/netproxy/portfwd"
 	"github.com/berthvm/berth/vmhost"
@@ -52,8 +46,8 @@ type Options struct {
 
 // Daemon runs one machine.
 type Daemon struct {
-	o Options
-	m *machine
+	o    Options
+	life *lifecycle
 
 	mu       sync.Mutex
 	run      *session // the running machine's parts; nil when stopped
@@ -62,13 +56,20 @@ type Daemon struct {
 	// recovered says that this daemon found a VM left behind by one that
 	// died; the next start tells the user.
 	recovered string
+
+	// dialGuest, when set, replaces the virtual network's way to the
+	// guest: tests run the daemon against a fake guest API without a VM.
+	dialGuest func(ctx context.Context, port int) (net.Conn, error)
 }
 
 // session is what one start brings up and one stop tears down.
 type session struct {
-	ctx      context.Context // ends when the session is torn down
-	cancel   context.CancelFunc
-	net      *netproxy.Network
+	ctx    context.Context // ends when the session is torn down
+	cancel context.CancelFunc
+	net    *netproxy.Network
+	// dial reaches a port of the guest's eth0 (the virtual network's
+	// DialGuest, or a test's fake guest).
+	dial     func(ctx context.Context, port int) (net.Conn, error)
 	guest    *protocol.Client
 	guestAPI string // host:port of the guest API inside the network
 	fwd      *portfwd.Forwarder
@@ -90,20 +91,20 @@ type session struct {
 
 // New returns a daemon for the machine.
 func New(o Options) *Daemon {
-	return &Daemon{o: o, m: newMachine()}
+	return &Daemon{o: o, life: newLifecycle()}
 }
 
 // Recover deals with a VM left behind by a daemon that died: without the
 // daemon's network it is unreachable, so it is stopped (its disk recovers
 // through the filesystem journal at next boot).
 func (d *Daemon) Recover(ctx context.Context) error {
-	st, err := d.o.Backend.State(ctx, d.o.Paths.MachineName())
+	st, err := d.o.Backend.State(ctx, d.o.Paths.VMName())
 	if err != nil {
 		return err
 	}
 	if st == vmhost.Running || st == vmhost.Paused {
 		d.o.Log.Warn("found the VM running without a daemon (did the daemon crash?); stopping it", "state", st)
-		if err := d.o.Backend.Kill(ctx, d.o.Paths.MachineName()); err != nil {
+		if err := d.o.Backend.Kill(ctx, d.o.Paths.VMName()); err != nil {
 			return err
 		}
 		d.mu.Lock()
@@ -115,7 +116,7 @@ func (d *Daemon) Recover(ctx context.Context) error {
 
 // Status reports the daemon's view.
 func (d *Daemon) Status(ctx context.Context) control.Status {
-	state, step, reason := d.m.snapshot()
+	state, step, reason := d.life.snapshot()
 	d.mu.Lock()
 	s := control.Status{
 		State: state, Step: step, Reason: reason,
@@ -156,7 +157,7 @@ func (d *Daemon) Status(ctx context.Context) control.Status {
 // Start boots the machine. It returns once the start is under way; progress
 // and the outcome go to the state machine's subscribers.
 func (d *Daemon) Start(ctx context.Context) error {
-	if err := d.m.to(control.Starting, "loading settings", ""); err != nil {
+	if err := d.life.to(control.Starting, "loading settings", ""); err != nil {
 		return err
 	}
 	s, err := settings.Load(d.o.Paths, d.o.Host)
@@ -164,7 +165,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		err = s.Validate(d.o.Host, nil)
 	}
 	if err != nil {
-		d.m.to(control.Error, "", err.Error())
+		d.life.to(control.Error, "", err.Error())
 		return err
 	}
 	d.mu.Lock()
@@ -172,198 +173,6 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.mu.Unlock()
 	go d.boot(s)
 	return nil
-}
-
-func (d *Daemon) boot(s settings.Settings) {
-	start := time.Now()
-	fail := func(err error) {
-		if st, _, _ := d.m.snapshot(); st != control.Starting {
-			return // stopped while booting: the stop tears down and reports
-		}
-		d.o.Log.Error("start failed", "err", err)
-		d.teardown(true)
-		d.m.toFrom(control.Starting, control.Error, "", err.Error())
-	}
-	d.m.progress("preparing the data disk")
-	created, grown, err := vmhost.EnsureDisk(vmhost.DiskFileOf(d.o.Backend), d.o.Paths.DataDisk(), int64(s.DiskGiB)<<30)
-	if err != nil {
-		fail(err)
-		return
-	}
-	if created || grown {
-		d.o.Log.Info("data disk ready", "created", created, "grown", grown, "size_gib", s.DiskGiB)
-	}
-	for _, f := range vmhost.GuestFilesOf(d.o.Backend, d.o.GuestDir) {
-		if _, err := os.Stat(f); err != nil {
-			fail(fmt.Errorf("guest image incomplete: %w (build it with `make guest-image`, or set BERTH_GUEST_DIR)", err))
-			return
-		}
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	run := &session{ctx: ctx, cancel: cancel, stopped: make(chan struct{})}
-	d.mu.Lock()
-	d.run = run
-	d.mu.Unlock()
-
-	d.m.progress("starting the virtual network")
-	nw, err := netproxy.New(netproxy.DefaultConfig(), d.o.Log)
-	if err != nil {
-		fail(err)
-		return
-	}
-	run.net = nw
-	gcfg := protocol.DefaultOptions()
-	gcfg.HostGateway = nw.Config().HostAlias
-	run.guestAPI = net.JoinHostPort(nw.Config().Guest.String(), strconv.Itoa(gcfg.APIPort))
-	run.guest = protocol.NewClient(run.guestAPI, nw.Dialer())
-	nicL, err := listenUnix(d.o.Paths.NetSocket())
-	if err != nil {
-		fail(err)
-		return
-	}
-	run.goRun(func() { nw.ServeQemu(ctx, nicL) })
-
-	watch, err := d.o.Backend.Watch(ctx, d.o.Paths.MachineName())
-	if err != nil {
-		fail(err)
-		return
-	}
-	run.goRun(func() { d.watch(run, watch) })
-
-	d.m.progress("booting the VM")
-	os.Remove(d.o.Paths.SerialLog())
-	spec := vmhost.Spec{
-		Name: d.o.Paths.MachineName(), CPUs: s.CPUs, MemoryMiB: s.MemoryMiB,
-		Kernel:      filepath.Join(d.o.GuestDir, "vmlinuz"),
-		Initrd:      filepath.Join(d.o.GuestDir, "initrd.img"),
-		SystemImage: filepath.Join(d.o.GuestDir, "system.img"),
-		DataDisk:    d.o.Paths.DataDisk(),
-		NetSocket:   d.o.Paths.NetSocket(), Network: nw, MAC: nw.Config().GuestMAC,
-		SerialLog: d.o.Paths.SerialLog(),
-	}
-	if spec.Shares, gcfg.Shares, err = shareSpecs(runtime.GOOS, s.Shares); err != nil {
-		fail(err)
-		return
-	}
-	if spec.Cmdline, err = kernelCmdline(gcfg); err != nil {
-		fail(err)
-		return
-	}
-	spec.Progress = func(note string) {
-		d.mu.Lock()
-		run.notes = append(run.notes, note)
-		d.mu.Unlock()
-		d.m.progress(note)
-	}
-	d.mu.Lock()
-	run.inStart = true
-	d.mu.Unlock()
-	err = d.o.Backend.Start(ctx, spec)
-	d.mu.Lock()
-	run.inStart = false
-	d.mu.Unlock()
-	if err != nil {
-		fail(err)
-		return
-	}
-	// Whatever happened to the VM while the backend booted it was not seen.
-	if st, err := d.o.Backend.State(ctx, spec.Name); err == nil && st != vmhost.Running {
-		d.vmGone(run, st)
-	}
-
-	d.m.progress("waiting for the engine")
-	if err := d.waitGuest(ctx, run); err != nil {
-		fail(err)
-		return
-	}
-	if ctx.Err() != nil {
-		return // stopped while booting: teardown has run
-	}
-
-	dockL, err := listenDocker(d.o.Paths.DockerSocket())
-	if err != nil {
-		fail(err)
-		return
-	}
-	run.goRun(func() {
-		// Container-create requests are vetted against the shares this
-		// machine booted with (their bind sources become VM paths) and
-		// for host addresses ports cannot be published on.
-		binds := filesharing.HostPolicy(s.Shares).RewriteCreate
-		vet := func(body []byte) ([]byte, error) {
-			body, err := binds(body)
-			if err != nil {
-				return nil, err
-			}
-			return portfwd.VetCreate(body)
-		}
-		netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
-			return nw.DialGuest(ctx, gcfg.EnginePort)
-		}, apifilter.Joiner(vet, d.o.Log), d.o.Log)
-	})
-	run.fwd = portfwd.New(portfwd.Config{
-		Engine: func(ctx context.Context) (net.Conn, error) { return nw.DialGuest(ctx, gcfg.EnginePort) },
-		// The guest's own address is reached through the virtual network;
-		// the VM's loopback (where dockerd binds -p 127.0.0.1:…) from
-		// inside, by guestd.
-		Guest: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if network == "tcp" && protocol.CheckDialAddr(network, addr) != nil {
-				return nw.Dial(ctx, addr)
-			}
-			conn, err := nw.DialGuest(ctx, gcfg.APIPort)
-			if err != nil {
-				return nil, err
-			}
-			return protocol.Dial(ctx, conn, network, addr)
-		},
-		GuestIP: nw.Config().Guest.String(),
-		Log:     d.o.Log,
-	})
-	run.goRun(func() { run.fwd.Run(ctx) })
-
-	if err := d.o.Contexts.Ensure(ContextName, dockerctx.HostURL(d.o.Paths.DockerSocket()), "Berth"); err != nil {
-		d.o.Log.Warn("could not write the docker context", "err", err)
-	} else if s.Activate {
-		if err := d.o.Contexts.Use(ContextName); err != nil {
-			d.o.Log.Warn("could not make the docker context current", "err", err)
-		}
-	}
-	d.mu.Lock()
-	d.bootTime = time.Since(start)
-	d.mu.Unlock()
-	d.o.Log.Info("running", "boot", d.bootTime.Round(time.Millisecond))
-	d.m.to(control.Running, "", "")
-}
-
-// maxCmdline is x86's COMMAND_LINE_SIZE, less room for the terminator.
-const maxCmdline = 2047
-
-// kernelCmdline is the guest's command line: the console, and guestd's
-// settings that differ from its defaults.
-func kernelCmdline(g protocol.Options) (string, error) {
-	line := strings.Join(append([]string{protocol.ConsoleArgs}, g.KernelArgs()...), " ")
-	if len(line) > maxCmdline {
-		return "", fmt.Errorf("the shared folders do not fit on the VM's kernel command line (%d bytes, at most %d): share fewer folders, or a parent folder instead of several children (`berth start --unmount PATH`)", len(line), maxCmdline)
-	}
-	return line, nil
-}
-
-// shareSpecs turns the shared folders into what the hypervisor exports
-// (tag and host path) and what guestd mounts (tag and VM path).
-func shareSpecs(goos string, shares []filesharing.Share) ([]vmhost.Share, []protocol.Share, error) {
-	var host []vmhost.Share
-	var guest []protocol.Share
-	for i, sh := range shares {
-		vmPath, err := filesharing.GuestPath(goos, sh.HostPath)
-		if err != nil {
-			return nil, nil, fmt.Errorf("shared folder %s: %w", sh.HostPath, err)
-		}
-		tag := "berth" + strconv.Itoa(i)
-		host = append(host, vmhost.Share{Tag: tag, HostPath: sh.HostPath, ReadOnly: sh.ReadOnly})
-		guest = append(guest, protocol.Share{Tag: tag, Path: vmPath, ReadOnly: sh.ReadOnly})
-	}
-	return host, guest, nil
 }
 
 func (r *session) goRun(f func()) {
@@ -387,7 +196,7 @@ func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
 		}
 	}()
 	_, err := run.guest.WaitReady(ctx, run.stopped, func(s protocol.Step) {
-		d.m.progress("waiting for the engine (guest: " + s.Name + ")")
+		d.life.progress("waiting for the engine (guest: " + s.Name + ")")
 	})
 	if err != nil {
 		var boot *bootFailure
@@ -446,19 +255,19 @@ func (d *Daemon) markStopped(run *session, reason string) {
 func (d *Daemon) vmGone(run *session, st vmhost.State) {
 	reason := fmt.Sprintf("the VM %s unexpectedly", map[vmhost.State]string{vmhost.Stopped: "stopped", vmhost.Crashed: "crashed", vmhost.Paused: "paused", vmhost.NotFound: "vanished"}[st])
 	if dg, ok := d.o.Backend.(vmhost.Diagnoser); ok {
-		reason += ": " + dg.Diagnose(context.Background(), d.o.Paths.MachineName())
+		reason += ": " + dg.Diagnose(context.Background(), d.o.Paths.VMName())
 	}
 	if p := lastPanic(d.o.Paths.SerialLog()); p != "" {
 		reason += "; the guest kernel panicked: " + p
 	}
 	reason += "; its console: " + d.o.Paths.SerialLog()
 	d.markStopped(run, reason)
-	if state, _, _ := d.m.snapshot(); state == control.Running {
+	if state, _, _ := d.life.snapshot(); state == control.Running {
 		d.o.Log.Error("the VM left the running state by itself", "state", st, "reason", reason)
 		go func() {
 			// A paused VM still holds its memory: it goes too.
 			d.teardown(st == vmhost.Paused)
-			d.m.toFrom(control.Running, control.Error, "", reason)
+			d.life.toFrom(control.Running, control.Error, "", reason)
 		}()
 	}
 }
@@ -466,13 +275,13 @@ func (d *Daemon) vmGone(run *session, st vmhost.State) {
 // Stop shuts the machine down: through the guest (containers stop, the
 // engine flushes, the data disk is unmounted) unless force, then the VM.
 func (d *Daemon) Stop(ctx context.Context, force bool) error {
-	state, _, _ := d.m.snapshot()
+	state, _, _ := d.life.snapshot()
 	if state == control.Error {
 		// Whatever is left of a failed start or a crash goes.
 		d.teardown(true)
-		return d.m.to(control.Stopped, "", "")
+		return d.life.to(control.Stopped, "", "")
 	}
-	if err := d.m.to(control.Stopping, "stopping containers and the engine", ""); err != nil {
+	if err := d.life.to(control.Stopping, "stopping containers and the engine", ""); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -488,7 +297,7 @@ func (d *Daemon) Stop(ctx context.Context, force bool) error {
 		}
 	}
 	d.teardown(true)
-	return d.m.to(control.Stopped, "", "")
+	return d.life.to(control.Stopped, "", "")
 }
 
 func (d *Daemon) shutdownGuest(ctx context.Context, run *session) error {
@@ -498,7 +307,7 @@ func (d *Daemon) shutdownGuest(ctx context.Context, run *session) error {
 	if err != nil {
 		return err
 	}
-	d.m.progress("waiting for the VM to power off")
+	d.life.progress("waiting for the VM to power off")
 	select {
 	case <-run.stopped:
 		return nil
@@ -519,7 +328,7 @@ func (d *Daemon) teardown(kill bool) {
 	}
 	d.mu.Unlock()
 	if kill {
-		if err := d.o.Backend.Kill(context.Background(), d.o.Paths.MachineName()); err != nil {
+		if err := d.o.Backend.Kill(context.Background(), d.o.Paths.VMName()); err != nil {
 			d.o.Log.Warn("kill VM", "err", err)
 		}
 	}
@@ -534,12 +343,12 @@ func (d *Daemon) teardown(kill bool) {
 
 // Delete stops the machine and removes its definition and data disk.
 func (d *Daemon) Delete(ctx context.Context) error {
-	if state, _, _ := d.m.snapshot(); state != control.Stopped {
+	if state, _, _ := d.life.snapshot(); state != control.Stopped {
 		if err := d.Stop(ctx, false); err != nil {
 			return err
 		}
 	}
-	if err := d.o.Backend.Delete(ctx, d.o.Paths.MachineName()); err != nil {
+	if err := d.o.Backend.Delete(ctx, d.o.Paths.VMName()); err != nil {
 		return err
 	}
 	if err := os.Remove(d.o.Paths.DataDisk()); err != nil && !errors.Is(err, os.ErrNotExist) {

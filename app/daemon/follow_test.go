@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/settings"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy/dockerctx"
 	"github.com/berthvm/berth/vmhost"
 )
@@ -74,6 +75,9 @@ func (b *bootOnlyBackend) Watch(ctx context.Context, name string) (<-chan vmhost
 }
 func (b *bootOnlyBackend) Delete(ctx context.Context, name string) error { return nil }
 func (b *bootOnlyBackend) Close() error                                  { return nil }
+func (b *bootOnlyBackend) GuestFacts() vmhost.GuestFacts {
+	return vmhost.GuestFacts{Console: protocol.ConsoleUART}
+}
 
 // newTestDaemon makes a daemon on a fake backend with a home of its own.
 func newTestDaemon(t testing.TB, backend vmhost.Backend) *Daemon {
@@ -139,7 +143,7 @@ func TestStartFollowerSeesConcurrentStop(t *testing.T) {
 		t.Fatalf("follower ended before the start waited for the engine: %+v, %v", last, err)
 	}
 	for i := 0; i < 200; i++ { // far more than any buffer would hold
-		d.m.progress("waiting for the engine (guest: step)")
+		d.life.progress("waiting for the engine (guest: step)")
 	}
 	if err := c.Stop(ctx, true); err != nil {
 		t.Fatalf("stop: %v", err)
@@ -157,7 +161,7 @@ func TestStartFollowerSeesConcurrentStop(t *testing.T) {
 // A subscriber that reads nothing for a while still gets every state, in
 // order, ending on the current one; steps within a state collapse.
 func TestSlowSubscriberKeepsStates(t *testing.T) {
-	m := newMachine()
+	m := newLifecycle()
 	sub, cancel := m.subscribe()
 	defer cancel()
 	m.to(control.Starting, "a", "")

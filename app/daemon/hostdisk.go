@@ -29,7 +29,7 @@ func (d *Daemon) holdPaused(run *session) bool {
 	if !ok {
 		return false
 	}
-	name := d.o.Paths.MachineName()
+	name := d.o.Paths.VMName()
 	if io, err := r.PausedOnIOError(run.ctx, name); err != nil || !io {
 		if err != nil {
 			d.o.Log.Warn("why did the VM pause?", "err", err)
@@ -74,7 +74,7 @@ func (d *Daemon) resumeWhenRoom(run *session, r vmhost.Resumer) {
 		held := run.held
 		d.mu.Unlock()
 		if held == "" {
-			if err := r.Resume(run.ctx, d.o.Paths.MachineName()); err != nil {
+			if err := r.Resume(run.ctx, d.o.Paths.VMName()); err != nil {
 				d.o.Log.Error("could not resume the VM after the host disk had room again", "err", err)
 				d.vmGone(run, vmhost.Paused)
 				return

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -58,7 +59,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	d.o.Log.Info("daemon stopping")
-	if state, _, _ := d.m.snapshot(); state != control.Stopped {
+	if state, _, _ := d.life.snapshot(); state != control.Stopped {
 		sctx, cancel := context.WithTimeout(context.Background(), stopTimeout+30*time.Second)
 		if err := d.Stop(sctx, false); err != nil {
 			d.o.Log.Warn("stop on exit", "err", err)
@@ -125,8 +126,10 @@ func (d *Daemon) handler() http.Handler {
 			return
 		}
 		proxy := &httputil.ReverseProxy{
-			Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(&url.URL{Scheme: "http", Host: run.guestAPI}) },
-			Transport: &http.Transport{DialContext: run.net.Dialer()},
+			Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(&url.URL{Scheme: "http", Host: run.guestAPI}) },
+			Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return run.dial(ctx, protocol.APIPort)
+			}},
 		}
 		proxy.ServeHTTP(w, r)
 	})
@@ -137,7 +140,7 @@ func (d *Daemon) handler() http.Handler {
 		protocol.WriteJSON(w, http.StatusOK, control.Counts{Goroutines: runtime.NumGoroutine(), OpenFiles: openFiles()})
 	})
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
-		events, cancel := d.m.subscribe()
+		events, cancel := d.life.subscribe()
 		defer cancel()
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.WriteHeader(http.StatusOK)
@@ -197,7 +200,7 @@ func (d *Daemon) running() *session {
 	d.mu.Lock()
 	run := d.run
 	d.mu.Unlock()
-	if state, _, _ := d.m.snapshot(); state != control.Running {
+	if state, _, _ := d.life.snapshot(); state != control.Running {
 		return nil
 	}
 	return run

@@ -19,8 +19,9 @@ var transitions = map[control.State][]control.State{
 	control.Error:    {control.Starting, control.Stopping, control.Stopped},
 }
 
-// machine is the daemon's state machine; subscribers hear every change.
-type machine struct {
+// lifecycle is the daemon's state machine (stopped, starting, running,
+// stopping, error); subscribers hear every change.
+type lifecycle struct {
 	mu     sync.Mutex
 	state  control.State
 	step   string
@@ -69,18 +70,18 @@ func (s *subscriber) Take() []control.Event {
 	return out
 }
 
-func newMachine() *machine {
-	return &machine{state: control.Stopped, subs: map[*subscriber]struct{}{}}
+func newLifecycle() *lifecycle {
+	return &lifecycle{state: control.Stopped, subs: map[*subscriber]struct{}{}}
 }
 
-func (m *machine) snapshot() (control.State, string, string) {
+func (m *lifecycle) snapshot() (control.State, string, string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.state, m.step, m.reason
 }
 
 // to moves to state, if the current state allows it.
-func (m *machine) to(state control.State, step, reason string) error {
+func (m *lifecycle) to(state control.State, step, reason string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !allowed(m.state, state) {
@@ -94,7 +95,7 @@ func (m *machine) to(state control.State, step, reason string) error {
 // toFrom moves from one state to another, and does nothing (false) when the
 // machine is no longer in from: a boot that fails after a stop was asked
 // for leaves the stop to say how it ended.
-func (m *machine) toFrom(from, to control.State, step, reason string) bool {
+func (m *lifecycle) toFrom(from, to control.State, step, reason string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.state != from || !allowed(from, to) {
@@ -106,18 +107,18 @@ func (m *machine) toFrom(from, to control.State, step, reason string) bool {
 }
 
 // progress records a step within the current state.
-func (m *machine) progress(step string) {
+func (m *lifecycle) progress(step string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.step = step
 	m.publish()
 }
 
-func (m *machine) event() control.Event {
+func (m *lifecycle) event() control.Event {
 	return control.Event{Time: time.Now(), State: m.state, Step: m.step, Reason: m.reason}
 }
 
-func (m *machine) publish() {
+func (m *lifecycle) publish() {
 	e := m.event()
 	for s := range m.subs {
 		s.push(e)
@@ -125,7 +126,7 @@ func (m *machine) publish() {
 }
 
 // subscribe returns a queue with the current state first, then changes.
-func (m *machine) subscribe() (*subscriber, func()) {
+func (m *lifecycle) subscribe() (*subscriber, func()) {
 	s := &subscriber{ready: make(chan struct{}, 1)}
 	m.mu.Lock()
 	s.push(m.event())

@@ -7,7 +7,7 @@ import (
 )
 
 func TestTransitions(t *testing.T) {
-	m := newMachine()
+	m := newLifecycle()
 	events, cancel := m.subscribe()
 	defer cancel()
 	if e := events.Take(); len(e) != 1 || e[0].State != control.Stopped {
@@ -45,7 +45,7 @@ func TestTransitions(t *testing.T) {
 }
 
 func TestTransitionMessages(t *testing.T) {
-	m := newMachine()
+	m := newLifecycle()
 	if err := m.to(control.Stopping, "", ""); err == nil || err.Error() != "Berth is not running" {
 		t.Fatalf("stop when stopped: %v", err)
 	}

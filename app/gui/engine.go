@@ -10,7 +10,7 @@ import (
 	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
-// Machine is the Berth machine as the daemon shows it: launcher.Machine,
+// Machine is the Berth machine as the daemon shows it: launcher.Client,
 // which starts the daemon when asked to start, or a fake in tests.
 type Machine interface {
 	Status(ctx context.Context) (control.Status, error)

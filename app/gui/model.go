@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/netproxy/portspec"
 )
 
 // The view models below are plain data computed from what the daemon and
@@ -145,7 +146,7 @@ func portLinks(ports []container.PortSummary) []PortLink {
 		if p.IP.IsLoopback() {
 			ip = p.IP.Unmap() // a wildcard is what the engine makes of "no address"
 		}
-		label := publishedLabel(ip, int(p.PublicPort), int(p.PrivatePort), string(p.Type))
+		label := portspec.Published(ip, int(p.PublicPort), int(p.PrivatePort), string(p.Type))
 		if seen[label] {
 			continue
 		}
@@ -157,18 +158,6 @@ func portLinks(ports []container.PortSummary) []PortLink {
 		links = append(links, l)
 	}
 	return links
-}
-
-// publishedLabel spells a published port as docker run -p takes it.
-func publishedLabel(ip netip.Addr, port, ctrPort int, proto string) string {
-	s := fmt.Sprintf("%d:%d", port, ctrPort)
-	if ip.IsValid() {
-		s = net.JoinHostPort(ip.String(), strconv.Itoa(port)) + ":" + strconv.Itoa(ctrPort)
-	}
-	if proto != "" && proto != "tcp" {
-		s += "/" + proto
-	}
-	return s
 }
 
 // hostURL opens a port on the host: on its address if it is one loopback

@@ -21,7 +21,7 @@ import (
 )
 
 // settingsTab edits the same settings file as `berth start --cpus …` and
-// checks it with the same code (settings.Check).
+// checks it with the same code (settings.Settings.ValidateAgainstDisk).
 type settingsTab struct {
 	u       *UI
 	saved   settings.Settings
@@ -207,7 +207,7 @@ func (t *settingsTab) draft() (settings.Settings, error) {
 // offers it.
 func (t *settingsTab) apply() {
 	s, err := t.draft()
-	if err = errors.Join(err, s.Check(t.u.o.Paths, t.u.o.Host)); err != nil {
+	if err = errors.Join(err, s.ValidateAgainstDisk(t.u.o.Paths, t.u.o.Host)); err != nil {
 		t.showErrors(err)
 		return
 	}

@@ -91,32 +91,32 @@ func Ensure(ctx context.Context, p settings.Paths, berth string) (*control.Clien
 	}
 }
 
-// ErrNoDaemon is what Machine's calls that need a daemon return when none runs.
+// ErrNoDaemon is what Client's calls that need a daemon return when none runs.
 var ErrNoDaemon = errors.New("the berth daemon is not running")
 
-// Machine is the user's Berth machine as seen through its daemon, which it
-// starts when asked to start the machine. Without a daemon the machine is
-// stopped. Each call is one request: a daemon that is not there fails to
-// connect, which needs no status call first.
-type Machine struct {
+// Client is a client of the user's Berth daemon that starts the daemon when
+// asked to start the machine. Without a daemon the machine is stopped.
+// Each call is one request: a daemon that is not there fails to connect,
+// which needs no status call first.
+type Client struct {
 	Paths settings.Paths
 	Berth string // the berth CLI binary, which runs the daemon ("" is this program)
 }
 
-func (m Machine) client() *control.Client { return control.NewClient(m.Paths.ControlSocket()) }
+func (c Client) control() *control.Client { return control.NewClient(c.Paths.ControlSocket()) }
 
 // Status is the daemon's status, or a stopped one when no daemon answers.
-func (m Machine) Status(ctx context.Context) (control.Status, error) {
-	st, err := probe(ctx, m.client())
+func (c Client) Status(ctx context.Context) (control.Status, error) {
+	st, err := probe(ctx, c.control())
 	if err != nil && ctx.Err() == nil && (noDaemon(err) || errors.Is(err, context.DeadlineExceeded)) {
-		return control.Status{State: control.Stopped, DaemonLog: m.Paths.DaemonLog(), SerialLog: m.Paths.SerialLog()}, nil
+		return control.Status{State: control.Stopped, DaemonLog: c.Paths.DaemonLog(), SerialLog: c.Paths.SerialLog()}, nil
 	}
 	return st, err
 }
 
 // Events follows the daemon's events; see control.Client.Events.
-func (m Machine) Events(ctx context.Context, fn func(control.Event) bool) error {
-	err := m.client().Events(ctx, fn)
+func (c Client) Events(ctx context.Context, fn func(control.Event) bool) error {
+	err := c.control().Events(ctx, fn)
 	if noDaemon(err) {
 		return ErrNoDaemon
 	}
@@ -124,25 +124,25 @@ func (m Machine) Events(ctx context.Context, fn func(control.Event) bool) error 
 }
 
 // Start starts the daemon if needed, then asks it to start the machine.
-func (m Machine) Start(ctx context.Context) error {
-	c, err := Ensure(ctx, m.Paths, m.Berth)
+func (c Client) Start(ctx context.Context) error {
+	ctl, err := Ensure(ctx, c.Paths, c.Berth)
 	if err != nil {
 		return err
 	}
-	return c.Start(ctx)
+	return ctl.Start(ctx)
 }
 
 // Stop stops the machine; without a daemon it is stopped already.
-func (m Machine) Stop(ctx context.Context, force bool) error {
-	if err := m.client().Stop(ctx, force); !noDaemon(err) {
+func (c Client) Stop(ctx context.Context, force bool) error {
+	if err := c.control().Stop(ctx, force); !noDaemon(err) {
 		return err
 	}
 	return nil
 }
 
 // Stats is the guest's resource use.
-func (m Machine) Stats(ctx context.Context) (protocol.Stats, error) {
-	s, err := m.client().Stats(ctx)
+func (c Client) Stats(ctx context.Context) (protocol.Stats, error) {
+	s, err := c.control().Stats(ctx)
 	if noDaemon(err) {
 		return s, ErrNoDaemon
 	}

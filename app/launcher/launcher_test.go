@@ -45,15 +45,15 @@ func daemonStub(t *testing.T, p settings.Paths) func(path string) int {
 }
 
 // One call of the GUI's is one request to the daemon.
-func TestMachineCallsOnce(t *testing.T) {
+func TestClientCallsOnce(t *testing.T) {
 	p := settings.Paths{Data: t.TempDir(), Run: t.TempDir()}
 	calls := daemonStub(t, p)
-	m := Machine{Paths: p}
+	c := Client{Paths: p}
 	ctx := context.Background()
-	if st, err := m.Status(ctx); err != nil || st.State != control.Running {
+	if st, err := c.Status(ctx); err != nil || st.State != control.Running {
 		t.Fatalf("status %+v, %v", st, err)
 	}
-	if s, err := m.Stats(ctx); err != nil || s.CPUs != 2 {
+	if s, err := c.Stats(ctx); err != nil || s.CPUs != 2 {
 		t.Fatalf("stats %+v, %v", s, err)
 	}
 	if n := calls("/v1/status"); n != 1 {
@@ -65,20 +65,20 @@ func TestMachineCallsOnce(t *testing.T) {
 }
 
 // Without a daemon the machine is stopped.
-func TestMachineWithoutDaemon(t *testing.T) {
+func TestClientWithoutDaemon(t *testing.T) {
 	p := settings.Paths{Data: t.TempDir(), Run: t.TempDir()}
-	m := Machine{Paths: p}
+	c := Client{Paths: p}
 	ctx := context.Background()
-	if st, err := m.Status(ctx); err != nil || st.State != control.Stopped || st.DaemonLog != p.DaemonLog() {
+	if st, err := c.Status(ctx); err != nil || st.State != control.Stopped || st.DaemonLog != p.DaemonLog() {
 		t.Errorf("status %+v, %v", st, err)
 	}
-	if _, err := m.Stats(ctx); !errors.Is(err, ErrNoDaemon) {
+	if _, err := c.Stats(ctx); !errors.Is(err, ErrNoDaemon) {
 		t.Errorf("stats: %v, want ErrNoDaemon", err)
 	}
-	if err := m.Events(ctx, func(control.Event) bool { return true }); !errors.Is(err, ErrNoDaemon) {
+	if err := c.Events(ctx, func(control.Event) bool { return true }); !errors.Is(err, ErrNoDaemon) {
 		t.Errorf("events: %v, want ErrNoDaemon", err)
 	}
-	if err := m.Stop(ctx, false); err != nil {
+	if err := c.Stop(ctx, false); err != nil {
 		t.Errorf("stop: %v", err)
 	}
 	if Running(ctx, p) != nil {

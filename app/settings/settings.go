@@ -43,7 +43,7 @@ func (s Settings) Equal(o Settings) bool {
 		s.Activate == o.Activate && slices.Equal(s.Shares, o.Shares)
 }
 
-// Host describes this machine. Zero fields mean "unknown".
+// Host describes this computer, the one Berth runs on. Zero fields mean "unknown".
 type Host struct {
 	CPUs      int
 	MemoryMiB int
@@ -52,7 +52,7 @@ type Host struct {
 	Temp      string
 }
 
-// ThisHost reads the facts of this machine on a best-effort basis.
+// ThisHost reads the facts of this computer on a best-effort basis.
 func ThisHost() Host {
 	home, _ := os.UserHomeDir()
 	return Host{CPUs: runtime.NumCPU(), MemoryMiB: hostMemoryMiB(), GOOS: runtime.GOOS, Home: home, Temp: os.TempDir()}
@@ -90,9 +90,10 @@ func Default(host Host) Settings {
 	return Settings{CPUs: cpus, MemoryMiB: mem, DiskGiB: defaultDisk, Shares: filesharing.Defaults(host.goos(), host.Home, host.Temp)}
 }
 
-// Validate checks s against the machine and, when current is not nil, against
-// the settings the machine already runs with. Every problem is reported, each
-// phrased with the CLI flag and what is allowed.
+// Validate checks s against the host's resources and, when current is not
+// nil, against the settings the machine already has; it reads nothing.
+// Every problem is reported, each phrased with the CLI flag and what is
+// allowed.
 func (s Settings) Validate(host Host, current *Settings) error {
 	var errs []error
 	switch {
@@ -206,18 +207,18 @@ type Paths struct {
 	Config string // settings
 	Data   string // disk images, logs
 	Run    string // sockets and locks; short, since unix socket paths are limited to ~104 bytes
-	// Machine is the VM's name in the hypervisor; empty means "berth".
-	Machine string
+	// VM is the VM's name in the hypervisor (the libvirt domain); empty means "berth".
+	VM string
 }
 
-// MachineName is the VM's name in the hypervisor. Each BERTH_HOME has its
+// VMName is the VM's name in the hypervisor. Each BERTH_HOME has its
 // own, so two homes on one hypervisor (root's system libvirtd, tests side by
 // side) never drive or recover each other's VM.
-func (p Paths) MachineName() string {
-	if p.Machine == "" {
+func (p Paths) VMName() string {
+	if p.VM == "" {
 		return "berth"
 	}
-	return p.Machine
+	return p.VM
 }
 
 // DefaultPaths follows each OS's conventions. BERTH_HOME, when set, puts all
@@ -230,7 +231,7 @@ func DefaultPaths() (Paths, error) {
 		}
 		return Paths{
 			Config: filepath.Join(abs, "config"), Data: filepath.Join(abs, "data"), Run: filepath.Join(abs, "run"),
-			Machine: machineFor(abs),
+			VM: machineFor(abs),
 		}, nil
 	}
 	switch runtime.GOOS {
@@ -278,7 +279,7 @@ func windowsPaths(roaming, local string) Paths {
 	data := filepath.Join(local, "Berth")
 	return Paths{
 		Config: filepath.Join(roaming, "Berth"), Data: data, Run: filepath.Join(data, "run"),
-		Machine: machineFor(strings.ToLower(data)), // Windows paths ignore case
+		VM: machineFor(strings.ToLower(data)), // Windows paths ignore case
 	}
 }
 
@@ -366,9 +367,10 @@ func (p Paths) DockerSocket() string {
 	return filepath.Join(p.Run, "docker.sock")
 }
 
-// Check validates s as Validate does, against the data disk that exists in
-// p, if any: it may only grow. The CLI and the GUI both check through here.
-func (s Settings) Check(p Paths, host Host) error {
+// ValidateAgainstDisk validates s as Validate does, against the data disk
+// that exists in p, if any: it may only grow. The CLI and the GUI both
+// check through here.
+func (s Settings) ValidateAgainstDisk(p Paths, host Host) error {
 	var current *Settings
 	if n, err := DiskSize(p.DataDisk()); err == nil {
 		current = &Settings{DiskGiB: int(n >> 30)}

@@ -157,18 +157,18 @@ func TestBerthHome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Paths{Config: filepath.Join(home, "config"), Data: filepath.Join(home, "data"), Run: filepath.Join(home, "run"), Machine: p.Machine}
+	want := Paths{Config: filepath.Join(home, "config"), Data: filepath.Join(home, "data"), Run: filepath.Join(home, "run"), VM: p.VM}
 	if p != want {
 		t.Errorf("DefaultPaths = %+v, want %+v", p, want)
 	}
 	// Each home names its own VM, so homes side by side never touch each other's.
 	other := t.TempDir()
 	t.Setenv("BERTH_HOME", other)
-	if q, _ := DefaultPaths(); q.MachineName() == p.MachineName() || !strings.HasPrefix(p.MachineName(), "berth-") {
-		t.Errorf("machine names %q and %q for two homes", p.MachineName(), q.MachineName())
+	if q, _ := DefaultPaths(); q.VMName() == p.VMName() || !strings.HasPrefix(p.VMName(), "berth-") {
+		t.Errorf("machine names %q and %q for two homes", p.VMName(), q.VMName())
 	}
-	if (Paths{}).MachineName() != "berth" {
-		t.Errorf("the default machine is %q", (Paths{}).MachineName())
+	if (Paths{}).VMName() != "berth" {
+		t.Errorf("the default machine is %q", (Paths{}).VMName())
 	}
 
 	// A relative BERTH_HOME is made absolute, so a later chdir changes nothing.
@@ -416,11 +416,11 @@ func TestDiskSizeOfVHDXIsItsVirtualSize(t *testing.T) {
 func TestWindowsMachineIsPerUser(t *testing.T) {
 	ann := windowsPaths(`C:\Users\ann\AppData\Roaming`, `C:\Users\ann\AppData\Local`)
 	bob := windowsPaths(`C:\Users\bob\AppData\Roaming`, `C:\Users\bob\AppData\Local`)
-	if ann.MachineName() == bob.MachineName() || !strings.HasPrefix(ann.MachineName(), "berth-") {
-		t.Errorf("machines %q and %q for two users", ann.MachineName(), bob.MachineName())
+	if ann.VMName() == bob.VMName() || !strings.HasPrefix(ann.VMName(), "berth-") {
+		t.Errorf("machines %q and %q for two users", ann.VMName(), bob.VMName())
 	}
-	if again := windowsPaths(`C:\Users\ann\AppData\Roaming`, `C:\users\ANN\AppData\Local`); again.MachineName() != ann.MachineName() {
-		t.Errorf("ann's machine is %q, then %q", ann.MachineName(), again.MachineName())
+	if again := windowsPaths(`C:\Users\ann\AppData\Roaming`, `C:\users\ANN\AppData\Local`); again.VMName() != ann.VMName() {
+		t.Errorf("ann's machine is %q, then %q", ann.VMName(), again.VMName())
 	}
 	if ann.Data != filepath.Join(`C:\Users\ann\AppData\Local`, "Berth") || ann.Run != filepath.Join(ann.Data, "run") {
 		t.Errorf("ann's paths: %+v", ann)

@@ -14,12 +14,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy"
+	"github.com/berthvm/berth/vmhost"
 )
 
 // Options for one boot.
@@ -30,8 +30,11 @@ type Options struct {
 	StateDir string // sockets and the serial log
 	CPUs     int
 	MemoryMB int
-	Cmdline  []string // extra kernel arguments
 }
+
+// facts are what this QEMU machine's guest must be told: its -serial is a
+// 16550 UART, its disks virtio-blk by serial (the args below); no shares.
+var facts = vmhost.GuestFacts{Console: protocol.ConsoleUART}
 
 // VM is a running guest.
 type VM struct {
@@ -86,7 +89,13 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		return nil, err
 	}
 	os.Chmod(dockerSock, 0o600)
-	gcfg := protocol.DefaultOptions()
+	// The guest's options and command line, composed as the daemon does.
+	gcfg := vmhost.GuestOptions(netw.Config().HostAlias, nil, facts)
+	cmdline, err := vmhost.KernelCmdline(gcfg, facts)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
 	go netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
 		return netw.DialGuest(ctx, gcfg.EnginePort)
 	}, netproxy.Join, log)
@@ -108,7 +117,7 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		"-serial", "file:" + serial,
 		"-kernel", filepath.Join(o.GuestDir, "vmlinuz"),
 		"-initrd", filepath.Join(o.GuestDir, "initrd.img"),
-		"-append", strings.Join(append([]string{protocol.ConsoleArgs}, o.Cmdline...), " "),
+		"-append", cmdline,
 		"-drive", "if=none,id=system,format=raw,readonly=on,file=" + filepath.Join(o.GuestDir, "system.img"),
 		"-device", "virtio-blk-pci,drive=system,serial=" + protocol.SystemDiskSerial,
 		"-drive", "if=none,id=data,format=raw,cache=none,aio=threads,discard=unmap,file=" + o.DataDisk,

@@ -36,13 +36,20 @@ const (
 	DataDiskSerial   = "berth-data"
 )
 
-// ConsoleArgs start the guest's kernel command line: the serial console,
-// which the host watches for FatalMarker, and panic=-1 so that a kernel
-// panic ends the boot at once instead of hanging it. no_timer_check: an
-// emulated CPU on a busy host misses the kernel's IO-APIC timer check,
-// which then panics ("IO-APIC + timer doesn't work", seen here at a load
-// of 26 on 2 cores); a virtual machine's timer needs no such check.
-const ConsoleArgs = "console=ttyS0 quiet panic=-1 no_timer_check"
+// The guest kernel's console devices, which the host watches for
+// FatalMarker: the hypervisor decides which one the guest has.
+const (
+	ConsoleUART   = "ttyS0" // a 16550 serial port (QEMU, Hyper-V's COM1)
+	ConsoleVirtio = "hvc0"  // a virtio console (vz has no UART)
+)
+
+// BootArgs follow the console on the guest's kernel command line: panic=-1
+// so that a kernel panic ends the boot at once instead of hanging it.
+// no_timer_check: an emulated CPU on a busy host misses the kernel's
+// IO-APIC timer check, which then panics ("IO-APIC + timer doesn't work",
+// seen here at a load of 26 on 2 cores); a virtual machine's timer needs no
+// such check.
+const BootArgs = "quiet panic=-1 no_timer_check"
 
 // FatalMarker starts the console line guestd writes when the guest cannot
 // boot, before or without its API; the host watches the console for it.

@@ -278,6 +278,12 @@ func (c Options) Validate() error {
 	return nil
 }
 
+// KernelCmdline is the guest's whole kernel command line: the console
+// device (ConsoleUART or ConsoleVirtio), BootArgs, then KernelArgs.
+func (c Options) KernelCmdline(console string) string {
+	return strings.Join(append([]string{"console=" + console, BootArgs}, c.KernelArgs()...), " ")
+}
+
 // KernelArgs renders the options that differ from DefaultOptions, for the host to
 // append to the kernel command line.
 func (c Options) KernelArgs() []string {

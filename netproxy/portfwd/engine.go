@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/berthvm/berth/netproxy/portspec"
 )
 
 // apiVersion pins the engine API: 1.41 (dockerd 20.10, the guest before
@@ -195,12 +197,12 @@ func forwards(c *container, guestIP string) []Forward {
 				HostPort: port, GuestIP: guestAddr(actual, proto, guestIP), GuestPort: port, ContainerPort: ctrPort,
 			}
 			hosts := []string{"127.0.0.1", "::1"}
-			fw.Published = published(netip.Addr{}, port, ctrPort, proto)
+			fw.Published = portspec.Published(netip.Addr{}, port, ctrPort, proto)
 			fw.implied = true
 			if named(c.HostConfig.PortBindings[k], b) {
 				hosts = []string{actual.String()}
 				fw.implied = false
-				fw.Published = published(actual, port, ctrPort, proto)
+				fw.Published = portspec.Published(actual, port, ctrPort, proto)
 				if err := CheckHostIP(actual, nil); err != nil {
 					fw.Error = err.Error()
 				}
@@ -215,19 +217,6 @@ func forwards(c *container, guestIP string) []Forward {
 		}
 	}
 	return out
-}
-
-// published spells a binding as docker run -p takes it: [IP:]PORT:PORT, and
-// /udp for UDP; ip is the zero Addr when the user gave none.
-func published(ip netip.Addr, port, ctrPort int, proto string) string {
-	s := fmt.Sprintf("%d:%d", port, ctrPort)
-	if ip.IsValid() {
-		s = net.JoinHostPort(ip.String(), strconv.Itoa(port)) + ":" + strconv.Itoa(ctrPort)
-	}
-	if proto != "tcp" {
-		s += "/" + proto
-	}
-	return s
 }
 
 // guestAddr is where to reach a port dockerd bound on addr: the guest's

@@ -98,6 +98,9 @@ func UnregisterServices() error {
 	return nil
 }
 
+// GuestFacts are what a Hyper-V guest must be told (plan.go's guestFacts).
+func (b *Backend) GuestFacts() vmhost.GuestFacts { return guestFacts }
+
 // Start defines the machine from spec (replacing an older definition),
 // serves its links and boots it.
 func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {

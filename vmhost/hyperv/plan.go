@@ -40,7 +40,21 @@ const (
 // (packaging/guest/hyperv-boot.sh): enough for guestd to mount the system
 // disk, send its log on LogPort and ask the host for the rest on
 // ConfigPort.
-const BootCmdline = protocol.ConsoleArgs + " berth.system_disk=" + protocol.SCSILUN + "1 berth.vsock_options=1024 berth.vsock_log=1026"
+const BootCmdline = "console=" + protocol.ConsoleUART + " " + protocol.BootArgs + " berth.system_disk=" + protocol.SCSILUN + "1 berth.vsock_options=1024 berth.vsock_log=1026"
+
+// The SCSI LUNs of the system and data disks (plan.Disks).
+const systemLUN, dataLUN = 1, 2
+
+// guestFacts are what a Hyper-V guest must be told beyond BootCmdline: its
+// console is COM1 (a UART), its disks are SCSI LUNs, eth0 arrives over
+// vsock, and each share is a 9P server on a vsock port of its own.
+var guestFacts = vmhost.GuestFacts{
+	Console:        protocol.ConsoleUART,
+	SystemDisk:     protocol.SCSILUN + strconv.Itoa(systemLUN),
+	DataDisk:       protocol.SCSILUN + strconv.Itoa(dataLUN),
+	ShareVsockBase: SharePortBase,
+	VsockNIC:       NICPort,
+}
 
 // ServiceID is the hvsock service GUID that stands for a vsock port (what
 // the Linux guest's hv_sock dials when it connects to that port).
@@ -107,35 +121,16 @@ func newPlan(spec vmhost.Spec) (plan, error) {
 	}
 	// Hyper-V assigns memory in 2 MiB steps.
 	mem := (uint64(spec.MemoryMiB) + 1) &^ 1
-	const systemLUN, dataLUN = 1, 2
 	p := plan{
 		Name: spec.Name, CPUs: uint64(spec.CPUs), MemoryMiB: mem,
 		ConsolePipe: `\\.\pipe\berth-` + spec.Name + `-com1`, SerialLog: spec.SerialLog,
 		Disks: []string{boot, system, spec.DataDisk},
+		// The boot disk's command line is fixed: the machine's own
+		// options, composed from guestFacts, are served on ConfigPort.
+		Options: spec.Cmdline,
 	}
-	// What the boot disk's command line cannot know: the NIC, the data
-	// disk's LUN, each share's port.
-	g := protocol.DefaultOptions()
-	g.VsockNIC = NICPort
-	g.SystemDisk = protocol.SCSILUN + strconv.Itoa(systemLUN)
-	g.DataDisk = protocol.SCSILUN + strconv.Itoa(dataLUN)
 	for i, sh := range spec.Shares {
-		p.Shares = append(p.Shares, share{Share: sh, Port: SharePortBase + uint32(i)})
-		g.Shares = append(g.Shares, protocol.Share{Tag: sh.Tag, VsockPort: SharePortBase + uint32(i)})
+		p.Shares = append(p.Shares, share{Share: sh, Port: guestFacts.SharePort(i)})
 	}
-	p.Options = strings.Join(append([]string{spec.Cmdline}, optionArgs(g)...), " ")
 	return p, nil
-}
-
-// optionArgs renders g's vsock settings as guestd options; the shares
-// themselves (berth.share) are already on spec's command line.
-func optionArgs(g protocol.Options) []string {
-	var out []string
-	for _, a := range g.KernelArgs() {
-		if strings.HasPrefix(a, "berth.share=") {
-			continue
-		}
-		out = append(out, a)
-	}
-	return out
 }

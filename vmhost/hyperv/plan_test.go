@@ -54,9 +54,8 @@ func TestPlanTranslatesTheSpec(t *testing.T) {
 	want := plan{
 		Name: "berth", CPUs: 2, MemoryMiB: 3002,
 		ConsolePipe: `\\.\pipe\berth-berth-com1`, SerialLog: spec.SerialLog,
-		Disks: []string{filepath.Join(dir, "hyperv", "boot.vhdx"), filepath.Join(dir, "hyperv", "system.vhdx"), spec.DataDisk},
-		Options: "console=ttyS0 quiet berth.share=berth0,rw,/mnt/host/c/Users/me berth.share=berth1,ro,/mnt/host/d/src " +
-			"berth.vsock_nic=1025 berth.system_disk=scsi-lun:1 berth.data_disk=scsi-lun:2 berth.share_vsock=berth0:1100 berth.share_vsock=berth1:1101",
+		Disks:   []string{filepath.Join(dir, "hyperv", "boot.vhdx"), filepath.Join(dir, "hyperv", "system.vhdx"), spec.DataDisk},
+		Options: spec.Cmdline, // composed by the daemon, served unedited
 		Shares: []share{
 			{Share: spec.Shares[0], Port: 1100},
 			{Share: spec.Shares[1], Port: 1101},
@@ -65,13 +64,31 @@ func TestPlanTranslatesTheSpec(t *testing.T) {
 	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("plan:\n got %+v\nwant %+v", p, want)
 	}
-	// What guestd makes of the options: the boot disk's own line first.
+}
+
+// What the daemon composes from Hyper-V's facts, served on ConfigPort after
+// the boot disk's own command line, is what guestd needs on Hyper-V: the
+// NIC on vsock, the disks by LUN, each share on the port plan serves it on.
+func TestGuestFacts(t *testing.T) {
+	dir := guestDir(t)
+	spec := testSpec(dir)
+	f := guestFacts
+	shares := []protocol.Share{{Tag: "berth0", Path: "/mnt/host/c/Users/me"}, {Tag: "berth1", Path: "/mnt/host/d/src", ReadOnly: true}}
+	var err error
+	if spec.Cmdline, err = vmhost.KernelCmdline(vmhost.GuestOptions(protocol.HostGatewayIP, shares, f), f); err != nil {
+		t.Fatal(err)
+	}
+	p, err := newPlan(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g, err := protocol.ParseOptions(BootCmdline + " " + p.Options)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g.VsockOptions != ConfigPort || g.VsockNIC != NICPort || g.SystemDisk != "scsi-lun:1" || g.DataDisk != "scsi-lun:2" || len(g.Shares) != 2 ||
-		g.Shares[1] != (protocol.Share{Tag: "berth1", Path: "/mnt/host/d/src", ReadOnly: true, VsockPort: 1101}) {
+		g.Shares[0] != (protocol.Share{Tag: "berth0", Path: "/mnt/host/c/Users/me", VsockPort: p.Shares[0].Port}) ||
+		g.Shares[1] != (protocol.Share{Tag: "berth1", Path: "/mnt/host/d/src", ReadOnly: true, VsockPort: p.Shares[1].Port}) {
 		t.Fatalf("guestd reads %+v", g)
 	}
 }

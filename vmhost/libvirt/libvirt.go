@@ -21,6 +21,7 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"github.com/digitalocean/go-libvirt/socket/dialers"
 
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -460,6 +461,12 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("delete vm %q: %w", name, err)
 	}
 	return nil
+}
+
+// GuestFacts: QEMU gives the guest a 16550 console and virtio-blk disks
+// by serial, and exports shares by tag (virtiofs or 9P).
+func (b *Backend) GuestFacts() vmhost.GuestFacts {
+	return vmhost.GuestFacts{Console: protocol.ConsoleUART}
 }
 
 // Close disconnects from libvirtd. Running machines keep running (the

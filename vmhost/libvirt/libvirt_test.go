@@ -16,6 +16,7 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -25,6 +26,34 @@ func spec() vmhost.Spec {
 		Kernel: "/g/vmlinuz", Initrd: "/g/initrd.img", Cmdline: "console=ttyS0 quiet",
 		SystemImage: "/g/system.img", DataDisk: "/d/data.img",
 		NetSocket: "/run/u/berth/net,1.sock", MAC: "5a:94:ef:e4:0c:ee", SerialLog: "/d/serial.log",
+	}
+}
+
+// The domain carries the command line composed from the backend's facts
+// unedited, and has what the facts promise the guest: a 16550 serial port
+// (ttyS0) and the disks under the virtio serials guestd looks for.
+func TestGuestFacts(t *testing.T) {
+	f := (&Backend{}).GuestFacts()
+	sp := spec()
+	var err error
+	shares := []protocol.Share{{Tag: "berth0", Path: "/home/me"}}
+	if sp.Cmdline, err = vmhost.KernelCmdline(vmhost.GuestOptions(protocol.HostGatewayIP, shares, f), f); err != nil {
+		t.Fatal(err)
+	}
+	if sp.Cmdline != "console=ttyS0 "+protocol.BootArgs+" berth.share=berth0,rw,/home/me" {
+		t.Errorf("command line %q", sp.Cmdline)
+	}
+	x, err := DomainXML(sp, DomainOptions{Arch: "x86_64", UID: 1000, GID: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"<cmdline>" + sp.Cmdline + "</cmdline>", `<serial type="file">`,
+		"<serial>" + protocol.SystemDiskSerial + "</serial>", "<serial>" + protocol.DataDiskSerial + "</serial>",
+	} {
+		if !strings.Contains(x, want) {
+			t.Errorf("domain XML lacks %s\n%s", want, x)
+		}
 	}
 }
 

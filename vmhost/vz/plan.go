@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -81,13 +81,9 @@ func newPlan(spec vmhost.Spec, arch string, o Options) (plan, error) {
 			return plan{}, fmt.Errorf("machine %s: share tag %q is Rosetta's", spec.Name, sh.Tag)
 		}
 	}
-	cmdline := virtioConsole(spec.Cmdline)
-	if o.Rosetta {
-		cmdline += " berth.rosetta=" + RosettaTag // guestd registers it
-	}
 	return plan{
 		Kernel: spec.Kernel, Initrd: spec.Initrd,
-		Cmdline:     cmdline,
+		Cmdline:     spec.Cmdline,
 		CPUs:        uint(spec.CPUs),
 		MemoryBytes: uint64(spec.MemoryMiB) << 20,
 		Disks: []disk{
@@ -101,16 +97,16 @@ func newPlan(spec vmhost.Spec, arch string, o Options) (plan, error) {
 	}, nil
 }
 
-// virtioConsole points the kernel's console at vz's serial port, a virtio
-// console (hvc0): vz has no 16550 UART for ttyS0.
-func virtioConsole(cmdline string) string {
-	fields := []string{"console=hvc0"}
-	for _, f := range strings.Fields(cmdline) {
-		if !strings.HasPrefix(f, "console=") {
-			fields = append(fields, f)
-		}
+// guestFacts are what a vz guest must be told: its console is vz's serial
+// port, a virtio console (vz has no 16550 UART); its disks are virtio-blk
+// by serial, its shares virtiofs tags; Rosetta, when shared, is a virtiofs
+// tag too, which guestd registers.
+func guestFacts(o Options) vmhost.GuestFacts {
+	f := vmhost.GuestFacts{Console: protocol.ConsoleVirtio}
+	if o.Rosetta {
+		f.Rosetta = RosettaTag
 	}
-	return strings.Join(fields, " ")
+	return f
 }
 
 // checkKernel refuses kernels vz cannot boot: on arm64 its Linux boot

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -61,7 +62,7 @@ func TestPlanTranslatesTheSpec(t *testing.T) {
 	}
 	want := plan{
 		Kernel: spec.Kernel, Initrd: "/g/initrd.img",
-		Cmdline:     "console=hvc0 quiet berth.share=a,rw,/Users berth.rosetta=rosetta",
+		Cmdline:     spec.Cmdline, // composed by the daemon, passed on unedited
 		CPUs:        4,
 		MemoryBytes: 4 << 30,
 		Disks: []disk{
@@ -117,14 +118,22 @@ func TestPlanTakesIntelKernels(t *testing.T) {
 	}
 }
 
-func TestVirtioConsole(t *testing.T) {
-	for in, want := range map[string]string{
-		"console=ttyS0 quiet panic=-1":            "console=hvc0 quiet panic=-1",
-		"quiet console=tty0 console=ttyS0,115200": "console=hvc0 quiet",
-		"": "console=hvc0",
-	} {
-		if got := virtioConsole(in); got != want {
-			t.Errorf("virtioConsole(%q) = %q, want %q", in, got, want)
+// What the daemon composes from vz's facts is what guestd needs on vz: the
+// virtio console, and Rosetta's tag when it is shared.
+func TestGuestFacts(t *testing.T) {
+	for _, rosetta := range []bool{false, true} {
+		f := guestFacts(Options{Rosetta: rosetta})
+		shares := []protocol.Share{{Tag: "berth0", Path: "/Users/me"}}
+		line, err := vmhost.KernelCmdline(vmhost.GuestOptions(protocol.HostGatewayIP, shares, f), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "console=hvc0 " + protocol.BootArgs + " berth.share=berth0,rw,/Users/me"
+		if rosetta {
+			want = "console=hvc0 " + protocol.BootArgs + " berth.rosetta=rosetta berth.share=berth0,rw,/Users/me"
+		}
+		if line != want {
+			t.Errorf("rosetta %v: command line\n %q\nwant\n %q", rosetta, line, want)
 		}
 	}
 }

@@ -63,6 +63,9 @@ type vmAdapter struct{ *vz.VirtualMachine }
 
 func (a vmAdapter) State() vmState { return vmState(a.VirtualMachine.State()) }
 
+// GuestFacts are what a vz guest must be told (plan.go's guestFacts).
+func (b *Backend) GuestFacts() vmhost.GuestFacts { return guestFacts(b.o) }
+
 // Start builds the machine from spec and boots it.
 func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	p, err := newPlan(spec, runtime.GOARCH, b.o)
