@@ -335,6 +335,7 @@ func (g *guest) serveAPI() {
 				return stats.Reader{Proc: "/proc", DataDisk: dataMount, Interval: 200 * time.Millisecond}.Read()
 			},
 			Shutdown: g.requestShutdown,
+			SetClock: g.setClock,
 			Shell:    g.serveShell,
 			Dial:     tunnel.Handler(g.log),
 		}.Handler(),

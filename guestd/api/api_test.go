@@ -65,3 +65,30 @@ func TestShutdownRejectsBadBody(t *testing.T) {
 		t.Fatalf("status %d, want 400", resp.StatusCode)
 	}
 }
+
+func TestClock(t *testing.T) {
+	var got time.Time
+	srv := httptest.NewServer(Server{SetClock: func(t time.Time) (time.Duration, error) {
+		got = t
+		return 61 * time.Second, nil
+	}}.Handler())
+	defer srv.Close()
+	var d net.Dialer
+	c := protocol.NewClient(strings.TrimPrefix(srv.URL, "http://"), d.DialContext)
+	ctx := context.Background()
+
+	before := time.Now()
+	g, err := c.Clock(ctx)
+	if err != nil || g.Before(before.Round(0)) || g.After(time.Now()) {
+		t.Fatalf("clock %v (%v), want between %v and now", g, err, before)
+	}
+	host := time.Date(2026, 12, 1, 3, 0, 0, 123456789, time.UTC)
+	step, err := c.SetClock(ctx, host)
+	if err != nil || step != 61*time.Second || !got.Equal(host) {
+		t.Fatalf("set clock: step %v, set to %v, %v", step, got, err)
+	}
+	// A zero time is a broken request, not the host's time.
+	if _, err := c.SetClock(ctx, time.Unix(0, 0)); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("set clock to 1970: %v", err)
+	}
+}

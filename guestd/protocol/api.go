@@ -11,6 +11,9 @@ const (
 	// with a shell (or ?cmd=…) in the guest; ?tty=1&rows=&cols=&term= for
 	// a pty.
 	ShellPath = "/v1/shell"
+	// ClockPath reads (GET: Clock) and sets (POST Clock, the host's time:
+	// ClockStep) the guest's wall clock. Time flows host to guest only.
+	ClockPath = "/v1/clock"
 )
 
 // ShellProtocol is the Upgrade token of ShellPath.
@@ -106,4 +109,16 @@ type Usage struct {
 // ShutdownRequest is the body of ShutdownPath.
 type ShutdownRequest struct {
 	Reboot bool `json:"reboot"`
+}
+
+// Clock is a wall-clock time in Unix nanoseconds: the guest's, or the
+// host's when it sets the guest's.
+type Clock struct {
+	UnixNano int64 `json:"unix_nano"`
+}
+
+// ClockStep is the answer to setting the guest's clock: how far it moved
+// (positive: forward).
+type ClockStep struct {
+	StepNanos int64 `json:"step_ns"`
 }

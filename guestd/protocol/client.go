@@ -53,6 +53,22 @@ func (c *Client) Shutdown(ctx context.Context, reboot bool) error {
 	return c.call(ctx, http.MethodPost, ShutdownPath, ShutdownRequest{Reboot: reboot}, nil)
 }
 
+// Clock reads the guest's wall clock.
+func (c *Client) Clock(ctx context.Context) (time.Time, error) {
+	var g Clock
+	if err := c.call(ctx, http.MethodGet, ClockPath, nil, &g); err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(0, g.UnixNano), nil
+}
+
+// SetClock steps the guest's wall clock to t and returns how far it moved.
+func (c *Client) SetClock(ctx context.Context, t time.Time) (time.Duration, error) {
+	var st ClockStep
+	err := c.call(ctx, http.MethodPost, ClockPath, Clock{UnixNano: t.UnixNano()}, &st)
+	return time.Duration(st.StepNanos), err
+}
+
 // ErrBootFailed is wrapped by WaitReady when the guest reports a failure.
 var ErrBootFailed = errors.New("the guest failed to boot")
 
