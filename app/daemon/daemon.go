@@ -67,6 +67,7 @@ type session struct {
 	net      *netproxy.Network
 	guest    *protocol.Client
 	guestAPI string // host:port of the guest API inside the network
+	clock    *clockSync
 	fwd      *portfwd.Forwarder
 	stopped  chan struct{} // closed when the VM is seen stopped
 	goneOnce sync.Once
@@ -95,7 +96,7 @@ func (d *Daemon) Recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if st == vmhost.Running || st == vmhost.Paused {
+	if st == vmhost.Running || st == vmhost.Paused || st == vmhost.Suspended {
 		d.o.Log.Warn("found the VM running without a daemon (did the daemon crash?); stopping it", "state", st)
 		return d.o.Backend.Kill(ctx, d.o.Paths.MachineName())
 	}
@@ -197,6 +198,8 @@ func (d *Daemon) boot(s settings.Settings) {
 	gcfg.HostGateway = nw.Config().HostAlias
 	run.guestAPI = net.JoinHostPort(nw.Config().Guest.String(), strconv.Itoa(gcfg.APIPort))
 	run.guest = protocol.NewClient(run.guestAPI, nw.Dialer())
+	run.clock = newClockSync(run.guest, systemClock(), d.o.Log)
+	run.goRun(func() { run.clock.Run(ctx) })
 	nicL, err := listenUnix(d.o.Paths.NetSocket())
 	if err != nil {
 		fail(err)
@@ -389,10 +392,12 @@ func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
 // watch follows the hypervisor's events: a VM that stops, crashes or pauses
 // without being asked to (Berth never pauses one) ends a start that waits
 // for it, and puts a running machine in the error state, with the
-// hypervisor's reason.
+// hypervisor's reason. A user's suspend is no failure: the VM goes on when
+// resumed, and the clock sync catches its clock up.
 func (d *Daemon) watch(run *session, states <-chan vmhost.State) {
 	for st := range states {
-		if st == vmhost.Running {
+		run.clock.vmState(st)
+		if st == vmhost.Running || st == vmhost.Suspended {
 			continue
 		}
 		d.mu.Lock()
