@@ -334,10 +334,10 @@ func (g *guest) serveAPI() {
 			Stats: func() (protocol.Stats, error) {
 				return stats.Reader{Proc: "/proc", DataDisk: dataMount, Interval: 200 * time.Millisecond}.Read()
 			},
-			Shutdown: g.requestShutdown,
-			SetClock: g.setClock,
-			Shell:    g.serveShell,
-			Dial:     tunnel.Handler(g.log),
+			Shutdown:  g.requestShutdown,
+			StepClock: g.stepClock,
+			Shell:     g.serveShell,
+			Dial:      tunnel.Handler(g.log),
 		}.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -31,14 +31,18 @@ const (
 	// maxOffset is how far off the guest may be before its clock is
 	// stepped: well above the guest API's round trip under emulation (tens
 	// of milliseconds), so a measurement's error never causes a step.
-	maxOffset        = 250 * time.Millisecond
+	maxOffset = 250 * time.Millisecond
+	// maxSteps bounds the steps of one sync: each is as right as the
+	// round trip that measured the offset is short, and a guest that has
+	// just resumed under emulation can be slow to answer at first.
+	maxSteps         = 3
 	clockCallTimeout = 3 * time.Second
 )
 
 // guestClock is the part of the guest API the sync uses.
 type guestClock interface {
 	Clock(ctx context.Context) (time.Time, error)
-	SetClock(ctx context.Context, t time.Time) (time.Duration, error)
+	StepClock(ctx context.Context, d time.Duration) (time.Time, error)
 }
 
 // hostClock reads the host's wall clock and a monotonic clock that stops
@@ -132,7 +136,8 @@ func (c *clockSync) run(ctx context.Context, ticks <-chan time.Time) {
 	}
 }
 
-// sync measures the guest's offset and steps its clock if it is off.
+// sync measures the guest's offset and, while it is off, steps its clock
+// by the offset and measures again.
 func (c *clockSync) sync(ctx context.Context, why string) error {
 	off, rtt, err := c.offset(ctx)
 	if err != nil {
@@ -142,16 +147,25 @@ func (c *clockSync) sync(ctx context.Context, why string) error {
 		c.log.Debug("the guest's clock is on time", "why", why, "offset", off, "rtt", rtt)
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, clockCallTimeout)
-	defer cancel()
-	// The request takes about half a round trip to arrive.
-	wall, _ := c.now()
-	step, err := c.guest.SetClock(ctx, wall.Add(rtt/2))
-	if err != nil {
-		return fmt.Errorf("set the guest's clock: %w", err)
+	first, step := off, time.Duration(0)
+	for i := 0; i < maxSteps && off.Abs() >= maxOffset; i++ {
+		sctx, cancel := context.WithTimeout(ctx, clockCallTimeout)
+		_, err := c.guest.StepClock(sctx, -off)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("step the guest's clock by %v: %w", -off, err)
+		}
+		step -= off
+		if off, rtt, err = c.offset(ctx); err != nil {
+			return err
+		}
 	}
+	ms := time.Millisecond
 	c.log.Info("set the guest's clock from the host's", "why", why,
-		"offset", off.Round(time.Millisecond), "step", step.Round(time.Millisecond), "rtt", rtt.Round(time.Millisecond))
+		"offset", first.Round(ms), "step", step.Round(ms), "offset_after", off.Round(ms), "rtt", rtt.Round(ms))
+	if off.Abs() >= maxOffset {
+		return fmt.Errorf("the guest's clock is still %v off after %d steps", off.Round(ms), maxSteps)
+	}
 	return nil
 }
 

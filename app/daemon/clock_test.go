@@ -16,8 +16,9 @@ type fakeTime struct {
 	mu     sync.Mutex
 	wall   time.Time
 	mono   time.Duration
-	offset time.Duration // the guest's clock against the host's wall clock
-	down   bool          // the guest API does not answer
+	offset time.Duration   // the guest's clock against the host's wall clock
+	down   bool            // the guest API does not answer
+	slips  []time.Duration // how far the next steps miss (a busy guest)
 	reads  int
 	sets   chan time.Duration // the steps the guest made
 }
@@ -66,13 +67,16 @@ func (f *fakeTime) Clock(ctx context.Context) (time.Time, error) {
 	return f.wall.Add(f.offset), nil
 }
 
-func (f *fakeTime) SetClock(ctx context.Context, t time.Time) (time.Duration, error) {
+func (f *fakeTime) StepClock(ctx context.Context, d time.Duration) (time.Time, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	step := t.Sub(f.wall.Add(f.offset))
-	f.offset = t.Sub(f.wall)
-	f.sets <- step
-	return step, nil
+	f.offset += d
+	if len(f.slips) > 0 {
+		f.offset += f.slips[0]
+		f.slips = f.slips[1:]
+	}
+	f.sets <- d
+	return f.wall.Add(f.offset), nil
 }
 
 // clockRig runs a clockSync on a fakeTime. Its ticks channel is
@@ -198,4 +202,19 @@ func TestClockSyncHostClockSetBack(t *testing.T) {
 	r.set(10*time.Minute, false) // the guest still has the old time
 	r.ticks <- time.Time{}
 	r.wantStep(t, -10*time.Minute)
+}
+
+// A step that misses (the offset was measured over a slow round trip) is
+// followed by another.
+func TestClockSyncStepsAgainWhenAStepMisses(t *testing.T) {
+	r := newClockRig(t, 0, false)
+	r.mu.Lock()
+	r.slips = []time.Duration{-800 * time.Millisecond}
+	r.mu.Unlock()
+	r.c.vmState(vmhost.Suspended)
+	r.pass(70*time.Second, 70*time.Second, true)
+	r.c.vmState(vmhost.Running)
+	r.wantStep(t, 70*time.Second)
+	r.wantStep(t, 800*time.Millisecond)
+	r.wantNoStep(t)
 }

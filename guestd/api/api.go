@@ -1,7 +1,7 @@
 // Package api serves the guest API (see package protocol for its wire
 // types and the host's client): HTTP/JSON on eth0 for the host only. It
 // reports boot progress, health, resource use and the guest's clock, and
-// takes shutdown requests and the host's time.
+// takes shutdown requests and steps of the clock.
 package api
 
 import (
@@ -22,9 +22,8 @@ type Server struct {
 	Shutdown func(reboot bool)
 	// Shell serves protocol.ShellPath.
 	Shell http.HandlerFunc
-	// SetClock steps the wall clock to the host's time and says how far
-	// it moved.
-	SetClock func(t time.Time) (time.Duration, error)
+	// StepClock moves the wall clock by d (to the host's time).
+	StepClock func(d time.Duration) error
 	// Dial serves protocol.DialPath (package tunnel): an HTTP upgrade to a
 	// connection to a port on the guest's loopback, for port forwarding.
 	Dial http.HandlerFunc
@@ -59,8 +58,8 @@ func (s Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+protocol.ClockPath, func(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteJSON(w, http.StatusOK, protocol.Clock{UnixNano: time.Now().UnixNano()})
 	})
-	if s.SetClock != nil {
-		mux.HandleFunc("POST "+protocol.ClockPath, s.setClock)
+	if s.StepClock != nil {
+		mux.HandleFunc("POST "+protocol.ClockPath, s.stepClock)
 	}
 	if s.Shell != nil {
 		mux.HandleFunc("POST "+protocol.ShellPath, s.Shell)
@@ -71,25 +70,24 @@ func (s Server) Handler() http.Handler {
 	return mux
 }
 
-// minClock is no real host's time (2020-01-01): a zero or garbled request
-// must not throw the guest's clock back to 1970.
+// minClock is no real host's time (2020-01-01): a garbled step must not
+// throw the guest's clock back to 1970.
 var minClock = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func (s Server) setClock(w http.ResponseWriter, r *http.Request) {
-	var req protocol.Clock
+func (s Server) stepClock(w http.ResponseWriter, r *http.Request) {
+	var req protocol.ClockStep
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
-		protocol.WriteError(w, http.StatusBadRequest, fmt.Errorf("bad clock request: %w", err))
+		protocol.WriteError(w, http.StatusBadRequest, fmt.Errorf("bad clock step: %w", err))
 		return
 	}
-	t := time.Unix(0, req.UnixNano)
-	if t.Before(minClock) {
-		protocol.WriteError(w, http.StatusBadRequest, fmt.Errorf("bad clock request: %s is before %s; send the host's time in Unix nanoseconds", t.UTC().Format(time.RFC3339), minClock.Format(time.RFC3339)))
+	d := time.Duration(req.StepNanos)
+	if to := time.Now().Add(d); to.Before(minClock) {
+		protocol.WriteError(w, http.StatusBadRequest, fmt.Errorf("bad clock step %v: it would set the clock to %s, before %s", d, to.UTC().Format(time.RFC3339), minClock.Format(time.RFC3339)))
 		return
 	}
-	step, err := s.SetClock(t)
-	if err != nil {
+	if err := s.StepClock(d); err != nil {
 		protocol.WriteError(w, http.StatusInternalServerError, err)
 		return
 	}
-	protocol.WriteJSON(w, http.StatusOK, protocol.ClockStep{StepNanos: int64(step)})
+	protocol.WriteJSON(w, http.StatusOK, protocol.Clock{UnixNano: time.Now().UnixNano()})
 }

@@ -67,10 +67,10 @@ func TestShutdownRejectsBadBody(t *testing.T) {
 }
 
 func TestClock(t *testing.T) {
-	var got time.Time
-	srv := httptest.NewServer(Server{SetClock: func(t time.Time) (time.Duration, error) {
-		got = t
-		return 61 * time.Second, nil
+	var got time.Duration
+	srv := httptest.NewServer(Server{StepClock: func(d time.Duration) error {
+		got = d
+		return nil
 	}}.Handler())
 	defer srv.Close()
 	var d net.Dialer
@@ -82,13 +82,14 @@ func TestClock(t *testing.T) {
 	if err != nil || g.Before(before.Round(0)) || g.After(time.Now()) {
 		t.Fatalf("clock %v (%v), want between %v and now", g, err, before)
 	}
-	host := time.Date(2026, 12, 1, 3, 0, 0, 123456789, time.UTC)
-	step, err := c.SetClock(ctx, host)
-	if err != nil || step != 61*time.Second || !got.Equal(host) {
-		t.Fatalf("set clock: step %v, set to %v, %v", step, got, err)
+	before = time.Now()
+	after, err := c.StepClock(ctx, -61*time.Second-123*time.Nanosecond)
+	if err != nil || got != -61*time.Second-123*time.Nanosecond || after.Before(before.Round(0)) {
+		t.Fatalf("step clock: stepped %v, time after %v, %v", got, after, err)
 	}
-	// A zero time is a broken request, not the host's time.
-	if _, err := c.SetClock(ctx, time.Unix(0, 0)); err == nil || !strings.Contains(err.Error(), "400") {
-		t.Fatalf("set clock to 1970: %v", err)
+	// A step back to 1970 is a broken request.
+	got = 0
+	if _, err := c.StepClock(ctx, -time.Since(time.Unix(0, 0))); err == nil || !strings.Contains(err.Error(), "400") || got != 0 {
+		t.Fatalf("step clock to 1970: %v (stepped %v)", err, got)
 	}
 }

@@ -11,8 +11,9 @@ const (
 	// with a shell (or ?cmd=…) in the guest; ?tty=1&rows=&cols=&term= for
 	// a pty.
 	ShellPath = "/v1/shell"
-	// ClockPath reads (GET: Clock) and sets (POST Clock, the host's time:
-	// ClockStep) the guest's wall clock. Time flows host to guest only.
+	// ClockPath reads (GET: Clock) and steps (POST ClockStep: Clock, the
+	// time after the step) the guest's wall clock. Time flows host to
+	// guest only.
 	ClockPath = "/v1/clock"
 )
 
@@ -111,14 +112,16 @@ type ShutdownRequest struct {
 	Reboot bool `json:"reboot"`
 }
 
-// Clock is a wall-clock time in Unix nanoseconds: the guest's, or the
-// host's when it sets the guest's.
+// Clock is the guest's wall clock in Unix nanoseconds.
 type Clock struct {
 	UnixNano int64 `json:"unix_nano"`
 }
 
-// ClockStep is the answer to setting the guest's clock: how far it moved
-// (positive: forward).
+// ClockStep moves the guest's wall clock by StepNanos (positive: forward):
+// the guest's offset from the host's clock, as the host measured it,
+// negated. A step rather than the host's time, because a busy guest may
+// take long to answer: a step is applied whole whenever it arrives, while
+// a time would be behind by the request's unknown way there.
 type ClockStep struct {
 	StepNanos int64 `json:"step_ns"`
 }

@@ -62,11 +62,13 @@ func (c *Client) Clock(ctx context.Context) (time.Time, error) {
 	return time.Unix(0, g.UnixNano), nil
 }
 
-// SetClock steps the guest's wall clock to t and returns how far it moved.
-func (c *Client) SetClock(ctx context.Context, t time.Time) (time.Duration, error) {
-	var st ClockStep
-	err := c.call(ctx, http.MethodPost, ClockPath, Clock{UnixNano: t.UnixNano()}, &st)
-	return time.Duration(st.StepNanos), err
+// StepClock moves the guest's wall clock by d and returns its time after.
+func (c *Client) StepClock(ctx context.Context, d time.Duration) (time.Time, error) {
+	var g Clock
+	if err := c.call(ctx, http.MethodPost, ClockPath, ClockStep{StepNanos: int64(d)}, &g); err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(0, g.UnixNano), nil
 }
 
 // ErrBootFailed is wrapped by WaitReady when the guest reports a failure.
