@@ -35,3 +35,31 @@ func setOffset(d time.Duration) unix.Timex {
 	}
 	return unix.Timex{Modes: unix.ADJ_SETOFFSET | unix.ADJ_NANO, Time: unix.Timeval{Sec: sec, Usec: nsec}}
 }
+
+// clockFromHost steps a clock that is behind the host's time of composing
+// the options (protocol.Options.HostTime) to that time, before the data
+// disk is checked and mounted (e2fsck and ext4 keep times) and before the
+// engine starts: a guest without an RTC starts in 1970. A clock ahead of
+// it is left alone; it is at most the boot's seconds behind, and the host
+// steps it precisely as soon as the guest API answers.
+func (g *guest) clockFromHost(hostTime int64) {
+	d := bootStep(time.Now(), hostTime)
+	if d == 0 {
+		return
+	}
+	if err := g.stepClock(d); err != nil {
+		g.problem(fmt.Errorf("set the clock from the host's at boot: %w", err))
+	}
+}
+
+// bootStep is how far to step the clock at boot: up to the host's time,
+// never back.
+func bootStep(now time.Time, hostTime int64) time.Duration {
+	if hostTime <= 0 {
+		return 0
+	}
+	if host := time.Unix(hostTime, 0); now.Before(host) {
+		return host.Sub(now)
+	}
+	return 0
+}

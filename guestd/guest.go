@@ -175,6 +175,7 @@ func (g *guest) run() {
 		cfg = protocol.DefaultOptions()
 	}
 	g.cfg = cfg
+	g.clockFromHost(cfg.HostTime)
 	if cfg.LogLevel == "debug" {
 		g.log = slog.New(slog.NewTextHandler(g.console, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

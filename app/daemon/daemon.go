@@ -229,6 +229,9 @@ func (d *Daemon) boot(s settings.Settings) {
 		fail(err)
 		return
 	}
+	// The guest steps its clock to at least this at boot (see clockSync
+	// for the precise step once its API answers).
+	gcfg.HostTime = time.Now().Unix()
 	if spec.Cmdline, err = kernelCmdline(gcfg); err != nil {
 		fail(err)
 		return
