@@ -23,7 +23,8 @@ const (
 	clockTick = time.Second
 	// sleepJump is how far the wall clock may move against the monotonic
 	// one between two ticks before it counts as a sleep (or a host clock
-	// change). Go's monotonic clock stops while Linux and macOS sleep.
+	// change), and how late a tick may come. Go's monotonic clock stops
+	// while Linux and macOS sleep, and runs on while Windows sleeps.
 	sleepJump = 2 * time.Second
 	// driftCheck is how often the guest's clock is measured anyway: one
 	// small request.
@@ -128,6 +129,11 @@ func (c *clockSync) run(ctx context.Context, ticks <-chan time.Time) {
 			wall, mono := c.now()
 			if jump := wall.Sub(prevWall) - (mono - prevMono); jump.Abs() > sleepJump {
 				why = fmt.Sprintf("the host's clock jumped %v (the host slept, or its clock was set)", jump.Round(time.Millisecond))
+			} else if gap := mono - prevMono; gap > clockTick+sleepJump {
+				// Windows' monotonic clock runs on while the host sleeps:
+				// there a sleep shows as a late tick. So does a daemon
+				// starved of CPU, which costs one needless measurement.
+				why = fmt.Sprintf("a tick came %v late (the host slept, or the daemon was stalled)", (gap - clockTick).Round(time.Millisecond))
 			} else if why == "" && mono-lastCheck >= driftCheck {
 				why = "periodic check"
 			}
