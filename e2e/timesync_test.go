@@ -81,6 +81,9 @@ func TestGuestClockAfterSuspend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if m := clockBootLine.FindStringSubmatch(string(logb)); m != nil {
+		t.Logf("CLOCK daemon log: at boot the guest's clock was on time: offset %s", m[1])
+	}
 	sets := clockSets(string(logb))
 	for _, s := range sets {
 		t.Logf("CLOCK daemon log: %s: %s: offset %s, step %s, offset after %s", s.at.Format("15:04:05.000"), s.why, s.offset, s.step, s.after)
@@ -182,6 +185,8 @@ type clockSet struct {
 }
 
 var clockSetLine = regexp.MustCompile(`time=(\S+) level=INFO msg="set the guest's clock from the host's" why="?([^"]*?)"? offset=(\S+) step=(\S+) offset_after=(\S+)`)
+
+var clockBootLine = regexp.MustCompile(`msg="the guest's clock is on time" why=boot offset=(\S+)`)
 
 // clockSets finds the daemon's reports of setting the guest's clock.
 func clockSets(log string) []clockSet {

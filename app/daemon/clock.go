@@ -120,6 +120,9 @@ func (c *clockSync) run(ctx context.Context, ticks <-chan time.Time) {
 				_, lastCheck = c.now()
 			}
 		}
+		// A sync that waits for a guest that does not answer holds the
+		// loop up to seconds: a tick is late only against the wait.
+		_, idleSince := c.now()
 		select {
 		case <-ctx.Done():
 			return
@@ -129,7 +132,7 @@ func (c *clockSync) run(ctx context.Context, ticks <-chan time.Time) {
 			wall, mono := c.now()
 			if jump := wall.Sub(prevWall) - (mono - prevMono); jump.Abs() > sleepJump {
 				why = fmt.Sprintf("the host's clock jumped %v (the host slept, or its clock was set)", jump.Round(time.Millisecond))
-			} else if gap := mono - prevMono; gap > clockTick+sleepJump {
+			} else if gap := mono - max(prevMono, idleSince); gap > clockTick+sleepJump {
 				// Windows' monotonic clock runs on while the host sleeps:
 				// there a sleep shows as a late tick. So does a daemon
 				// starved of CPU, which costs one needless measurement.
@@ -150,7 +153,13 @@ func (c *clockSync) sync(ctx context.Context, why string) error {
 		return err
 	}
 	if off.Abs() < maxOffset {
-		c.log.Debug("the guest's clock is on time", "why", why, "offset", off, "rtt", rtt)
+		// Once a boot is worth a line: what the guest's clock was worth
+		// before any step of the host's.
+		level := slog.LevelDebug
+		if why == "boot" {
+			level = slog.LevelInfo
+		}
+		c.log.Log(ctx, level, "the guest's clock is on time", "why", why, "offset", off.Round(time.Millisecond), "rtt", rtt.Round(time.Millisecond))
 		return nil
 	}
 	first, step := off, time.Duration(0)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ type fakeTime struct {
 	mono   time.Duration
 	offset time.Duration   // the guest's clock against the host's wall clock
 	down   bool            // the guest API does not answer
+	slow   time.Duration   // how long the guest API takes to fail when down
 	slips  []time.Duration // how far the next steps miss (a busy guest)
 	reads  int
 	sets   chan time.Duration // the steps the guest made
@@ -61,7 +63,8 @@ func (f *fakeTime) Clock(ctx context.Context) (time.Time, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
-		return time.Time{}, errors.New("connection refused")
+		f.wall, f.mono = f.wall.Add(f.slow), f.mono+f.slow
+		return time.Time{}, errors.New("i/o timeout")
 	}
 	f.reads++
 	return f.wall.Add(f.offset), nil
@@ -142,6 +145,48 @@ func TestClockSyncAtBootOnceTheGuestAnswers(t *testing.T) {
 	r.tick()
 	r.wantStep(t, 3*time.Second)
 	r.wantNoStep(t)
+}
+
+// A guest that takes seconds to fail to answer while it boots holds the
+// loop: the tick after is not late, and the boot's sync stays the boot's.
+func TestClockSyncBootWaitIsNoLateTick(t *testing.T) {
+	f := newFakeTime()
+	f.set(40*time.Millisecond, true)
+	f.slow = clockCallTimeout
+	var logs lockedBuffer
+	c := newClockSync(f, f.now, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ticks := make(chan time.Time)
+	go c.run(ctx, ticks)
+	for i := 0; i < 3; i++ {
+		f.pass(time.Second, time.Second, false)
+		ticks <- time.Time{}
+	}
+	f.set(40*time.Millisecond, false)
+	f.pass(time.Second, time.Second, false)
+	ticks <- time.Time{}
+	ticks <- time.Time{} // the sync after the previous tick is done
+	if out := logs.String(); !strings.Contains(out, `msg="the guest's clock is on time" why=boot`) || strings.Contains(out, "late") {
+		t.Fatalf("want the boot's sync and no late tick; log:\n%s", out)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestClockSyncLeavesAGuestOnTime(t *testing.T) {
