@@ -22,9 +22,23 @@ import (
 func TestGuestClockAfterSuspend(t *testing.T) {
 	e := newBerthEnv(t)
 	image := buildBusybox(t)
+	starting := time.Now()
 	e.berth("start")
+	started := time.Now()
 	e.docker("load", "-i", image)
 	st := e.status()
+
+	// The host's time reaches guestd on its command line, for the step
+	// at boot of a clock that is behind it.
+	var hostTime int64
+	for _, f := range strings.Fields(e.berth("shell", "cat", "/proc/cmdline")) {
+		if v, ok := strings.CutPrefix(f, "berth.time="); ok {
+			hostTime, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	if hostTime < starting.Unix() || hostTime > started.Unix() {
+		t.Errorf("berth.time=%d on the guest's command line, want the host's time during `berth start` (%d..%d)", hostTime, starting.Unix(), started.Unix())
+	}
 
 	// The guest prints its clock five times a second through one shell
 	// session, from before the suspend to after the resume; the host
