@@ -199,6 +199,7 @@ func (g *guest) run() {
 		cfg = protocol.DefaultOptions()
 	}
 	g.cfg = cfg
+	g.clockFromHost(cfg.HostTime)
 	if cfg.LogLevel == "debug" {
 		g.log = slog.New(slog.NewTextHandler(g.console, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -356,9 +357,10 @@ func (g *guest) serveAPI() {
 			Stats: func() (protocol.Stats, error) {
 				return stats.Reader{Proc: "/proc", DataDisk: dataMount, Interval: 200 * time.Millisecond}.Read()
 			},
-			Shutdown: g.requestShutdown,
-			Shell:    g.serveShell,
-			Dial:     tunnel.Handler(g.log),
+			Shutdown:  g.requestShutdown,
+			StepClock: g.stepClock,
+			Shell:     g.serveShell,
+			Dial:      tunnel.Handler(g.log),
 		}.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -109,11 +109,14 @@ func (s Spec) Validate() error {
 type State string
 
 const (
-	Stopped  State = "stopped"
-	Running  State = "running"
-	Paused   State = "paused"
-	Crashed  State = "crashed"
-	NotFound State = "not-found"
+	Stopped State = "stopped"
+	Running State = "running"
+	Paused  State = "paused"
+	// Suspended is a pause on purpose (a user's `virsh suspend`): the VM
+	// goes on where it was when resumed, with its clock behind.
+	Suspended State = "suspended"
+	Crashed   State = "crashed"
+	NotFound  State = "not-found"
 )
 
 // Diagnoser is a backend that can say, from the hypervisor's own records,

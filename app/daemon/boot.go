@@ -113,6 +113,8 @@ func (d *Daemon) startNetwork(ctx context.Context, run *session) error {
 	run.guest = protocol.NewClient(run.guestAPI, func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return run.dial(ctx, protocol.APIPort)
 	})
+	run.clock = newClockSync(run.guest, systemClock(), d.o.Log)
+	run.goRun(func() { run.clock.Run(ctx) })
 	nicL, err := listenUnix(d.o.Paths.NetSocket())
 	if err != nil {
 		return err
@@ -140,7 +142,7 @@ func (d *Daemon) startVM(ctx context.Context, run *session, s settings.Settings)
 		NetSocket:   d.o.Paths.NetSocket(), Network: nw, MAC: nw.Config().GuestMAC,
 		SerialLog: d.o.Paths.SerialLog(),
 	}
-	spec.Shares, spec.Cmdline, err = guestSetup(runtime.GOOS, s.Shares, nw.Config().HostAlias, d.o.Backend.GuestFacts())
+	spec.Shares, spec.Cmdline, err = guestSetup(runtime.GOOS, s.Shares, nw.Config().HostAlias, d.o.Backend.GuestFacts(), time.Now())
 	if err != nil {
 		return err
 	}
@@ -169,13 +171,16 @@ func (d *Daemon) startVM(ctx context.Context, run *session, s settings.Settings)
 
 // guestSetup is what the hypervisor exports and the guest's command line,
 // composed once from the shared folders, the network and the backend's
-// facts.
-func guestSetup(goos string, shares []filesharing.Share, hostGateway netip.Addr, f vmhost.GuestFacts) ([]vmhost.Share, string, error) {
+// facts. The guest steps its clock to at least hostTime at boot (clockSync
+// makes the precise step once its API answers).
+func guestSetup(goos string, shares []filesharing.Share, hostGateway netip.Addr, f vmhost.GuestFacts, hostTime time.Time) ([]vmhost.Share, string, error) {
 	host, guest, err := shareSpecs(goos, shares)
 	if err != nil {
 		return nil, "", err
 	}
-	line, err := vmhost.KernelCmdline(vmhost.GuestOptions(hostGateway, guest, f), f)
+	o := vmhost.GuestOptions(hostGateway, guest, f)
+	o.HostTime = hostTime.Unix()
+	line, err := vmhost.KernelCmdline(o, f)
 	return host, line, err
 }
 

@@ -72,6 +72,7 @@ type session struct {
 	dial     func(ctx context.Context, port int) (net.Conn, error)
 	guest    *protocol.Client
 	guestAPI string // host:port of the guest API inside the network
+	clock    *clockSync
 	fwd      *portfwd.Forwarder
 	stopped  chan struct{} // closed when the VM is seen stopped
 	goneOnce sync.Once
@@ -102,7 +103,7 @@ func (d *Daemon) Recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if st == vmhost.Running || st == vmhost.Paused {
+	if st == vmhost.Running || st == vmhost.Paused || st == vmhost.Suspended {
 		d.o.Log.Warn("found the VM running without a daemon (did the daemon crash?); stopping it", "state", st)
 		if err := d.o.Backend.Kill(ctx, d.o.Paths.VMName()); err != nil {
 			return err
@@ -219,10 +220,13 @@ func (d *Daemon) waitGuest(ctx context.Context, run *session) error {
 // without being asked to (Berth never pauses one) ends a start that waits
 // for it, and puts a running machine in the error state, with the
 // hypervisor's reason. A VM paused because the host disk is full is held
-// until there is room instead (hostdisk.go).
+// until there is room instead (hostdisk.go). A user's suspend is no
+// failure: the VM goes on when resumed, and the clock sync catches its
+// clock up.
 func (d *Daemon) watch(run *session, states <-chan vmhost.State) {
 	for st := range states {
-		if st == vmhost.Running {
+		run.clock.vmState(st)
+		if st == vmhost.Running || st == vmhost.Suspended {
 			continue
 		}
 		d.mu.Lock()

@@ -1,14 +1,16 @@
 // Package api serves the guest API (see package protocol for its wire
 // types and the host's client): HTTP/JSON on eth0 for the host only. It
-// reports boot progress, health and resource use, and takes shutdown
-// requests.
+// reports boot progress, health, resource use and the guest's clock, and
+// takes shutdown requests and steps of the clock.
 package api
 
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/berthvm/berth/guestd/protocol"
 )
@@ -20,6 +22,8 @@ type Server struct {
 	Shutdown func(reboot bool)
 	// Shell serves protocol.ShellPath.
 	Shell http.HandlerFunc
+	// StepClock moves the wall clock by d (to the host's time).
+	StepClock func(d time.Duration) error
 	// Dial serves protocol.DialPath (package tunnel): an HTTP upgrade to a
 	// connection to a port on the guest's loopback, for port forwarding.
 	Dial http.HandlerFunc
@@ -51,6 +55,12 @@ func (s Server) Handler() http.Handler {
 		protocol.WriteJSON(w, http.StatusAccepted, struct{}{})
 		go s.Shutdown(req.Reboot)
 	})
+	mux.HandleFunc("GET "+protocol.ClockPath, func(w http.ResponseWriter, r *http.Request) {
+		protocol.WriteJSON(w, http.StatusOK, protocol.Clock{UnixNano: time.Now().UnixNano()})
+	})
+	if s.StepClock != nil {
+		mux.HandleFunc("POST "+protocol.ClockPath, s.stepClock)
+	}
 	if s.Shell != nil {
 		mux.HandleFunc("POST "+protocol.ShellPath, s.Shell)
 	}
@@ -58,4 +68,26 @@ func (s Server) Handler() http.Handler {
 		mux.HandleFunc("POST "+protocol.DialPath, s.Dial)
 	}
 	return mux
+}
+
+// minClock is no real host's time (2020-01-01): a garbled step must not
+// throw the guest's clock back to 1970.
+var minClock = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (s Server) stepClock(w http.ResponseWriter, r *http.Request) {
+	var req protocol.ClockStep
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
+		protocol.WriteError(w, http.StatusBadRequest, fmt.Errorf("bad clock step: %w", err))
+		return
+	}
+	d := time.Duration(req.StepNanos)
+	if to := time.Now().Add(d); to.Before(minClock) {
+		protocol.WriteError(w, http.StatusBadRequest, fmt.Errorf("bad clock step %v: it would set the clock to %s, before %s", d, to.UTC().Format(time.RFC3339), minClock.Format(time.RFC3339)))
+		return
+	}
+	if err := s.StepClock(d); err != nil {
+		protocol.WriteError(w, http.StatusInternalServerError, err)
+		return
+	}
+	protocol.WriteJSON(w, http.StatusOK, protocol.Clock{UnixNano: time.Now().UnixNano()})
 }

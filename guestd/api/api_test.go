@@ -65,3 +65,31 @@ func TestShutdownRejectsBadBody(t *testing.T) {
 		t.Fatalf("status %d, want 400", resp.StatusCode)
 	}
 }
+
+func TestClock(t *testing.T) {
+	var got time.Duration
+	srv := httptest.NewServer(Server{StepClock: func(d time.Duration) error {
+		got = d
+		return nil
+	}}.Handler())
+	defer srv.Close()
+	var d net.Dialer
+	c := protocol.NewClient(strings.TrimPrefix(srv.URL, "http://"), d.DialContext)
+	ctx := context.Background()
+
+	before := time.Now()
+	g, err := c.Clock(ctx)
+	if err != nil || g.Before(before.Round(0)) || g.After(time.Now()) {
+		t.Fatalf("clock %v (%v), want between %v and now", g, err, before)
+	}
+	before = time.Now()
+	after, err := c.StepClock(ctx, -61*time.Second-123*time.Nanosecond)
+	if err != nil || got != -61*time.Second-123*time.Nanosecond || after.Before(before.Round(0)) {
+		t.Fatalf("step clock: stepped %v, time after %v, %v", got, after, err)
+	}
+	// A step back to 1970 is a broken request.
+	got = 0
+	if _, err := c.StepClock(ctx, -time.Since(time.Unix(0, 0))); err == nil || !strings.Contains(err.Error(), "400") || got != 0 {
+		t.Fatalf("step clock to 1970: %v (stepped %v)", err, got)
+	}
+}

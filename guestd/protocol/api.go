@@ -11,6 +11,10 @@ const (
 	// with a shell (or ?cmd=…) in the guest; ?tty=1&rows=&cols=&term= for
 	// a pty.
 	ShellPath = "/v1/shell"
+	// ClockPath reads (GET: Clock) and steps (POST ClockStep: Clock, the
+	// time after the step) the guest's wall clock. Time flows host to
+	// guest only.
+	ClockPath = "/v1/clock"
 )
 
 // ShellProtocol is the Upgrade token of ShellPath.
@@ -106,4 +110,18 @@ type Usage struct {
 // ShutdownRequest is the body of ShutdownPath.
 type ShutdownRequest struct {
 	Reboot bool `json:"reboot"`
+}
+
+// Clock is the guest's wall clock in Unix nanoseconds.
+type Clock struct {
+	UnixNano int64 `json:"unix_nano"`
+}
+
+// ClockStep moves the guest's wall clock by StepNanos (positive: forward):
+// the guest's offset from the host's clock, as the host measured it,
+// negated. A step rather than the host's time, because a busy guest may
+// take long to answer: a step is applied whole whenever it arrives, while
+// a time would be behind by the request's unknown way there.
+type ClockStep struct {
+	StepNanos int64 `json:"step_ns"`
 }

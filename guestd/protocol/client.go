@@ -53,6 +53,24 @@ func (c *Client) Shutdown(ctx context.Context, reboot bool) error {
 	return c.call(ctx, http.MethodPost, ShutdownPath, ShutdownRequest{Reboot: reboot}, nil)
 }
 
+// Clock reads the guest's wall clock.
+func (c *Client) Clock(ctx context.Context) (time.Time, error) {
+	var g Clock
+	if err := c.call(ctx, http.MethodGet, ClockPath, nil, &g); err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(0, g.UnixNano), nil
+}
+
+// StepClock moves the guest's wall clock by d and returns its time after.
+func (c *Client) StepClock(ctx context.Context, d time.Duration) (time.Time, error) {
+	var g Clock
+	if err := c.call(ctx, http.MethodPost, ClockPath, ClockStep{StepNanos: int64(d)}, &g); err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(0, g.UnixNano), nil
+}
+
 // ErrBootFailed is wrapped by WaitReady when the guest reports a failure.
 var ErrBootFailed = errors.New("the guest failed to boot")
 

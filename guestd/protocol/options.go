@@ -58,6 +58,14 @@ type Options struct {
 	DebugShell bool
 	// LogLevel is "debug", "info", "warn" or "error".
 	LogLevel string
+
+	// HostTime is the host's wall clock, in Unix seconds, when it made
+	// these options (0: not given). The guest cannot have booted before
+	// then: guestd steps a clock that is behind it (vz gives the guest no
+	// RTC; a host that slept between composing and booting) before it
+	// mounts or starts anything, and the host's precise step follows once
+	// the guest API answers.
+	HostTime int64
 }
 
 // SCSILUN prefixes a disk ID that names a SCSI disk by its LUN: Hyper-V's
@@ -207,6 +215,11 @@ func (c *Options) set(name, value string) error {
 		}
 	case "log":
 		c.LogLevel = value
+	case "time":
+		c.HostTime, err = strconv.ParseInt(value, 10, 64)
+		if err == nil && c.HostTime <= 0 {
+			err = fmt.Errorf("want Unix seconds after 1970")
+		}
 	case "share":
 		sh, perr := parseShare(value)
 		if perr != nil {
@@ -314,6 +327,7 @@ func (c Options) KernelArgs() []string {
 	add(c.DebugShell, "debug", "shell")
 	add(c.LogLevel != d.LogLevel, "log", c.LogLevel)
 	add(c.Rosetta != "", "rosetta", c.Rosetta)
+	add(c.HostTime != 0, "time", strconv.FormatInt(c.HostTime, 10))
 	for _, sh := range c.Shares {
 		add(true, "share", sh.String())
 		add(sh.VsockPort != 0, "share_vsock", sh.Tag+":"+strconv.FormatUint(uint64(sh.VsockPort), 10))

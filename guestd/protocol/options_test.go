@@ -64,6 +64,8 @@ func TestParseErrors(t *testing.T) {
 		"berth.share=s0,rw,relative":                  "clean absolute path",
 		"berth.share=s0,rw,/a/../b":                   "clean absolute path",
 		"berth.share=s0,rw,/a berth.share=s0,rw,/b":   "used twice",
+		"berth.time=0":                                "after 1970",
+		"berth.time=yesterday":                        "berth.time=yesterday",
 	} {
 		_, err := ParseOptions(cmdline)
 		if err == nil || !strings.Contains(err.Error(), wantErr) {
@@ -84,6 +86,7 @@ func TestKernelArgsRoundTrip(t *testing.T) {
 	c.VsockOptions = 1024
 	c.VsockLog = 1026
 	c.Rosetta = "rosetta"
+	c.HostTime = 1796094000
 	c.DNS = []netip.Addr{netip.MustParseAddr("192.168.127.1"), netip.MustParseAddr("8.8.8.8")}
 	c.Shares = []Share{
 		{Tag: "berth0", Path: "/home/me/My Projects/ünïcode \"q\",x=1%"},

@@ -138,7 +138,7 @@ func newBackend(r rpc, log *slog.Logger, ep endpoint) *Backend {
 func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	if st, err := b.State(ctx, spec.Name); err != nil {
 		return err
-	} else if st == vmhost.Running || st == vmhost.Paused {
+	} else if st == vmhost.Running || st == vmhost.Paused || st == vmhost.Suspended {
 		return fmt.Errorf("start vm %q: it is already %s", spec.Name, st)
 	}
 	acc, err := b.kvm.decide()
@@ -312,7 +312,7 @@ func (b *Backend) stateReason(name string) (vmhost.State, string, error) {
 	if err != nil {
 		return "", "", fmt.Errorf("state of vm %q: %w", name, err)
 	}
-	return stateOf(golibvirt.DomainState(st)), reasonOf(golibvirt.DomainState(st), reason), nil
+	return stateOf(golibvirt.DomainState(st), reason), reasonOf(golibvirt.DomainState(st), reason), nil
 }
 
 // PausedOnIOError says whether QEMU paused the machine on a disk write
@@ -358,11 +358,16 @@ func (b *Backend) Diagnose(ctx context.Context, name string) string {
 	return msg + "; QEMU's log: " + b.ep.qemuLog(name)
 }
 
-func stateOf(s golibvirt.DomainState) vmhost.State {
+func stateOf(s golibvirt.DomainState, reason int32) vmhost.State {
 	switch s {
 	case golibvirt.DomainRunning, golibvirt.DomainBlocked, golibvirt.DomainShutdown:
 		return vmhost.Running
-	case golibvirt.DomainPaused, golibvirt.DomainPmsuspended:
+	case golibvirt.DomainPaused:
+		if golibvirt.DomainPausedReason(reason) == golibvirt.DomainPausedUser {
+			return vmhost.Suspended
+		}
+		return vmhost.Paused
+	case golibvirt.DomainPmsuspended:
 		return vmhost.Paused
 	case golibvirt.DomainCrashed:
 		return vmhost.Crashed
@@ -434,6 +439,13 @@ func (b *Backend) Watch(ctx context.Context, name string) (<-chan vmhost.State, 
 				continue
 			}
 			if st, ok := eventState(golibvirt.DomainEventType(e.Event)); ok {
+				// The event's detail is the same for a user's suspend and
+				// a KVM failure; the domain's state reason tells them apart.
+				if st == vmhost.Paused {
+					if now, _, err := b.stateReason(name); err == nil && now == vmhost.Suspended {
+						st = vmhost.Suspended
+					}
+				}
 				select {
 				case out <- st:
 				case <-ctx.Done():

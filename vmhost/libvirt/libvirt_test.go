@@ -525,7 +525,9 @@ func TestVirtiofsdArgs(t *testing.T) {
 }
 
 func TestWatchFiltersAndMaps(t *testing.T) {
-	f := &fakeRPC{events: make(chan golibvirt.DomainEventLifecycleMsg, 8)}
+	// The domain is paused by a user when the suspend event comes.
+	f := &fakeRPC{events: make(chan golibvirt.DomainEventLifecycleMsg, 8), exists: true,
+		state: golibvirt.DomainPaused, reason: int32(golibvirt.DomainPausedUser)}
 	b := newBackend(f, slog.New(slog.DiscardHandler), endpoint{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -537,6 +539,8 @@ func TestWatchFiltersAndMaps(t *testing.T) {
 	f.events <- golibvirt.DomainEventLifecycleMsg{Dom: berth, Event: int32(golibvirt.DomainEventDefined)}
 	f.events <- golibvirt.DomainEventLifecycleMsg{Dom: other, Event: int32(golibvirt.DomainEventStarted)}
 	f.events <- golibvirt.DomainEventLifecycleMsg{Dom: berth, Event: int32(golibvirt.DomainEventStarted)}
+	f.events <- golibvirt.DomainEventLifecycleMsg{Dom: berth, Event: int32(golibvirt.DomainEventSuspended)}
+	f.events <- golibvirt.DomainEventLifecycleMsg{Dom: berth, Event: int32(golibvirt.DomainEventResumed)}
 	f.events <- golibvirt.DomainEventLifecycleMsg{Dom: berth, Event: int32(golibvirt.DomainEventStopped)}
 	f.events <- golibvirt.DomainEventLifecycleMsg{Dom: berth, Event: int32(golibvirt.DomainEventCrashed)}
 	close(f.events)
@@ -546,8 +550,8 @@ func TestWatchFiltersAndMaps(t *testing.T) {
 		select {
 		case st, ok := <-ch:
 			if !ok {
-				want := []vmhost.State{vmhost.Running, vmhost.Stopped, vmhost.Crashed}
-				if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+				want := []vmhost.State{vmhost.Running, vmhost.Suspended, vmhost.Running, vmhost.Stopped, vmhost.Crashed}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Fatalf("states %v, want %v", got, want)
 				}
 				return
@@ -555,6 +559,19 @@ func TestWatchFiltersAndMaps(t *testing.T) {
 			got = append(got, st)
 		case <-timeout:
 			t.Fatal("watch did not end")
+		}
+	}
+}
+
+// A user's suspend is not a failure: the daemon waits for the resume.
+func TestPauseReasons(t *testing.T) {
+	for reason, want := range map[golibvirt.DomainPausedReason]vmhost.State{
+		golibvirt.DomainPausedUser:    vmhost.Suspended,
+		golibvirt.DomainPausedUnknown: vmhost.Paused, // a KVM internal error
+		golibvirt.DomainPausedIoerror: vmhost.Paused,
+	} {
+		if got := stateOf(golibvirt.DomainPaused, int32(reason)); got != want {
+			t.Errorf("paused for reason %d: %s, want %s", reason, got, want)
 		}
 	}
 }
