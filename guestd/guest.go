@@ -393,7 +393,7 @@ func (g *guest) startEngine(ctx context.Context, modules <-chan struct{}) error 
 	tcp := net.JoinHostPort(g.cfg.Address.Addr().String(), strconv.Itoa(g.cfg.EnginePort))
 	dockerd := supervise.New(supervise.Service{
 		Name:    "dockerd",
-		Command: func() *exec.Cmd { return engine.DockerdCommand(tcp, g.cfg.HostGateway) },
+		Command: func() *exec.Cmd { return engine.DockerdCommand(tcp, g.cfg.HostGateway, g.cfg.MTU) },
 		Ready:   g.engine.WaitReady,
 		Output:  g.console,
 		OnExit:  g.engineExited,

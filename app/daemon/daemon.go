@@ -187,7 +187,11 @@ func (d *Daemon) boot(s settings.Settings) {
 	d.mu.Unlock()
 
 	d.m.progress("starting the virtual network")
-	nw, err := netproxy.New(netproxy.DefaultConfig(), d.o.Log)
+	ncfg := netproxy.DefaultConfig()
+	if l, ok := d.o.Backend.(vmhost.LinkMTU); ok {
+		ncfg.MTU = l.LinkMTU()
+	}
+	nw, err := netproxy.New(ncfg, d.o.Log)
 	if err != nil {
 		fail(err)
 		return
@@ -195,6 +199,7 @@ func (d *Daemon) boot(s settings.Settings) {
 	run.net = nw
 	gcfg := protocol.DefaultOptions()
 	gcfg.HostGateway = nw.Config().HostAlias
+	gcfg.MTU = nw.Config().MTU
 	run.guestAPI = net.JoinHostPort(nw.Config().Guest.String(), strconv.Itoa(gcfg.APIPort))
 	run.guest = protocol.NewClient(run.guestAPI, nw.Dialer())
 	nicL, err := listenUnix(d.o.Paths.NetSocket())

@@ -313,6 +313,11 @@ func (b *Backend) stateReason(name string) (vmhost.State, string, error) {
 	return stateOf(golibvirt.DomainState(st)), reasonOf(golibvirt.DomainState(st), reason), nil
 }
 
+// LinkMTU is the largest IP packet the VM's link carries. QEMU's stream
+// netdev frames up to 69,632 bytes and virtio-net takes what the guest sets
+// without a device limit: 65,520 is the most guestd accepts.
+func (b *Backend) LinkMTU() int { return 65520 }
+
 // Diagnose says why the machine is in its state, from libvirt's reason and
 // QEMU's own log, for the daemon to show when a VM pauses or stops by
 // itself.
