@@ -107,7 +107,7 @@ guest-image-generic: deps
 # Hyper-V's disks (README "Windows"), from the generic kernel's image
 # (Hyper-V shares are 9p): the kernel, initrd and this command line as one
 # EFI program. vmhost/hyperv's BootCmdline must equal it (its test checks).
-HYPERV_CMDLINE := console=ttyS0 quiet panic=-1 berth.system_disk=scsi-lun:1 berth.vsock_options=1024
+HYPERV_CMDLINE := console=ttyS0 quiet panic=-1 no_timer_check berth.system_disk=scsi-lun:1 berth.vsock_options=1024
 
 guest-image-hyperv: guest-image-generic
 	$(MAKE) $(GENERIC_GUEST)/hyperv/boot.vhdx

@@ -26,7 +26,7 @@ func TestKernelCmdline(t *testing.T) {
 	g := protocol.DefaultOptions()
 	g.Shares = []protocol.Share{{Tag: "berth0", Path: "/home/me/my projects"}}
 	line, err := kernelCmdline(g)
-	if err != nil || line != "console=ttyS0 quiet panic=-1 berth.share=berth0,rw,/home/me/my%20projects" {
+	if err != nil || line != "console=ttyS0 quiet panic=-1 no_timer_check berth.share=berth0,rw,/home/me/my%20projects" {
 		t.Fatalf("%q %v", line, err)
 	}
 	for i := range 40 {

@@ -38,8 +38,11 @@ const (
 
 // ConsoleArgs start the guest's kernel command line: the serial console,
 // which the host watches for FatalMarker, and panic=-1 so that a kernel
-// panic ends the boot at once instead of hanging it.
-const ConsoleArgs = "console=ttyS0 quiet panic=-1"
+// panic ends the boot at once instead of hanging it. no_timer_check skips
+// the kernel's early check of the IO-APIC timer, which an emulated CPU on a
+// busy host can miss: the kernel then panics ("IO-APIC + timer doesn't
+// work!") and berth start fails, as it did on our 2-core CI machines.
+const ConsoleArgs = "console=ttyS0 quiet panic=-1 no_timer_check"
 
 // FatalMarker starts the console line guestd writes when the guest cannot
 // boot, before or without its API; the host watches the console for it.
