@@ -197,6 +197,9 @@ func (v *VM) userNet(guestPorts []int) (string, error) {
 	return netdev, nil
 }
 
+// PID is QEMU's process id.
+func (v *VM) PID() int { return v.cmd.Process.Pid }
+
 // WaitReady waits until the guest is ready, has failed, or QEMU exited.
 func (v *VM) WaitReady(ctx context.Context) (protocol.Health, error) {
 	h, err := v.API.WaitReady(ctx, v.gone, nil)
