@@ -157,10 +157,13 @@ bench-share: deps guest-image guest-image-generic $(BIN)/berth
 # start against bare QEMU, published ports against QEMU's user network, the
 # docker API against the engine's own port, shares against the guest's ext4,
 # and the daemon's idle cost. Prints one table; JSON lands in build/bench.
-# BERTH_BENCH=net,api (groups: start net api share idle) runs a part.
+# BERTH_BENCH=net,api (groups: start net api share idle) runs a part;
+# BERTH_BENCH_ROUNDS is how many times each start and transfer is repeated
+# (the median is reported; 1 for a quick run on a busy machine).
 BERTH_BENCH ?= 1
+BERTH_BENCH_ROUNDS ?= 3
 bench: deps guest-image $(BIN)/berth
-	BERTH_BENCH=$(BERTH_BENCH) BERTH_BENCH_OUT=$(CURDIR)/$(BUILD)/bench BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) \
+	BERTH_BENCH=$(BERTH_BENCH) BERTH_BENCH_ROUNDS=$(BERTH_BENCH_ROUNDS) BERTH_BENCH_OUT=$(CURDIR)/$(BUILD)/bench BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		go test -tags e2e -count=1 -timeout 120m -run 'TestBench$$' -v ./e2e/
 

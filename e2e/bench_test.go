@@ -155,7 +155,7 @@ func TestBench(t *testing.T) {
 		benchIdle(b, e)
 	}
 
-	out := "\nBENCH Berth against references (medians; ratio = Berth/reference)\n" + b.table()
+	out := fmt.Sprintf("\nBENCH Berth against references (medians of %d rounds; ratio = Berth/reference)\n", b.rounds) + b.table()
 	t.Log(out)
 	fmt.Print(out)
 	if dir := os.Getenv("BERTH_BENCH_OUT"); dir != "" {
