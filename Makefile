@@ -24,7 +24,7 @@ GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit fuzz cross e2e reliability bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
+.PHONY: all deps run test unit fuzz cross e2e reliability bench bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
 all: guest-image
 
 deps:
@@ -180,6 +180,20 @@ bench-share: deps guest-image guest-image-generic $(BIN)/berth
 	BERTH_BENCH_SHARE=1 BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		go test -tags e2e -count=1 -timeout 60m -run TestShareBench -v ./e2e/
+
+# Berth against its references, side by side in one run (e2e/bench_test.go):
+# start against bare QEMU, published ports against QEMU's user network, the
+# docker API against the engine's own port, shares against the guest's ext4,
+# and the daemon's idle cost. Prints one table; JSON lands in build/bench.
+# BERTH_BENCH=net,api (groups: start net api share idle) runs a part;
+# BERTH_BENCH_ROUNDS is how many times each start and transfer is repeated
+# (the median is reported; 1 for a quick run on a busy machine).
+BERTH_BENCH ?= 1
+BERTH_BENCH_ROUNDS ?= 3
+bench: deps guest-image $(BIN)/berth
+	BERTH_BENCH=$(BERTH_BENCH) BERTH_BENCH_ROUNDS=$(BERTH_BENCH_ROUNDS) BERTH_BENCH_OUT=$(CURDIR)/$(BUILD)/bench BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) \
+		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
+		go test -tags e2e -count=1 -timeout 120m -run 'TestBench$$' -v ./e2e/
 
 # Boot milestones of the previous (Debian 12) and the current guest image,
 # booted in turn; prints medians and ratios.

@@ -53,6 +53,9 @@ func cmdDaemon(args []string) error {
 	if err := d.Recover(ctx); err != nil {
 		return err
 	}
+	if err := servePprof(ctx, p, log); err != nil {
+		return err
+	}
 	log.Info("daemon ready", "pid", os.Getpid(), "socket", p.ControlSocket(), "guest", guestDir)
 	return d.Serve(ctx)
 }

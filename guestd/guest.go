@@ -334,6 +334,14 @@ func (g *guest) network(ctx context.Context) error {
 		}
 		go tapbridge.Serve(ctx, tap, dial, g.log)
 	}
+	// A plain FIFO on eth0 (set before it comes up), not the kernel's
+	// fq_codel: CoDel drops packets queued longer than 5 ms, and the host
+	// end of this link (QEMU, then the daemon's user-mode stack) is often
+	// scheduled out for longer on an emulated, busy machine; every drop
+	// halves a container's TCP window in a transfer to the host.
+	if err := os.WriteFile("/proc/sys/net/core/default_qdisc", []byte("pfifo_fast"), 0o644); err != nil {
+		g.log.Warn("eth0 keeps the kernel's default queueing", "err", err)
+	}
 	if err := netconf.Up(netconf.Interface{Name: "eth0", Address: g.cfg.Address, Gateway: g.cfg.Gateway, MTU: g.cfg.MTU}, 10*time.Second); err != nil {
 		return err
 	}
@@ -417,7 +425,7 @@ func (g *guest) startEngine(ctx context.Context, modules <-chan struct{}) error 
 	tcp := net.JoinHostPort(g.cfg.Address.Addr().String(), strconv.Itoa(g.cfg.EnginePort))
 	dockerd := supervise.New(supervise.Service{
 		Name:    "dockerd",
-		Command: func() *exec.Cmd { return engine.DockerdCommand(tcp, g.cfg.HostGateway) },
+		Command: func() *exec.Cmd { return engine.DockerdCommand(tcp, g.cfg.HostGateway, g.cfg.MTU) },
 		Ready:   g.engine.WaitReady,
 		Output:  g.console,
 		OnExit:  g.engineExited,

@@ -14,8 +14,12 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/containers/gvisor-tap-vsock/pkg/tap"
 	"github.com/containers/gvisor-tap-vsock/pkg/types"
-	"github.com/containers/gvisor-tap-vsock/pkg/virtualnetwork"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/berthvm/berth/guestd/protocol"
 )
@@ -44,9 +48,10 @@ func DefaultConfig() Config {
 
 // Network is a running virtual network.
 type Network struct {
-	cfg Config
-	vn  *virtualnetwork.VirtualNetwork
-	log *slog.Logger
+	cfg   Config
+	stack *stack.Stack
+	sw    *tap.Switch
+	log   *slog.Logger
 }
 
 // New starts the virtual network's stack (gateway, DHCP, DNS, NAT).
@@ -55,7 +60,7 @@ func New(cfg Config, log *slog.Logger) (*Network, error) {
 		{Name: "host", IP: cfg.HostAlias.AsSlice()},
 		{Name: "gateway", IP: cfg.Gateway.AsSlice()},
 	}
-	vn, err := virtualnetwork.New(&types.Configuration{
+	s, sw, err := newStack(&types.Configuration{
 		MTU:               cfg.MTU,
 		Subnet:            cfg.Subnet.String(),
 		GatewayIP:         cfg.Gateway.String(),
@@ -69,12 +74,11 @@ func New(cfg Config, log *slog.Logger) (*Network, error) {
 			{Name: "docker.internal.", Records: host},
 			{Name: "berth.internal.", Records: host},
 		},
-		Protocol: types.QemuProtocol,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("virtual network: %w", err)
 	}
-	return &Network{cfg: cfg, vn: vn, log: log}, nil
+	return &Network{cfg: cfg, stack: s, sw: sw, log: log}, nil
 }
 
 // Config returns the network's layout.
@@ -108,14 +112,14 @@ func (n *Network) ServeQemu(ctx context.Context, l net.Listener) error {
 // big-endian length (QEMU's stream netdev, guestd's tap bridge), until conn
 // or ctx ends; it closes conn.
 func (n *Network) ServeStream(ctx context.Context, conn net.Conn) error {
-	return serveConn(ctx, conn, n.vn.AcceptQemu)
+	return serveConn(ctx, conn, func(ctx context.Context, c net.Conn) error { return n.sw.Accept(ctx, c, types.QemuProtocol) })
 }
 
 // ServeDatagram attaches a VM through conn, one frame per datagram (vz's
 // file-handle attachment on a SOCK_DGRAM socket pair), until conn or ctx
 // ends; it closes conn.
 func (n *Network) ServeDatagram(ctx context.Context, conn net.Conn) error {
-	return serveConn(ctx, conn, n.vn.AcceptVfkit)
+	return serveConn(ctx, conn, func(ctx context.Context, c net.Conn) error { return n.sw.Accept(ctx, c, types.VfkitProtocol) })
 }
 
 func serveConn(ctx context.Context, conn net.Conn, accept func(context.Context, net.Conn) error) error {
@@ -133,7 +137,7 @@ func serveConn(ctx context.Context, conn net.Conn, accept func(context.Context, 
 // DialGuest opens a TCP connection to a guest port inside the network.
 func (n *Network) DialGuest(ctx context.Context, port int) (net.Conn, error) {
 	addr := net.JoinHostPort(n.cfg.Guest.String(), strconv.Itoa(port))
-	c, err := n.vn.DialContextTCP(ctx, addr)
+	c, err := n.dialGuest(ctx, port)
 	if err != nil {
 		return nil, fmt.Errorf("dial guest %s: %w", addr, err)
 	}
@@ -142,14 +146,23 @@ func (n *Network) DialGuest(ctx context.Context, port int) (net.Conn, error) {
 
 // Dial opens a TCP connection to addr, which must be the guest's.
 func (n *Network) Dial(ctx context.Context, addr string) (net.Conn, error) {
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
 	if host != n.cfg.Guest.String() {
 		return nil, fmt.Errorf("dial %s: only the guest (%s) is reachable", addr, n.cfg.Guest)
 	}
-	return n.vn.DialContextTCP(ctx, addr)
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: bad port: %w", addr, err)
+	}
+	return n.dialGuest(ctx, int(p))
+}
+
+func (n *Network) dialGuest(ctx context.Context, port int) (net.Conn, error) {
+	to := tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFrom4Slice(n.cfg.Guest.AsSlice()), Port: uint16(port)}
+	return gonet.DialContextTCP(ctx, n.stack, to, ipv4.ProtocolNumber)
 }
 
 // Dialer adapts Dial to the signature http.Transport wants (always TCP).

@@ -18,6 +18,7 @@ func TestGuestOptionsRoundTrip(t *testing.T) {
 	shares := []protocol.Share{{Tag: "berth0", Path: "/home/me/my projects"}, {Tag: "berth1", Path: "/tmp", ReadOnly: true}}
 	for _, f := range []GuestFacts{
 		{Console: protocol.ConsoleUART},
+		{Console: protocol.ConsoleUART, LinkMTU: 65520},
 		{Console: protocol.ConsoleVirtio, Rosetta: "rosetta"},
 		{Console: protocol.ConsoleUART, SystemDisk: protocol.SCSILUN + "1", DataDisk: protocol.SCSILUN + "2", ShareVsockBase: 1100, VsockNIC: 1025},
 	} {
@@ -36,6 +37,9 @@ func TestGuestOptionsRoundTrip(t *testing.T) {
 		want := protocol.DefaultOptions()
 		want.HostGateway = hostGW
 		want.VsockNIC, want.Rosetta = f.VsockNIC, f.Rosetta
+		if f.LinkMTU != 0 {
+			want.MTU = f.LinkMTU
+		}
 		if f.SystemDisk != "" {
 			want.SystemDisk, want.DataDisk = f.SystemDisk, f.DataDisk
 		}

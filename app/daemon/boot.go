@@ -100,7 +100,9 @@ func (d *Daemon) prepareDisk(sizeGiB int) error {
 // startNetwork starts the virtual network, the VM's NIC socket on it, and
 // the guest API's client.
 func (d *Daemon) startNetwork(ctx context.Context, run *session) error {
-	nw, err := netproxy.New(netproxy.DefaultConfig(), d.o.Log)
+	cfg := netproxy.DefaultConfig()
+	cfg.MTU = d.o.Backend.GuestFacts().MTU()
+	nw, err := netproxy.New(cfg, d.o.Log)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,11 +31,25 @@ type Options struct {
 	StateDir string // sockets and the serial log
 	CPUs     int
 	MemoryMB int
+	// UserNet lists guest ports to reach through QEMU's own user network
+	// (slirp, hostfwd on 127.0.0.1) instead of Berth's: the reference the
+	// benchmarks compare Berth's network with. The guest API and the engine
+	// are forwarded too; Net is then nil.
+	UserNet []int
 }
 
 // facts are what this QEMU machine's guest must be told: its -serial is a
 // 16550 UART, its disks virtio-blk by serial (the args below); no shares.
 var facts = vmhost.GuestFacts{Console: protocol.ConsoleUART}
+
+// userNetOptions put the guest on QEMU's user network, at its built-in
+// addresses.
+func userNetOptions(o *protocol.Options) {
+	o.Address = netip.MustParsePrefix("10.0.2.15/24")
+	o.Gateway = netip.MustParseAddr("10.0.2.2")
+	o.DNS = []netip.Addr{netip.MustParseAddr("10.0.2.3")}
+	o.HostGateway = o.Gateway
+}
 
 // VM is a running guest.
 type VM struct {
@@ -43,6 +58,9 @@ type VM struct {
 	DockerSock string // host unix socket proxied to the guest engine
 	SerialLog  string
 	Launched   time.Time // when QEMU was started
+	// HostPorts maps each of Options.UserNet's guest ports to its host
+	// port on 127.0.0.1.
+	HostPorts map[int]int
 
 	cmd    *exec.Cmd
 	exited chan error
@@ -68,37 +86,59 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	netw, err := netproxy.New(netproxy.DefaultConfig(), log)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	nicSock := filepath.Join(o.StateDir, "net.sock")
 	dockerSock := filepath.Join(o.StateDir, "docker.sock")
-	os.Remove(nicSock)
 	os.Remove(dockerSock)
-	nicL, err := net.Listen("unix", nicSock)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	go netw.ServeQemu(ctx, nicL)
 	dockL, err := net.Listen("unix", dockerSock)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	os.Chmod(dockerSock, 0o600)
-	// The guest's options and command line, composed as the daemon does.
-	gcfg := vmhost.GuestOptions(netw.Config().HostAlias, nil, facts)
+	v := &VM{DockerSock: dockerSock, cancel: cancel, exited: make(chan error, 1), gone: make(chan struct{})}
+	// The guest's options, composed as the daemon does.
+	gcfg := vmhost.GuestOptions(protocol.HostGatewayIP, nil, facts)
+	var netdev string
+	if o.UserNet != nil {
+		netdev, err = v.userNet(append([]int{gcfg.APIPort, gcfg.EnginePort}, o.UserNet...))
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		userNetOptions(&gcfg)
+		var d net.Dialer
+		host := func(port int) string { return fmt.Sprintf("127.0.0.1:%d", v.HostPorts[port]) }
+		v.API = protocol.NewClient(host(gcfg.APIPort), func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", host(gcfg.APIPort))
+		})
+		go netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", host(gcfg.EnginePort))
+		}, netproxy.Join, log)
+	} else {
+		netw, err := netproxy.New(netproxy.DefaultConfig(), log)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		nicSock := filepath.Join(o.StateDir, "net.sock")
+		os.Remove(nicSock)
+		nicL, err := net.Listen("unix", nicSock)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		go netw.ServeQemu(ctx, nicL)
+		go netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
+			return netw.DialGuest(ctx, gcfg.EnginePort)
+		}, netproxy.Join, log)
+		v.Net = netw
+		v.API = protocol.NewClient(fmt.Sprintf("%s:%d", netw.Config().Guest, gcfg.APIPort), netw.Dialer())
+		netdev = "stream,id=net0,server=off,addr.type=unix,addr.path=" + nicSock
+	}
 	cmdline, err := vmhost.KernelCmdline(gcfg, facts)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	go netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
-		return netw.DialGuest(ctx, gcfg.EnginePort)
-	}, netproxy.Join, log)
 
 	serial := filepath.Join(o.StateDir, "serial.log")
 	// A /dev/kvm that exists may still not work (nested sandboxes fail on
@@ -122,7 +162,7 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		"-device", "virtio-blk-pci,drive=system,serial=" + protocol.SystemDiskSerial,
 		"-drive", "if=none,id=data,format=raw,cache=none,aio=threads,discard=unmap,file=" + o.DataDisk,
 		"-device", "virtio-blk-pci,drive=data,serial=" + protocol.DataDiskSerial,
-		"-netdev", "stream,id=net0,server=off,addr.type=unix,addr.path=" + nicSock,
+		"-netdev", netdev,
 		"-device", "virtio-net-pci,netdev=net0,mac=" + netproxy.DefaultConfig().GuestMAC,
 		"-device", "virtio-rng-pci",
 		"-no-reboot",
@@ -137,12 +177,7 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = out, out
-	v := &VM{
-		Net: netw, DockerSock: dockerSock, SerialLog: serial, cmd: cmd, cancel: cancel,
-		API:    protocol.NewClient(fmt.Sprintf("%s:%d", netw.Config().Guest, gcfg.APIPort), netw.Dialer()),
-		exited: make(chan error, 1),
-		gone:   make(chan struct{}),
-	}
+	v.SerialLog, v.cmd = serial, cmd
 	v.Launched = time.Now()
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -157,6 +192,28 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 	}()
 	return v, nil
 }
+
+// userNet picks a free host port for each guest port and returns QEMU's
+// user netdev forwarding them.
+func (v *VM) userNet(guestPorts []int) (string, error) {
+	v.HostPorts = map[int]int{}
+	netdev := "user,id=net0"
+	for _, gp := range guestPorts {
+		// Free now; QEMU binds it a moment later. Good enough for tests.
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("pick a host port: %w", err)
+		}
+		hp := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		v.HostPorts[gp] = hp
+		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", hp, gp)
+	}
+	return netdev, nil
+}
+
+// PID is QEMU's process id.
+func (v *VM) PID() int { return v.cmd.Process.Pid }
 
 // WaitReady waits until the guest is ready, has failed, or QEMU exited.
 func (v *VM) WaitReady(ctx context.Context) (protocol.Health, error) {

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -39,13 +40,17 @@ func ContainerdCommand() *exec.Cmd {
 // firewall and the host's private virtual network are the access control.
 // hostGateway is what --add-host NAME:host-gateway resolves to: the engine's
 // default, its own bridge's gateway, is the VM, not the host the user means.
-func DockerdCommand(tcpAddr string, hostGateway netip.Addr) *exec.Cmd {
+// mtu is eth0's: containers on the default bridge get it too, so that their
+// TCP connections to the host (published ports, docker cp) carry segments
+// as large as the link does instead of 1500-byte ones.
+func DockerdCommand(tcpAddr string, hostGateway netip.Addr, mtu int) *exec.Cmd {
 	return exec.Command("dockerd",
 		"--containerd="+ContainerdSocket,
 		"-H", "unix://"+DockerSocket,
 		"-H", "tcp://"+tcpAddr,
 		"--tls=false",
 		"--host-gateway-ip="+hostGateway.String(),
+		"--mtu="+strconv.Itoa(mtu),
 		// Keep container logs from filling the data disk.
 		"--log-opt", "max-size=10m", "--log-opt", "max-file=3",
 	)

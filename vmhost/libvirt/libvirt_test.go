@@ -40,7 +40,7 @@ func TestGuestFacts(t *testing.T) {
 	if sp.Cmdline, err = vmhost.KernelCmdline(vmhost.GuestOptions(protocol.HostGatewayIP, shares, f), f); err != nil {
 		t.Fatal(err)
 	}
-	if sp.Cmdline != "console=ttyS0 "+protocol.BootArgs+" berth.share=berth0,rw,/home/me" {
+	if sp.Cmdline != "console=ttyS0 "+protocol.BootArgs+" berth.mtu=65520 berth.share=berth0,rw,/home/me" {
 		t.Errorf("command line %q", sp.Cmdline)
 	}
 	x, err := DomainXML(sp, DomainOptions{Arch: "x86_64", UID: 1000, GID: 1000})

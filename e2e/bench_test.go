@@ -1,0 +1,556 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berthvm/berth/e2e/vm"
+	"github.com/berthvm/berth/guestd/protocol"
+)
+
+// benchRow is one line of the table: Berth's figure, the reference's
+// measured in the same run, and their ratio (figure/reference; the unit says
+// which way is better).
+type benchRow struct {
+	Name      string  `json:"name"`
+	Unit      string  `json:"unit"`
+	Figure    float64 `json:"figure"`
+	Reference float64 `json:"reference,omitempty"`
+	RefName   string  `json:"reference_name,omitempty"`
+	Ratio     float64 `json:"ratio,omitempty"`
+	Goal      string  `json:"goal,omitempty"`
+}
+
+type bench struct {
+	t      *testing.T
+	rounds int
+	rows   []benchRow
+}
+
+func (b *bench) add(name, unit string, fig, ref float64, refName, goal string) {
+	r := benchRow{Name: name, Unit: unit, Figure: fig, Reference: ref, RefName: refName, Goal: goal}
+	if ref > 0 {
+		r.Ratio = fig / ref
+	}
+	b.rows = append(b.rows, r)
+	b.t.Logf("%-44s %10.2f %-6s ref %10.2f  ratio %.2f", name, fig, unit, ref, r.Ratio)
+}
+
+func (b *bench) table() string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "| %-46s | %12s | %12s | %6s | %s |\n", "row", "Berth", "reference", "ratio", "reference is / goal")
+	fmt.Fprintf(&s, "|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 48), strings.Repeat("-", 14), strings.Repeat("-", 14), strings.Repeat("-", 8), "---")
+	for _, r := range b.rows {
+		ref, ratio := "—", "—"
+		if r.Reference > 0 {
+			ref, ratio = fmt.Sprintf("%.2f %s", r.Reference, r.Unit), fmt.Sprintf("%.2f", r.Ratio)
+		}
+		note := r.RefName
+		if r.Goal != "" {
+			note = strings.TrimPrefix(note+"; goal "+r.Goal, "; ")
+		}
+		fmt.Fprintf(&s, "| %-46s | %12s | %12s | %6s | %s |\n", r.Name, fmt.Sprintf("%.2f %s", r.Figure, r.Unit), ref, ratio, note)
+	}
+	return s.String()
+}
+
+// TestBench measures Berth against references, each pair side by side in
+// one run and interleaved (Berth, reference, Berth, …) so that a busy
+// machine slows both alike (make bench). It prints one table of medians and
+// ratios and writes it as JSON into BERTH_BENCH_OUT; it asserts nothing
+// about speed. BERTH_BENCH=1 runs every group; a comma list (start, net,
+// api, share, idle) runs those.
+func TestBench(t *testing.T) {
+	spec := os.Getenv("BERTH_BENCH")
+	if spec == "" {
+		t.Skip("a benchmark: run `make bench`")
+	}
+	want := func(group string) bool { return spec == "1" || slices.Contains(strings.Split(spec, ","), group) }
+	b := &bench{t: t, rounds: 3}
+	if r := os.Getenv("BERTH_BENCH_ROUNDS"); r != "" {
+		n, err := strconv.Atoi(r)
+		if err != nil || n < 1 {
+			t.Fatalf("BERTH_BENCH_ROUNDS=%q: want a positive number", r)
+		}
+		b.rounds = n
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Minute)
+	defer cancel()
+	image := buildBusyboxWith(t, func(root string) {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "blast"), "./testdata/blast")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build blast: %v\n%s", err, out)
+		}
+	})
+
+	if want("start") {
+		benchStart(ctx, b)
+	}
+	shared := t.TempDir()
+	e := newBerthEnv(t)
+	if os.Getenv("BERTH_PPROF") == "1" {
+		e.extraEnv = append(e.extraEnv, "BERTH_PPROF=1")
+	}
+	home, _ := os.UserHomeDir()
+	e.berth("start", "--cpus", "2", "--memory", "2", "--disk", "16", "--unmount", home, "--unmount", os.TempDir(), "--mount", shared)
+	e.docker("load", "-i", image)
+	if want("net") || want("api") {
+		// The reference: the same image under QEMU's own user network, its
+		// engine and the container's ports forwarded by QEMU (hostfwd).
+		ref, err := vm.Boot(ctx, vm.Options{
+			GuestDir: guestDir(t), DataDisk: filepath.Join(t.TempDir(), "data.img"), DataSize: 16 << 30,
+			StateDir: t.TempDir(), CPUs: 2, MemoryMB: 2048, UserNet: []int{9000, 9001, 9002},
+		}, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(ref.Kill)
+		likeLibvirt(t, ref.PID())
+		if _, err := ref.WaitReady(ctx); err != nil {
+			dumpSerial(t, ref.SerialLog)
+			t.Fatal(err)
+		}
+		docker(t, ref.DockerSock, "load", "-i", image)
+		docker(t, ref.DockerSock, "run", "-d", "--name", "blast", "-p", "9000-9002:9000-9002", testImage, "blast")
+		refAddr := func(port int) string { return fmt.Sprintf("127.0.0.1:%d", ref.HostPorts[port]) }
+
+		ports := freePorts(t, 3)
+		e.docker("run", "-d", "--name", "blast", "-p", fmt.Sprintf("%d:9000", ports[0]), "-p", fmt.Sprintf("%d:9001", ports[1]),
+			"-p", fmt.Sprintf("%d:9002", ports[2]), testImage, "blast")
+		berthAddr := func(port int) string { return fmt.Sprintf("127.0.0.1:%d", ports[port-9000]) }
+		for _, a := range []string{berthAddr(9002), refAddr(9002)} {
+			if _, err := waitAnswer(a, 2*time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if want("net") {
+			benchNet(b, berthAddr, refAddr)
+			benchAutoForward(b, e)
+		}
+		if want("api") {
+			benchAPI(b, e, ref)
+		}
+		ref.Shutdown(ctx)
+	}
+	if want("share") {
+		benchShare(b, e, shared)
+	}
+	if want("idle") {
+		benchIdle(b, e)
+	}
+
+	out := fmt.Sprintf("\nBENCH Berth against references (medians of %d rounds; ratio = Berth/reference)\n", b.rounds) + b.table()
+	t.Log(out)
+	fmt.Print(out)
+	if dir := os.Getenv("BERTH_BENCH_OUT"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		js, _ := json.MarshalIndent(map[string]any{"time": time.Now().UTC().Format(time.RFC3339), "rounds": b.rounds, "rows": b.rows}, "", "  ")
+		path := filepath.Join(dir, "bench-"+time.Now().UTC().Format("20060102T150405Z")+".json")
+		if err := os.WriteFile(path, js, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("written to %s", path)
+	}
+}
+
+// cpuGroups are where libvirt puts its VMs' QEMU processes (cgroup v1's cpu
+// controller, then v2) on hosts without systemd, and with it.
+var cpuGroups = []string{"/sys/fs/cgroup/cpu/machine", "/sys/fs/cgroup/machine", "/sys/fs/cgroup/machine.slice"}
+
+// likeLibvirt moves a reference VM's QEMU into libvirt's machine cgroup,
+// beside Berth's VM. There all libvirt VMs on the host share one CPU weight
+// while a process outside competes on its own: on a shared machine the
+// reference would otherwise get several times the CPU Berth's VM gets, and
+// the ratio would measure that.
+func likeLibvirt(t *testing.T, pid int) {
+	for _, g := range cpuGroups {
+		if _, err := os.Stat(g); err != nil {
+			continue
+		}
+		leaf := filepath.Join(g, "berth-bench")
+		if err := os.MkdirAll(leaf, 0o755); err != nil {
+			t.Logf("reference VM left in its cgroup: %v", err)
+			return
+		}
+		if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			t.Logf("reference VM left in its cgroup: %v", err)
+		}
+		return
+	}
+}
+
+// benchStart compares `berth start` until `docker version` answers with the
+// floor: the same image booted by bare QEMU (same CPUs and memory) until
+// its engine is ready, by the guest's uptime. Cold is the first start (the
+// data disk is formatted), warm the second on the same disk.
+func benchStart(ctx context.Context, b *bench) {
+	t := b.t
+	var cold, warm, coldFloor, warmFloor []float64
+	floor := func(disk string) float64 {
+		v, err := vm.Boot(ctx, vm.Options{
+			GuestDir: guestDir(t), DataDisk: disk, DataSize: 16 << 30,
+			StateDir: t.TempDir(), CPUs: 2, MemoryMB: 2048,
+		}, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(v.Kill)
+		likeLibvirt(t, v.PID())
+		h, err := v.WaitReady(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		at := bootSteps(h)["engine-ready"]
+		if at == 0 {
+			t.Fatalf("no engine-ready step in %+v", h.Boot)
+		}
+		return at
+	}
+	start := func(e *berthEnv) float64 {
+		s := time.Now()
+		e.berth("start", "--cpus", "2", "--memory", "2", "--disk", "16")
+		for {
+			if _, err := e.dockerErr("version"); err == nil {
+				return time.Since(s).Seconds()
+			}
+			if time.Since(s) > 5*time.Minute {
+				t.Fatal("docker version does not answer 5 minutes after berth start")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for range b.rounds {
+		e := newBerthEnv(t)
+		cold = append(cold, start(e))
+		disk := filepath.Join(t.TempDir(), "data.img")
+		coldFloor = append(coldFloor, floor(disk))
+		e.berth("stop")
+		warm = append(warm, start(e))
+		e.berth("stop")
+		warmFloor = append(warmFloor, floor(disk))
+	}
+	b.add("cold berth start → docker version", "s", medianOf(cold), medianOf(coldFloor), "bare QEMU, fresh disk, to engine-ready", "≤ 1.15x")
+	b.add("warm berth start → docker version", "s", medianOf(warm), medianOf(warmFloor), "bare QEMU, same disk, to engine-ready", "≤ 1.15x")
+}
+
+// benchNet measures published-port throughput and connect round trips
+// through Berth's forwarder and through QEMU's hostfwd to the same
+// container image, alternating.
+func benchNet(b *bench, berth, ref func(port int) string) {
+	t := b.t
+	const size = 200_000_000
+	for _, c := range []struct {
+		name    string
+		port    int
+		streams int
+	}{
+		{"download host ← container, 1 stream", 9000, 1},
+		{"download host ← container, 8 streams", 9000, 8},
+		{"upload host → container, 1 stream", 9001, 1},
+		{"upload host → container, 8 streams", 9001, 8},
+	} {
+		var fig, rf []float64
+		for range b.rounds {
+			for _, side := range []struct {
+				addr func(int) string
+				out  *[]float64
+			}{{berth, &fig}, {ref, &rf}} {
+				d, err := transfer(side.addr(c.port), c.port == 9000, size, c.streams)
+				if err != nil {
+					// A failed transfer is a finding: the table still comes.
+					t.Errorf("%s via %s: %v", c.name, side.addr(c.port), err)
+					continue
+				}
+				*side.out = append(*side.out, size/1e6/d.Seconds())
+			}
+		}
+		b.add(c.name+" (200 MB)", "MB/s", medianOf(fig), medianOf(rf), "QEMU user network (hostfwd)", "≥ 2x")
+	}
+	var lb, lr []float64
+	type side struct {
+		addr string
+		out  *[]float64
+	}
+	order := []side{{berth(9002), &lb}, {ref(9002), &lr}}
+	for range 1000 {
+		slices.Reverse(order) // neither always goes first
+		for _, sd := range order {
+			d, err := answer(sd.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			*sd.out = append(*sd.out, float64(d.Microseconds())/1000)
+		}
+	}
+	b.add("connect → first byte, median of 1000", "ms", medianOf(lb), medianOf(lr), "QEMU user network (hostfwd)", "")
+	b.add("connect → first byte, p99 of 1000", "ms", percentile(lb, 0.99), percentile(lr, 0.99), "QEMU user network (hostfwd)", "")
+}
+
+// benchAutoForward times `docker run -d -p` returning until the published
+// port answers on the host.
+func benchAutoForward(b *bench, e *berthEnv) {
+	var delays []float64
+	for i := range 10 {
+		port := freePorts(b.t, 1)[0]
+		name := fmt.Sprintf("af%d", i)
+		e.docker("run", "-d", "--name", name, "-p", fmt.Sprintf("%d:9002", port), testImage, "blast")
+		d, err := waitAnswer(fmt.Sprintf("127.0.0.1:%d", port), time.Minute)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		delays = append(delays, float64(d.Microseconds())/1000)
+		e.docker("rm", "-f", name)
+	}
+	b.add("docker run -d -p returns → port answers, median of 10", "ms", medianOf(delays), 0, "", "< 100 ms")
+}
+
+// benchAPI runs docker commands through Berth's socket and directly against
+// the reference VM's engine port (forwarded by QEMU), alternating.
+func benchAPI(b *bench, e *berthEnv, ref *vm.VM) {
+	t := b.t
+	refHost := fmt.Sprintf("tcp://127.0.0.1:%d", ref.HostPorts[protocol.DefaultOptions().EnginePort])
+	direct := func(args ...string) error {
+		cmd := exec.Command("docker", args...)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+refHost, "DOCKER_CONTEXT=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	via := func(args ...string) error {
+		_, err := e.dockerErr(args...)
+		return err
+	}
+	for _, run := range []func(...string) error{via, direct} {
+		if err := run("exec", "blast", "dd", "if=/dev/zero", "of=/big", "bs=1M", "count=100"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := t.TempDir()
+	for _, c := range []struct {
+		name   string
+		rounds int
+		args   []string
+	}{
+		{"docker ps", 10, []string{"ps"}},
+		{"docker inspect", 10, []string{"inspect", "blast"}},
+		{"docker cp of 100 MB out of a container", b.rounds, []string{"cp", "blast:/big", filepath.Join(dst, "big")}},
+	} {
+		var fig, rf []float64
+		for range c.rounds {
+			for _, side := range []struct {
+				run func(...string) error
+				out *[]float64
+			}{{via, &fig}, {direct, &rf}} {
+				os.Remove(filepath.Join(dst, "big"))
+				s := time.Now()
+				if err := side.run(c.args...); err != nil {
+					t.Fatal(err)
+				}
+				*side.out = append(*side.out, float64(time.Since(s).Milliseconds()))
+			}
+		}
+		b.add(c.name, "ms", medianOf(fig), medianOf(rf), "engine's TCP port direct (QEMU hostfwd)", "")
+	}
+}
+
+// benchShare runs the shared-folder benchmark script (bench_share_test.go)
+// on the running machine: the share against the guest's own ext4.
+func benchShare(b *bench, e *berthEnv, dir string) {
+	script := filepath.Join(dir, "bench.sh")
+	if err := os.WriteFile(script, []byte(benchScript), 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	out := e.berth("shell", "sh", script, dir)
+	ms := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 3 {
+			if v, err := strconv.ParseFloat(f[2], 64); err == nil {
+				ms[f[0]+" "+f[1]] = v
+			}
+		}
+	}
+	for _, op := range []string{"write-1GiB", "read-1GiB", "create-20k", "walk-stat-20k"} {
+		if ms[op+" share"] == 0 || ms[op+" local"] == 0 {
+			b.t.Fatalf("no timing for %s in:\n%s", op, out)
+		}
+		b.add("shared folder (virtiofs) "+op, "ms", ms[op+" share"], ms[op+" local"], "the guest's own ext4", "")
+	}
+}
+
+// benchIdle samples the daemon's memory and CPU over a minute with three
+// containers running.
+func benchIdle(b *bench, e *berthEnv) {
+	t := b.t
+	for i := range 3 {
+		e.docker("run", "-d", "--name", fmt.Sprintf("idle%d", i), testImage, "sleep", "3600")
+	}
+	raw, err := os.ReadFile(filepath.Join(e.home, "run", "daemon.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(raw))
+	ticks := func() float64 {
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Fields after the command's closing parenthesis; utime and stime
+		// are the 14th and 15th of the whole line.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		u, _ := strconv.ParseFloat(f[11], 64)
+		s, _ := strconv.ParseFloat(f[12], 64)
+		return u + s
+	}
+	const window = 60 * time.Second
+	t0, s := ticks(), time.Now()
+	time.Sleep(window)
+	cpu := (ticks() - t0) / 100 / time.Since(s).Seconds() * 100 // USER_HZ is 100 on Linux
+	status, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rss float64
+	for _, l := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			rss = kb / 1024
+		}
+	}
+	b.add("daemon RSS, idle 60 s, 3 containers", "MB", rss, 0, "", "≤ 50 MB")
+	b.add("daemon CPU, idle 60 s, 3 containers", "%", cpu, 0, "", "≈ 0 %")
+}
+
+// transfer moves size bytes over streams parallel connections to the blast
+// server at addr (download from :9000, upload to :9001) and returns the
+// wall time.
+func transfer(addr string, download bool, size int64, streams int) (time.Duration, error) {
+	per := size / int64(streams)
+	errs := make(chan error, streams)
+	var wg sync.WaitGroup
+	s := time.Now()
+	for range streams {
+		wg.Go(func() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			if download {
+				fmt.Fprintf(c, "%d\n", per)
+				n, err := io.CopyBuffer(io.Discard, c, make([]byte, 256<<10))
+				if err == nil && n != per {
+					err = fmt.Errorf("downloaded %d bytes, want %d", n, per)
+				}
+				errs <- err
+				return
+			}
+			if _, err := io.CopyBuffer(c, io.LimitReader(zeroReader{}, per), make([]byte, 256<<10)); err != nil {
+				errs <- err
+				return
+			}
+			c.(*net.TCPConn).CloseWrite()
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err == nil && strings.TrimSpace(line) != strconv.FormatInt(per, 10) {
+				err = fmt.Errorf("container received %q bytes, want %d", strings.TrimSpace(line), per)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	d := time.Since(s)
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return 0, err
+		}
+	}
+	return d, nil
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// answer connects to addr and reads the one byte blast's :9002 sends.
+func answer(addr string) (time.Duration, error) {
+	s := time.Now()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		return 0, fmt.Errorf("%s: %w", addr, err)
+	}
+	return time.Since(s), nil
+}
+
+// waitAnswer retries answer until it succeeds and returns the time taken.
+func waitAnswer(addr string, limit time.Duration) (time.Duration, error) {
+	s := time.Now()
+	for {
+		if _, err := answer(addr); err == nil {
+			return time.Since(s), nil
+		} else if time.Since(s) > limit {
+			return 0, fmt.Errorf("%s does not answer after %v: %w", addr, limit, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func freePorts(t *testing.T, n int) []int {
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+func medianOf(v []float64) float64 { return percentile(v, 0.5) }
+
+func percentile(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(p*float64(len(s))))]
+}
