@@ -2,11 +2,13 @@ package tunnel
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -145,8 +147,10 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("Read from a refused dial: %v", err)
 	}
 	// The guest closed the connection after its answer: the bytes sent
-	// along were not taken for a request.
-	if rest, err := io.ReadAll(c.(*protocol.DialConn).R); err != nil || len(rest) > 0 {
+	// along were not taken for a request. Closing with those bytes unread
+	// may reset the connection instead of ending it, depending on whether
+	// they arrived before the close: either is an end.
+	if rest, err := io.ReadAll(c.(*protocol.DialConn).R); err != nil && !errors.Is(err, syscall.ECONNRESET) || len(rest) > 0 {
 		t.Fatalf("after the refusal: %q, %v", rest, err)
 	}
 	// The server refuses what the client would not send.
