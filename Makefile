@@ -161,7 +161,7 @@ e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookwor
 		BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) BERTH_CLI_PLUGINS=$(CURDIR)/$(CLI_PLUGINS) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts \
-		go test -tags e2e -count=1 -timeout 75m -v ./e2e/
+		go test -tags e2e -count=1 -timeout 75m -parallel 2 -v ./e2e/
 
 test: unit fuzz cross e2e test-package
 
@@ -171,7 +171,7 @@ test: unit fuzz cross e2e test-package
 # under emulation.
 reliability: deps guest-image $(BIN)/berth
 	BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
-		go test -tags e2e -count=1 -timeout 30m -run TestReliability -v ./e2e/
+		go test -tags e2e -count=1 -timeout 30m -parallel 2 -run TestReliability -v ./e2e/
 
 # Shared folders against the guest's own ext4: virtiofs on the shipped image,
 # then virtiofs and 9p on the generic kernel's image (the cloud kernel has no

@@ -21,6 +21,7 @@ import (
 // docker's own view of them untouched; bad input refused or reported;
 // --add-host NAME:host-gateway reaching the host.
 func TestPublishedPorts(t *testing.T) {
+	t.Parallel() // its own home and VM: see reliabilityMachine
 	if _, err := os.Stat("/run/libvirt/libvirt-sock"); err != nil && os.Geteuid() == 0 {
 		t.Fatal("libvirtd is not running: run `make deps`")
 	}

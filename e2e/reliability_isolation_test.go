@@ -21,6 +21,7 @@ import (
 // 0600 in 0700 folders, and another local user can neither connect to
 // them nor read the data disk or the settings.
 func TestReliabilityIsolation(t *testing.T) {
+	t.Parallel()
 	e := newBerthEnv(t)
 	image := buildBusyboxWith(t, func(root string) {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "unixdial"), "./testdata/unixdial")

@@ -172,6 +172,7 @@ func settledCounts(t *testing.T, c *control.Client, want *control.Counts) contro
 // errors and the daemon's goroutines and file descriptors back where they
 // were; then 20 `docker run -p` at once, all forwarded, all released.
 func TestReliabilityLoad(t *testing.T) {
+	t.Parallel()
 	e := newBerthEnv(t)
 	image := buildBusybox(t)
 	e.berth("start", "--cpus", "2", "--memory", "2", "--disk", "16")

@@ -22,7 +22,10 @@ import (
 // data disk — and what must survive it. Each test prints RELIABILITY lines,
 // the figures of the README's table.
 
-// Small machines keep the suite inside its time budget under emulation.
+// Small machines keep the suite inside its time budget under emulation,
+// and its cases run two at a time (t.Parallel, after the rest of the e2e
+// suite; make's -parallel 2): each has its own home and VM, and one
+// emulated vCPU leaves the second core of a 2-core machine idle.
 var reliabilityMachine = []string{"--cpus", "2", "--memory", "2", "--disk", "8"}
 
 // writeLines starts a container that appends numbered lines to the volume
@@ -139,6 +142,7 @@ func dataDisk(e *berthEnv) string { return filepath.Join(e.home, "data", "data.i
 // checks clean. Restart policies hold across `berth restart` and across the
 // kill: --restart unless-stopped comes back, --restart no does not.
 func TestReliabilityDaemonKill(t *testing.T) {
+	t.Parallel()
 	e := newBerthEnv(t)
 	image := buildBusybox(t)
 	e.berth(append([]string{"start"}, reliabilityMachine...)...)
@@ -183,6 +187,7 @@ func TestReliabilityDaemonKill(t *testing.T) {
 // it again with every synced line on the volume, in order, and the data
 // disk checks clean.
 func TestReliabilityPowerLoss(t *testing.T) {
+	t.Parallel()
 	e := newBerthEnv(t)
 	image := buildBusybox(t)
 	normal, _ := startSeconds(e, append([]string{"start"}, reliabilityMachine...)...)
@@ -233,6 +238,7 @@ func TestReliabilityHostDiskFull(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a small filesystem for the data disk")
 	}
+	t.Parallel()
 	// The data disk, sparse, on a 1 GiB tmpfs; the rest of the home (the
 	// daemon's log) stays where it is. Mounted before the machine exists,
 	// unmounted after it is gone.
@@ -332,6 +338,7 @@ func fill(t *testing.T, path string) {
 // status` says the data disk is full and how to grow it; after `berth start
 // --disk N` everything works again.
 func TestReliabilityGuestDiskFull(t *testing.T) {
+	t.Parallel()
 	e := newBerthEnv(t)
 	image := buildBusybox(t)
 	e.berth(append([]string{"start"}, reliabilityMachine...)...)

@@ -18,6 +18,7 @@ import (
 // virtiofs on the shipped image; 9p, the fallback, on the generic kernel's
 // image (BERTH_GUEST_DIR_GENERIC), the only one with 9p.
 func TestFileSharing(t *testing.T) {
+	t.Parallel() // its own home and VM: see reliabilityMachine
 	t.Run("virtiofs", func(t *testing.T) { fileSharing(t, "virtiofs", os.Getenv("BERTH_GUEST_DIR")) })
 	t.Run("9p", func(t *testing.T) {
 		dir := os.Getenv("BERTH_GUEST_DIR_GENERIC")

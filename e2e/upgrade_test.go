@@ -15,6 +15,7 @@ import (
 // under the current one with its volume, its committed image and its
 // stopped container intact.
 func TestEngineUpgrade(t *testing.T) {
+	t.Parallel() // its own home and VM: see reliabilityMachine
 	oldDir := os.Getenv("BERTH_GUEST_DIR_BOOKWORM")
 	if oldDir == "" {
 		t.Fatal("BERTH_GUEST_DIR_BOOKWORM is not set: run `make e2e` (it builds the previous image with `make guest-image SUITE=bookworm`)")
