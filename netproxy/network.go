@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"strconv"
 
-	"github.com/containers/gvisor-tap-vsock/pkg/tap"
 	"github.com/containers/gvisor-tap-vsock/pkg/types"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -50,7 +49,7 @@ func DefaultConfig() Config {
 type Network struct {
 	cfg   Config
 	stack *stack.Stack
-	sw    *tap.Switch
+	link  *link
 	log   *slog.Logger
 }
 
@@ -60,7 +59,7 @@ func New(cfg Config, log *slog.Logger) (*Network, error) {
 		{Name: "host", IP: cfg.HostAlias.AsSlice()},
 		{Name: "gateway", IP: cfg.Gateway.AsSlice()},
 	}
-	s, sw, err := newStack(&types.Configuration{
+	s, l, err := newStack(&types.Configuration{
 		MTU:               cfg.MTU,
 		Subnet:            cfg.Subnet.String(),
 		GatewayIP:         cfg.Gateway.String(),
@@ -78,7 +77,7 @@ func New(cfg Config, log *slog.Logger) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("virtual network: %w", err)
 	}
-	return &Network{cfg: cfg, stack: s, sw: sw, log: log}, nil
+	return &Network{cfg: cfg, stack: s, link: l, log: log}, nil
 }
 
 // Config returns the network's layout.
@@ -112,22 +111,22 @@ func (n *Network) ServeQemu(ctx context.Context, l net.Listener) error {
 // big-endian length (QEMU's stream netdev, guestd's tap bridge), until conn
 // or ctx ends; it closes conn.
 func (n *Network) ServeStream(ctx context.Context, conn net.Conn) error {
-	return serveConn(ctx, conn, func(ctx context.Context, c net.Conn) error { return n.sw.Accept(ctx, c, types.QemuProtocol) })
+	return serveConn(ctx, conn, streamFraming, n.link)
 }
 
 // ServeDatagram attaches a VM through conn, one frame per datagram (vz's
 // file-handle attachment on a SOCK_DGRAM socket pair), until conn or ctx
 // ends; it closes conn.
 func (n *Network) ServeDatagram(ctx context.Context, conn net.Conn) error {
-	return serveConn(ctx, conn, func(ctx context.Context, c net.Conn) error { return n.sw.Accept(ctx, c, types.VfkitProtocol) })
+	return serveConn(ctx, conn, datagramFraming, n.link)
 }
 
-func serveConn(ctx context.Context, conn net.Conn, accept func(context.Context, net.Conn) error) error {
+func serveConn(ctx context.Context, conn net.Conn, fr framing, l *link) error {
 	defer conn.Close()
-	// The switch's read does not watch ctx: closing conn ends it.
+	// The link's read does not watch ctx: closing conn ends it.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	err := accept(ctx, conn)
+	err := l.serve(ctx, conn, fr)
 	if ctx.Err() != nil {
 		return nil
 	}

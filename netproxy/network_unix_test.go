@@ -17,7 +17,7 @@ import (
 )
 
 // socketPair returns both ends of an AF_UNIX socket pair of type typ.
-func socketPair(t *testing.T, typ int) (vm, host net.Conn) {
+func socketPair(t testing.TB, typ int) (vm, host net.Conn) {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, typ, 0)
 	if err != nil {

@@ -31,10 +31,27 @@ const (
 	tcpBufferMax     = 8 << 20
 )
 
+// tuneTCP turns on SACK and receive-buffer auto-tuning, with larger buffers.
+func tuneTCP(s *stack.Stack) error {
+	sack := tcpip.TCPSACKEnabled(true)
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)
+	for _, opt := range []tcpip.SettableTransportProtocolOption{
+		&sack, &moderate,
+		&tcpip.TCPSendBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: tcpBufferDefault, Max: tcpBufferMax},
+		&tcpip.TCPReceiveBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: tcpBufferDefault, Max: tcpBufferMax},
+	} {
+		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
+			return fmt.Errorf("tcp option %T: %s", opt, err)
+		}
+	}
+	return nil
+}
+
 // newStack builds the virtual network as gvisor-tap-vsock's virtualnetwork
-// package does (a switch, the gateway's NIC, DHCP, DNS, NAT to the host),
-// but keeps the stack, whose TCP options that package does not expose.
-func newStack(c *types.Configuration) (*stack.Stack, *tap.Switch, error) {
+// package does (the gateway's NIC, DHCP, DNS, NAT to the host), but keeps
+// the stack, whose TCP options that package does not expose, and wires the
+// NIC to the VM with link instead of that package's switch.
+func newStack(c *types.Configuration) (*stack.Stack, *link, error) {
 	_, subnet, err := net.ParseCIDR(c.Subnet)
 	if err != nil {
 		return nil, nil, fmt.Errorf("subnet %q: %w", c.Subnet, err)
@@ -44,28 +61,22 @@ func newStack(c *types.Configuration) (*stack.Stack, *tap.Switch, error) {
 	for ip, mac := range c.DHCPStaticLeases {
 		pool.Reserve(net.ParseIP(ip), mac)
 	}
-	ep, err := tap.NewLinkEndpoint(false, uint32(c.MTU), c.GatewayMacAddress, c.GatewayIP, c.GatewayVirtualIPs)
+	mac, err := net.ParseMAC(c.GatewayMacAddress)
 	if err != nil {
-		return nil, nil, fmt.Errorf("link endpoint: %w", err)
+		return nil, nil, fmt.Errorf("gateway MAC %q: %w", c.GatewayMacAddress, err)
 	}
-	sw := tap.NewSwitch(false)
-	ep.Connect(sw)
-	sw.Connect(ep)
+	own := []tcpip.Address{tcpip.AddrFrom4Slice(net.ParseIP(c.GatewayIP).To4())}
+	for _, ip := range c.GatewayVirtualIPs {
+		own = append(own, tcpip.AddrFrom4Slice(net.ParseIP(ip).To4()))
+	}
+	ep := newLink(uint32(c.MTU), tcpip.LinkAddress(mac), own)
 
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
 	})
-	sack := tcpip.TCPSACKEnabled(true)
-	moderate := tcpip.TCPModerateReceiveBufferOption(true)
-	for _, opt := range []tcpip.SettableTransportProtocolOption{
-		&sack, &moderate,
-		&tcpip.TCPSendBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: tcpBufferDefault, Max: tcpBufferMax},
-		&tcpip.TCPReceiveBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: tcpBufferDefault, Max: tcpBufferMax},
-	} {
-		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
-			return nil, nil, fmt.Errorf("tcp option %T: %s", opt, err)
-		}
+	if err := tuneTCP(s); err != nil {
+		return nil, nil, err
 	}
 	if err := s.CreateNIC(1, ep); err != nil {
 		return nil, nil, errors.New(err.String())
@@ -114,5 +125,5 @@ func newStack(c *types.Configuration) (*stack.Stack, *tap.Switch, error) {
 		return nil, nil, fmt.Errorf("dhcp: %w", err)
 	}
 	go dhcpSrv.Serve()
-	return s, sw, nil
+	return s, ep, nil
 }
