@@ -188,6 +188,9 @@ bench-share: deps guest-image guest-image-generic $(BIN)/berth
 # BERTH_BENCH=net,api (groups: start net api share idle) runs a part;
 # BERTH_BENCH_ROUNDS is how many times each start and transfer is repeated
 # (the median is reported; 1 for a quick run on a busy machine).
+# BERTH_PPROF=1 also profiles the daemon during each kind of transfer
+# (build/bench/*.pprof); BERTH_BENCH_GUEST='cmd' runs cmd in the guest
+# first, to measure one guest setting's effect.
 BERTH_BENCH ?= 1
 BERTH_BENCH_ROUNDS ?= 3
 bench: deps guest-image $(BIN)/berth

@@ -4,11 +4,14 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +37,9 @@ type benchRow struct {
 	RefName   string  `json:"reference_name,omitempty"`
 	Ratio     float64 `json:"ratio,omitempty"`
 	Goal      string  `json:"goal,omitempty"`
+	// CPU is the host CPU seconds each side's processes used per sample
+	// (Berth: daemon and QEMU; the reference: its QEMU), medians.
+	CPU map[string]float64 `json:"cpu_s,omitempty"`
 }
 
 type bench struct {
@@ -42,13 +48,14 @@ type bench struct {
 	rows   []benchRow
 }
 
-func (b *bench) add(name, unit string, fig, ref float64, refName, goal string) {
+func (b *bench) add(name, unit string, fig, ref float64, refName, goal string) *benchRow {
 	r := benchRow{Name: name, Unit: unit, Figure: fig, Reference: ref, RefName: refName, Goal: goal}
 	if ref > 0 {
 		r.Ratio = fig / ref
 	}
 	b.rows = append(b.rows, r)
 	b.t.Logf("%-44s %10.2f %-6s ref %10.2f  ratio %.2f", name, fig, unit, ref, r.Ratio)
+	return &b.rows[len(b.rows)-1]
 }
 
 func (b *bench) table() string {
@@ -65,6 +72,11 @@ func (b *bench) table() string {
 			note = strings.TrimPrefix(note+"; goal "+r.Goal, "; ")
 		}
 		fmt.Fprintf(&s, "| %-46s | %12s | %12s | %6s | %s |\n", r.Name, fmt.Sprintf("%.2f %s", r.Figure, r.Unit), ref, ratio, note)
+	}
+	for _, r := range b.rows {
+		if len(r.CPU) > 0 {
+			fmt.Fprintf(&s, "host CPU seconds, %s: %s\n", r.Name, cpuText(r.CPU))
+		}
 	}
 	return s.String()
 }
@@ -109,6 +121,12 @@ func TestBench(t *testing.T) {
 	}
 	home, _ := os.UserHomeDir()
 	e.berth("start", "--cpus", "2", "--memory", "2", "--disk", "16", "--unmount", home, "--unmount", os.TempDir(), "--mount", shared)
+	// BERTH_BENCH_GUEST is a shell command run in the guest before
+	// measuring: a way to see one guest setting's effect on the figures
+	// (e.g. eth0's queueing discipline).
+	if c := os.Getenv("BERTH_BENCH_GUEST"); c != "" {
+		t.Logf("in the guest: %s: %s", c, e.berth("shell", "sh", "-c", c))
+	}
 	e.docker("load", "-i", image)
 	if want("net") || want("api") {
 		// The reference: the same image under QEMU's own user network, its
@@ -140,7 +158,11 @@ func TestBench(t *testing.T) {
 			}
 		}
 		if want("net") {
-			benchNet(b, berthAddr, refAddr)
+			bs := netSide{name: "Berth", addr: berthAddr, procs: map[string]int{"daemon": daemonPid(t, e), "QEMU": qemuPid(e)}}
+			if os.Getenv("BERTH_PPROF") == "1" {
+				bs.pprof = filepath.Join(e.home, "run", "pprof.sock")
+			}
+			benchNet(b, bs, netSide{name: "reference", addr: refAddr, procs: map[string]int{"QEMU": ref.PID()}})
 			benchAutoForward(b, e)
 		}
 		if want("api") {
@@ -254,10 +276,21 @@ func benchStart(ctx context.Context, b *bench) {
 	b.add("warm berth start → docker version", "s", medianOf(warm), medianOf(warmFloor), "bare QEMU, same disk, to engine-ready", "≤ 1.15x")
 }
 
+// netSide is one end of the network comparison: how to reach the blast
+// container's ports, and the host processes a transfer costs CPU in.
+type netSide struct {
+	name  string
+	addr  func(port int) string
+	procs map[string]int // role → pid
+	pprof string         // the daemon's profiler socket when BERTH_PPROF=1
+}
+
 // benchNet measures published-port throughput and connect round trips
 // through Berth's forwarder and through QEMU's hostfwd to the same
-// container image, alternating.
-func benchNet(b *bench, berth, ref func(port int) string) {
+// container image, alternating. Each transfer also records the host CPU
+// its side's processes used; with a profiler socket, the first Berth
+// transfer of each kind is profiled into BERTH_BENCH_OUT.
+func benchNet(b *bench, berth, ref netSide) {
 	t := b.t
 	const size = 200_000_000
 	for _, c := range []struct {
@@ -270,29 +303,55 @@ func benchNet(b *bench, berth, ref func(port int) string) {
 		{"upload host → container, 1 stream", 9001, 1},
 		{"upload host → container, 8 streams", 9001, 8},
 	} {
-		var fig, rf []float64
-		for range b.rounds {
-			for _, side := range []struct {
-				addr func(int) string
-				out  *[]float64
-			}{{berth, &fig}, {ref, &rf}} {
+		speed := map[string][]float64{}
+		cpu := map[string][]float64{}
+		failed := map[string]string{}
+		for round := range b.rounds {
+			for _, side := range []netSide{berth, ref} {
+				var profiled <-chan struct{}
+				if round == 0 && side.pprof != "" && os.Getenv("BERTH_BENCH_OUT") != "" {
+					slug := strings.NewReplacer(" ", "-", ",", "", "←", "from", "→", "to").Replace(c.name)
+					profiled = profileDaemon(t, side.pprof, filepath.Join(os.Getenv("BERTH_BENCH_OUT"), slug+".pprof"), 5)
+				}
+				before := cpuOf(t, side.procs)
 				d, err := transfer(side.addr(c.port), c.port == 9000, size, c.streams)
+				if profiled != nil {
+					<-profiled
+				}
 				if err != nil {
-					// A failed transfer is a finding: the table still comes.
-					t.Errorf("%s via %s: %v", c.name, side.addr(c.port), err)
+					// A failed transfer is a finding: the table still comes,
+					// and says so.
+					if side.name == berth.name {
+						t.Errorf("%s via %s: %v", c.name, side.addr(c.port), err)
+					} else {
+						t.Logf("%s via the reference: %v", c.name, err)
+					}
+					failed[side.name] = err.Error()
 					continue
 				}
-				*side.out = append(*side.out, size/1e6/d.Seconds())
+				speed[side.name] = append(speed[side.name], size/1e6/d.Seconds())
+				for role, s := range cpuOf(t, side.procs) {
+					cpu[side.name+" "+role] = append(cpu[side.name+" "+role], s-before[role])
+				}
 			}
 		}
-		b.add(c.name+" (200 MB)", "MB/s", medianOf(fig), medianOf(rf), "QEMU user network (hostfwd)", "≥ 2x")
+		refName := "QEMU user network (hostfwd)"
+		if len(speed[ref.name]) == 0 {
+			refName += " failed every round: " + failed[ref.name]
+		}
+		r := b.add(c.name+" (200 MB)", "MB/s", medianOf(speed[berth.name]), medianOf(speed[ref.name]), refName, "≥ 2x")
+		r.CPU = map[string]float64{}
+		for k, v := range cpu {
+			r.CPU[k] = medianOf(v)
+		}
+		t.Logf("    host CPU seconds per transfer: %s", cpuText(r.CPU))
 	}
 	var lb, lr []float64
-	type side struct {
+	type target struct {
 		addr string
 		out  *[]float64
 	}
-	order := []side{{berth(9002), &lb}, {ref(9002), &lr}}
+	order := []target{{berth.addr(9002), &lb}, {ref.addr(9002), &lr}}
 	for range 1000 {
 		slices.Reverse(order) // neither always goes first
 		for _, sd := range order {
@@ -305,6 +364,64 @@ func benchNet(b *bench, berth, ref func(port int) string) {
 	}
 	b.add("connect → first byte, median of 1000", "ms", medianOf(lb), medianOf(lr), "QEMU user network (hostfwd)", "")
 	b.add("connect → first byte, p99 of 1000", "ms", percentile(lb, 0.99), percentile(lr, 0.99), "QEMU user network (hostfwd)", "")
+}
+
+// cpuText lists CPU seconds by process, in a stable order.
+func cpuText(cpu map[string]float64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(cpu)) {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, cpu[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cpuOf reads the CPU seconds (user and system, all threads) each process
+// has used.
+func cpuOf(t *testing.T, procs map[string]int) map[string]float64 {
+	s := map[string]float64{}
+	for role, pid := range procs {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatalf("%s: %v", role, err)
+		}
+		// Fields after the command's closing parenthesis; utime and stime
+		// are the 14th and 15th of the whole line, in USER_HZ (100 on Linux).
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+		u, _ := strconv.ParseFloat(f[11], 64)
+		sy, _ := strconv.ParseFloat(f[12], 64)
+		s[role] = (u + sy) / 100
+	}
+	return s
+}
+
+// profileDaemon fetches a CPU profile of the given seconds from the
+// daemon's profiler socket into path; the channel closes when it is done.
+func profileDaemon(t *testing.T, sock, path string, seconds int) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+		resp, err := c.Get(fmt.Sprintf("http://daemon/debug/pprof/profile?seconds=%d", seconds))
+		if err != nil {
+			t.Logf("profile: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err != nil {
+			t.Logf("profile: %v", err)
+			return
+		}
+		defer f.Close()
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			t.Logf("profile: %v", err)
+			return
+		}
+		t.Logf("    daemon profile: %s", path)
+	}()
+	return done
 }
 
 // benchAutoForward times `docker run -d -p` returning until the published
@@ -408,28 +525,13 @@ func benchIdle(b *bench, e *berthEnv) {
 	for i := range 3 {
 		e.docker("run", "-d", "--name", fmt.Sprintf("idle%d", i), testImage, "sleep", "3600")
 	}
-	raw, err := os.ReadFile(filepath.Join(e.home, "run", "daemon.lock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid := strings.TrimSpace(string(raw))
-	ticks := func() float64 {
-		stat, err := os.ReadFile("/proc/" + pid + "/stat")
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Fields after the command's closing parenthesis; utime and stime
-		// are the 14th and 15th of the whole line.
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-		u, _ := strconv.ParseFloat(f[11], 64)
-		s, _ := strconv.ParseFloat(f[12], 64)
-		return u + s
-	}
+	pid := daemonPid(t, e)
+	ticks := func() float64 { return cpuOf(t, map[string]int{"daemon": pid})["daemon"] }
 	const window = 60 * time.Second
 	t0, s := ticks(), time.Now()
 	time.Sleep(window)
-	cpu := (ticks() - t0) / 100 / time.Since(s).Seconds() * 100 // USER_HZ is 100 on Linux
-	status, err := os.ReadFile("/proc/" + pid + "/status")
+	cpu := (ticks() - t0) / time.Since(s).Seconds() * 100
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,6 +627,19 @@ func waitAnswer(addr string, limit time.Duration) (time.Duration, error) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// daemonPid is the pid of the home's daemon, from its lock file.
+func daemonPid(t *testing.T, e *berthEnv) int {
+	raw, err := os.ReadFile(filepath.Join(e.home, "run", "daemon.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatalf("daemon.lock: %v", err)
+	}
+	return pid
 }
 
 func freePorts(t *testing.T, n int) []int {
