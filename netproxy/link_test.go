@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -143,6 +144,44 @@ func TestLinkCarriesTCP(t *testing.T) {
 				t.Fatalf("echoed %d bytes, not the %d sent", len(got), len(sent))
 			}
 		})
+	}
+}
+
+// The gateway answers ARP for its own address and the host's alias, not
+// for others (its NIC is promiscuous, so the stack alone would claim the
+// guest's own address too).
+func TestLinkAnswersARPOnlyForItsAddresses(t *testing.T) {
+	n := newTestNetwork(t)
+	vm, host := socketPair(t, unix.SOCK_DGRAM)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go n.ServeDatagram(ctx, host)
+	other := netip.MustParseAddr("192.168.127.50")
+	// Frames are answered in order: the gateway's reply comes last.
+	for _, a := range []netip.Addr{other, n.cfg.Guest, n.cfg.HostAlias, n.cfg.Gateway} {
+		if _, err := vm.Write(arpRequest(n.cfg, a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answered := map[netip.Addr]bool{}
+	buf := make([]byte, 2048)
+	vm.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for !answered[n.cfg.Gateway] {
+		k, err := vm.Read(buf)
+		if err != nil {
+			t.Fatalf("no ARP reply for the gateway: %v", err)
+		}
+		if a, ok := arpReplyFor(buf[:k]); ok {
+			answered[a] = true
+		}
+	}
+	if !answered[n.cfg.HostAlias] {
+		t.Errorf("no ARP reply for the host's alias %s", n.cfg.HostAlias)
+	}
+	for _, a := range []netip.Addr{other, n.cfg.Guest} {
+		if answered[a] {
+			t.Errorf("the gateway claimed %s", a)
+		}
 	}
 }
 

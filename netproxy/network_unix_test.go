@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -35,22 +36,31 @@ func socketPair(t testing.TB, typ int) (vm, host net.Conn) {
 	return conn(fds[0], "vm"), conn(fds[1], "host")
 }
 
-// arpRequest asks, as the guest, who has the gateway's address.
-func arpRequest(cfg Config) []byte {
+// arpRequest asks, as the guest, who has the address target.
+func arpRequest(cfg Config, target netip.Addr) []byte {
 	mac, _ := net.ParseMAC(cfg.GuestMAC)
 	f := append(bytes.Repeat([]byte{0xff}, 6), mac...)
-	f = append(f, 0x08, 0x06)                  // ARP
-	f = append(f, 0, 1, 0x08, 0, 6, 4, 0, 1)   // Ethernet/IPv4, request
-	f = append(f, mac...)                      // sender
-	f = append(f, cfg.Guest.AsSlice()...)      //
-	f = append(f, make([]byte, 6)...)          // target
-	return append(f, cfg.Gateway.AsSlice()...) //
+	f = append(f, 0x08, 0x06)                // ARP
+	f = append(f, 0, 1, 0x08, 0, 6, 4, 0, 1) // Ethernet/IPv4, request
+	f = append(f, mac...)                    // sender
+	f = append(f, cfg.Guest.AsSlice()...)    //
+	f = append(f, make([]byte, 6)...)        // target
+	return append(f, target.AsSlice()...)    //
+}
+
+// arpReplyFor returns the address an ARP reply in frame is about, if it is
+// one.
+func arpReplyFor(frame []byte) (netip.Addr, bool) {
+	if len(frame) < 42 || frame[12] != 0x08 || frame[13] != 0x06 || binary.BigEndian.Uint16(frame[20:22]) != 2 {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4([4]byte(frame[28:32])), true
 }
 
 // isARPReply reports whether frame answers arpRequest for the gateway.
 func isARPReply(frame []byte, cfg Config) bool {
-	return len(frame) >= 42 && frame[12] == 0x08 && frame[13] == 0x06 &&
-		binary.BigEndian.Uint16(frame[20:22]) == 2 && bytes.Equal(frame[28:32], cfg.Gateway.AsSlice())
+	a, ok := arpReplyFor(frame)
+	return ok && a == cfg.Gateway
 }
 
 func newTestNetwork(t *testing.T) *Network {
@@ -69,7 +79,7 @@ func TestServeDatagramCarriesFrames(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.ServeDatagram(ctx, host) }()
-	if _, err := vm.Write(arpRequest(n.cfg)); err != nil {
+	if _, err := vm.Write(arpRequest(n.cfg, n.cfg.Gateway)); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 2048)
@@ -97,7 +107,7 @@ func TestServeStreamCarriesFrames(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go n.ServeStream(ctx, host)
-	req := arpRequest(n.cfg)
+	req := arpRequest(n.cfg, n.cfg.Gateway)
 	if _, err := vm.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(req))), req...)); err != nil {
 		t.Fatal(err)
 	}
