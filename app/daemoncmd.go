@@ -56,6 +56,7 @@ func cmdDaemon(args []string) error {
 	if err := servePprof(ctx, p, log); err != nil {
 		return err
 	}
+	go newMemTrimmer().run(ctx, log)
 	log.Info("daemon ready", "pid", os.Getpid(), "socket", p.ControlSocket(), "guest", guestDir)
 	return d.Serve(ctx)
 }
