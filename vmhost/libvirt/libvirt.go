@@ -45,6 +45,8 @@ type Backend struct {
 	log *slog.Logger
 	ep  endpoint
 	kvm kvmCheck
+	// probe tries a KVM vCPU before a boot under KVM.
+	probe kvmProbe
 	// lifeBound is how long a guest under KVM may stay silent.
 	lifeBound time.Duration
 	opts      DomainOptions
@@ -126,8 +128,13 @@ func newBackend(r rpc, log *slog.Logger, ep endpoint) *Backend {
 	if runtime.GOARCH == "arm64" {
 		arch = "aarch64"
 	}
+	machine := "q35"
+	if arch == "aarch64" {
+		machine = "virt"
+	}
 	return &Backend{rpc: r, log: log, ep: ep, fsd: map[string]*fsDaemons{}, lifeBound: kvmLifeBound,
-		opts: DomainOptions{Arch: arch, UID: os.Getuid(), GID: os.Getgid(), Session: ep.Session}}
+		probe: kvmProbe{QEMU: findQEMU(arch), Machine: machine, Timeout: 10 * time.Second},
+		opts:  DomainOptions{Arch: arch, UID: os.Getuid(), GID: os.Getgid(), Session: ep.Session}}
 }
 
 // Start defines the domain from spec and boots it: under KVM when the host
@@ -154,11 +161,13 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	if !o.KVM {
 		return b.boot(ctx, b.emulated(spec), o)
 	}
-	why := ""
-	if err := b.boot(ctx, spec, o); err != nil {
-		why = "QEMU did not start: " + firstNonEmpty(qemuErrors(tail(b.ep.qemuLog(spec.Name), 16<<10)), err.Error())
-	} else if why = b.kvmLife(ctx, spec); why == "" {
-		return nil
+	why := b.probe.run(ctx)
+	if why == "" {
+		if err := b.boot(ctx, spec, o); err != nil {
+			why = "QEMU did not start: " + firstNonEmpty(qemuErrors(tail(b.ep.qemuLog(spec.Name), 16<<10)), err.Error())
+		} else if why = b.kvmLife(ctx, spec); why == "" {
+			return nil
+		}
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -233,6 +233,7 @@ func testBackend(t *testing.T, f *fakeRPC) (*Backend, vmhost.Spec, endpoint) {
 	ep := endpoint{Session: true, Cache: dir}
 	b := newBackend(f, slog.New(slog.DiscardHandler), ep)
 	b.lifeBound = 300 * time.Millisecond
+	b.probe = kvmProbe{} // the boot finds out; TestKVMProbe* test the probe
 	b.kvm = kvmCheck{Device: "/dev/kvm", Open: func(string) error { return nil },
 		Verdicts: verdicts{Path: filepath.Join(dir, "verdict.json")}, Boot: hostBoot{BootID: "b1", Kernel: "6.1"}}
 	s := spec()
@@ -315,6 +316,63 @@ func domainTypes(f *fakeRPC) []string {
 		out = append(out, fmt.Sprintf("%s/%d", d.Type, d.VCPU))
 	}
 	return out
+}
+
+// fakeQEMU writes an executable that stands in for qemu-system-x86_64.
+func fakeQEMU(t *testing.T, script string) string {
+	p := filepath.Join(t.TempDir(), "qemu-system-x86_64")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+script+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// msrAbort is how QEMU 7.2 fails on this kind of nested host.
+const msrAbort = `echo "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69" >&2
+echo "qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion failed." >&2
+kill -ABRT $$`
+
+// The probe names QEMU's failure only when QEMU names KVM; a QEMU that
+// quits when asked, fails for another reason, or hangs leaves the verdict to
+// the boot.
+func TestKVMProbe(t *testing.T) {
+	for _, c := range []struct {
+		name, script string
+		want         string
+	}{
+		{"vCPU refused", msrAbort, "failed to set MSR 0x10a"},
+		{"quits over QMP", `grep -q '"quit"' && exit 0; exit 1`, ""},
+		{"fails for another reason", `echo "qemu-system-x86_64: -machine q35: unsupported machine type" >&2; exit 1`, ""},
+		{"hangs", `sleep 30`, ""},
+	} {
+		p := kvmProbe{QEMU: fakeQEMU(t, c.script), Machine: "q35", Timeout: time.Second}
+		got := p.run(context.Background())
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s: probe = %q, want %q", c.name, got, c.want)
+		}
+	}
+	if got := (kvmProbe{}).run(context.Background()); got != "" {
+		t.Errorf("without a QEMU the probe = %q, want no verdict", got)
+	}
+}
+
+// When the probe finds that KVM cannot set up a vCPU, no KVM domain is
+// booted: the machine boots under emulation at once, says why quoting QEMU,
+// and the verdict is remembered.
+func TestKVMProbeFailureSkipsTheKVMBoot(t *testing.T) {
+	f := &fakeRPC{}
+	b, s, _ := testBackend(t, f)
+	b.probe = kvmProbe{QEMU: fakeQEMU(t, msrAbort), Machine: "q35", Timeout: 5 * time.Second}
+	told := startTelling(t, b, s)
+	if got := domainTypes(f); len(got) != 1 || got[0] != "qemu/2" {
+		t.Fatalf("domains defined: %v, want only the emulated one", got)
+	}
+	if len(told) != 1 || !strings.Contains(told[0], "KVM does not work on this host (QEMU did not start: ") || !strings.Contains(told[0], "failed to set MSR 0x10a") {
+		t.Fatalf("told %q", told)
+	}
+	if why, ok := b.kvm.Verdicts.broken(b.kvm.Boot); !ok || !strings.Contains(why, "MSR") {
+		t.Fatalf("verdict not remembered: %q %v", why, ok)
+	}
 }
 
 // A KVM with which QEMU does not start (this host: an assertion on an MSR)
