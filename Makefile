@@ -24,7 +24,7 @@ GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit fuzz cross e2e reliability bench bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
+.PHONY: all deps run test unit fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
 all: guest-image
 
 deps:
@@ -197,6 +197,16 @@ bench: deps guest-image $(BIN)/berth
 	BERTH_BENCH=$(BERTH_BENCH) BERTH_BENCH_ROUNDS=$(BERTH_BENCH_ROUNDS) BERTH_BENCH_OUT=$(CURDIR)/$(BUILD)/bench BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		go test -tags e2e -count=1 -timeout 120m -run 'TestBench$$' -v ./e2e/
+
+# Published-port throughput of several Berth builds side by side, all
+# running at once and measured in turn (e2e/bench_compare_test.go): how one
+# change's effect is told apart from a noisy machine. BERTH_BENCH_COMPARE (in
+# the environment) is a JSON list of {"name", "bin", "guest"} (guest: a
+# command run in the guest after start); the first is the baseline.
+bench-compare: deps guest-image $(BIN)/berth
+	BERTH_BENCH_ROUNDS=$(BERTH_BENCH_ROUNDS) BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) \
+		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
+		go test -tags e2e -count=1 -timeout 120m -run 'TestBenchCompare$$' -v ./e2e/
 
 # Boot milestones of the previous (Debian 12) and the current guest image,
 # booted in turn; prints medians and ratios.
