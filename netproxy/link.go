@@ -40,8 +40,8 @@ const (
 // with a single VM: frames go out with one vectored write straight from the
 // stack's buffers, and come in read into buffers from gvisor's pool, so a
 // transfer allocates nothing per frame (the switch copied each frame twice
-// into new 64 KiB slices, and the garbage collector's work was most of the
-// daemon's CPU during a transfer).
+// into new 64 KiB slices, and collecting them was a third of the daemon's
+// CPU during a transfer).
 type link struct {
 	mtu uint32
 	mac tcpip.LinkAddress
