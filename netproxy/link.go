@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -182,13 +180,9 @@ func (l *link) writePacket(pkt *stack.PacketBuffer) tcpip.Error {
 	if l.conn == nil {
 		return nil
 	}
-	err := l.write(pkt)
-	// A datagram socket that is full says ENOBUFS (macOS): the VM reads
-	// it soon; try again.
-	for errors.Is(err, syscall.ENOBUFS) {
-		err = l.write(pkt)
-	}
-	if err != nil {
+	// A full datagram socket on macOS fails with ENOBUFS instead of
+	// blocking: the vz backend's connection waits and retries that itself.
+	if err := l.write(pkt); err != nil {
 		// The VM's end is gone: closing ends serve, which says why.
 		l.conn.Close()
 		l.conn = nil

@@ -14,9 +14,9 @@ const enobufsPause = 100 * time.Microsecond
 
 // frameConn is the host's end of the NIC's datagram link, as the virtual
 // network writes to it. On macOS a datagram to a full unix socket fails
-// with ENOBUFS instead of blocking, and gvisor-tap-vsock's switch retries
-// that at once, in a loop, holding its locks: a VM that stopped reading
-// would spin the whole virtual network. frameConn retries after a pause
+// with ENOBUFS instead of blocking; retried at once, in a loop, with the
+// link's lock held (as gvisor-tap-vsock's switch did), a VM that stopped
+// reading would spin the whole virtual network. frameConn retries after a pause
 // instead, until the frame goes or the link is closed (which the backend
 // does when the VM goes down).
 type frameConn struct{ net.Conn }
