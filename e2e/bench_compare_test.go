@@ -79,21 +79,12 @@ func TestBenchCompare(t *testing.T) {
 	const size = 200_000_000
 	var out strings.Builder
 	fmt.Fprintf(&out, "\nBENCH-COMPARE medians of %d rounds, MB/s (ratio to %s) [host CPU s per transfer: daemon + QEMU]\n", rounds, variants[0].Name)
-	fmt.Fprintf(&out, "| %-22s |", "transfer (200 MB)")
+	fmt.Fprintf(&out, "| %-36s |", "transfer (200 MB)")
 	for _, v := range variants {
 		fmt.Fprintf(&out, " %-26s |", v.Name)
 	}
 	out.WriteString("\n")
-	for _, c := range []struct {
-		name     string
-		download bool
-		streams  int
-	}{
-		{"download, 1 stream", true, 1},
-		{"download, 8 streams", true, 8},
-		{"upload, 1 stream", false, 1},
-		{"upload, 8 streams", false, 8},
-	} {
+	for _, c := range transferKinds {
 		speed := make([][]float64, len(vms))
 		cpu := make([][]float64, len(vms))
 		for r := range rounds {
@@ -114,11 +105,11 @@ func TestBenchCompare(t *testing.T) {
 				cpu[i] = append(cpu[i], after["daemon"]-before["daemon"]+after["QEMU"]-before["QEMU"])
 			}
 		}
-		fmt.Fprintf(&out, "| %-22s |", c.name)
+		fmt.Fprintf(&out, "| %-36s |", c.name)
 		base := medianOf(speed[0])
 		for i := range vms {
 			m := medianOf(speed[i])
-			fmt.Fprintf(&out, " %6.1f (%.2f) [%5.1f] %6s |", m, m/base, medianOf(cpu[i]), "")
+			fmt.Fprintf(&out, " %-26s |", fmt.Sprintf("%6.1f (%.2f) [%5.1f]", m, m/base, medianOf(cpu[i])))
 		}
 		out.WriteString("\n")
 	}

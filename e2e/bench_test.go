@@ -276,6 +276,19 @@ func benchStart(ctx context.Context, b *bench) {
 	b.add("warm berth start → docker version", "s", medianOf(warm), medianOf(warmFloor), "bare QEMU, same disk, to engine-ready", "≤ 1.15x")
 }
 
+// transferKinds are the published-port transfers both benchmarks make
+// against blast: from its :9000, or to its :9001.
+var transferKinds = []struct {
+	name     string
+	download bool
+	streams  int
+}{
+	{"download host ← container, 1 stream", true, 1},
+	{"download host ← container, 8 streams", true, 8},
+	{"upload host → container, 1 stream", false, 1},
+	{"upload host → container, 8 streams", false, 8},
+}
+
 // netSide is one end of the network comparison: how to reach the blast
 // container's ports, and the host processes a transfer costs CPU in.
 type netSide struct {
@@ -293,16 +306,11 @@ type netSide struct {
 func benchNet(b *bench, berth, ref netSide) {
 	t := b.t
 	const size = 200_000_000
-	for _, c := range []struct {
-		name    string
-		port    int
-		streams int
-	}{
-		{"download host ← container, 1 stream", 9000, 1},
-		{"download host ← container, 8 streams", 9000, 8},
-		{"upload host → container, 1 stream", 9001, 1},
-		{"upload host → container, 8 streams", 9001, 8},
-	} {
+	for _, c := range transferKinds {
+		port := 9001
+		if c.download {
+			port = 9000
+		}
 		speed := map[string][]float64{}
 		cpu := map[string][]float64{}
 		failed := map[string]string{}
@@ -314,7 +322,7 @@ func benchNet(b *bench, berth, ref netSide) {
 					profiled = profileDaemon(t, side.pprof, filepath.Join(os.Getenv("BERTH_BENCH_OUT"), slug+".pprof"), 5)
 				}
 				before := cpuOf(t, side.procs)
-				d, err := transfer(side.addr(c.port), c.port == 9000, size, c.streams)
+				d, err := transfer(side.addr(port), c.download, size, c.streams)
 				if profiled != nil {
 					<-profiled
 				}
@@ -322,7 +330,7 @@ func benchNet(b *bench, berth, ref netSide) {
 					// A failed transfer is a finding: the table still comes,
 					// and says so.
 					if side.name == berth.name {
-						t.Errorf("%s via %s: %v", c.name, side.addr(c.port), err)
+						t.Errorf("%s via %s: %v", c.name, side.addr(port), err)
 					} else {
 						t.Logf("%s via the reference: %v", c.name, err)
 					}
