@@ -238,20 +238,3 @@ func (p kvmProbe) run(ctx context.Context) string {
 	}
 	return "QEMU did not start: " + firstNonEmpty(qemuErrors(stderr.Bytes()), err.Error())
 }
-
-// findQEMU is the emulator libvirt runs for arch, "" when it is not where
-// Debian and Fedora put it.
-func findQEMU(arch string) string {
-	if p, err := exec.LookPath("qemu-system-" + arch); err == nil {
-		return p
-	}
-	if p := "/usr/bin/qemu-system-" + arch; fileExists(p) {
-		return p
-	}
-	return ""
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}

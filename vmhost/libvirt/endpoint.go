@@ -61,8 +61,9 @@ func (e endpoint) qemuLog(name string) string {
 // user's PATH usually lacks.
 var daemonPaths = []string{"/usr/sbin/libvirtd", "/usr/local/sbin/libvirtd", "/sbin/libvirtd"}
 
-func findDaemon(lookPath func(string) (string, error), paths []string) string {
-	if p, err := lookPath("libvirtd"); err == nil {
+// findProgram finds name on PATH, else the first executable of paths.
+func findProgram(lookPath func(string) (string, error), name string, paths []string) string {
+	if p, err := lookPath(name); err == nil {
 		return p
 	}
 	return firstExecutable(paths)

@@ -88,7 +88,7 @@ func warnFileLimit(log *slog.Logger) {
 func Connect(ctx context.Context, log *slog.Logger, o Options) (*Backend, error) {
 	home, _ := os.UserHomeDir()
 	ep := endpointFor(userEnv{UID: os.Geteuid(), Getenv: os.Getenv, Home: home})
-	if err := ensureDaemon(ctx, ep, findDaemon(exec.LookPath, daemonPaths), log); err != nil {
+	if err := ensureDaemon(ctx, ep, findProgram(exec.LookPath, "libvirtd", daemonPaths), log); err != nil {
 		return nil, err
 	}
 	l := golibvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(ep.Socket), dialers.WithLocalTimeout(5*time.Second)))
@@ -133,7 +133,7 @@ func newBackend(r rpc, log *slog.Logger, ep endpoint) *Backend {
 		machine = "virt"
 	}
 	return &Backend{rpc: r, log: log, ep: ep, fsd: map[string]*fsDaemons{}, lifeBound: kvmLifeBound,
-		probe: kvmProbe{QEMU: findQEMU(arch), Machine: machine, Timeout: 10 * time.Second},
+		probe: kvmProbe{QEMU: findProgram(exec.LookPath, "qemu-system-"+arch, []string{"/usr/bin/qemu-system-" + arch}), Machine: machine, Timeout: 10 * time.Second},
 		opts:  DomainOptions{Arch: arch, UID: os.Getuid(), GID: os.Getgid(), Session: ep.Session}}
 }
 

@@ -560,10 +560,10 @@ func TestFindDaemon(t *testing.T) {
 	exe := filepath.Join(dir, "libvirtd")
 	os.WriteFile(exe, nil, 0o755)
 	noPath := func(string) (string, error) { return "", errors.New("not found") }
-	if got := findDaemon(noPath, []string{filepath.Join(dir, "missing"), exe}); got != exe {
+	if got := findProgram(noPath, "libvirtd", []string{filepath.Join(dir, "missing"), exe}); got != exe {
 		t.Errorf("found %q, want the one in sbin %q", got, exe)
 	}
-	if got := findDaemon(noPath, []string{filepath.Join(dir, "missing")}); got != "" {
+	if got := findProgram(noPath, "libvirtd", []string{filepath.Join(dir, "missing")}); got != "" {
 		t.Errorf("found %q in nothing", got)
 	}
 }
