@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,13 +38,7 @@ func TestBenchCompare(t *testing.T) {
 	if r := os.Getenv("BERTH_BENCH_ROUNDS"); r != "" {
 		fmt.Sscan(r, &rounds)
 	}
-	image := buildBusyboxWith(t, func(root string) {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "blast"), "./testdata/blast")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build blast: %v\n%s", err, out)
-		}
-	})
+	image := buildBusyboxWithTool(t, "blast")
 	type running struct {
 		benchVariant
 		ports []int

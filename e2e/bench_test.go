@@ -103,13 +103,7 @@ func TestBench(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Minute)
 	defer cancel()
-	image := buildBusyboxWith(t, func(root string) {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "blast"), "./testdata/blast")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build blast: %v\n%s", err, out)
-		}
-	})
+	image := buildBusyboxWithTool(t, "blast")
 
 	if want("start") {
 		benchStart(ctx, b)

@@ -104,13 +104,7 @@ func (e *berthEnv) status() control.Status {
 
 // buildTestImage adds a static UDP echo server to the busybox image.
 func buildTestImage(t *testing.T) string {
-	return buildBusyboxWith(t, func(root string) {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "udpecho"), "./testdata/udpecho")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build udpecho: %v\n%s", err, out)
-		}
-	})
+	return buildBusyboxWithTool(t, "udpecho")
 }
 
 func httpStatus(url string) (int, error) {

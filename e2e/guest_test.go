@@ -80,6 +80,18 @@ func dockerErr(sock string, args ...string) (string, error) {
 // buildBusybox makes a docker-loadable busybox image offline.
 func buildBusybox(t *testing.T) string { return buildBusyboxWith(t, func(string) {}) }
 
+// buildBusyboxWithTool is the test image with the Go program in
+// ./testdata/<tool> built into /bin/<tool>.
+func buildBusyboxWithTool(t *testing.T, tool string) string {
+	return buildBusyboxWith(t, func(root string) {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(root, "bin", tool), "./testdata/"+tool)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", tool, err, out)
+		}
+	})
+}
+
 // buildBusyboxWith lets the caller add files to the root filesystem.
 func buildBusyboxWith(t *testing.T, add func(root string)) string {
 	bb := os.Getenv("BERTH_BUSYBOX")

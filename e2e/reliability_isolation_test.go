@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -23,13 +22,7 @@ import (
 func TestReliabilityIsolation(t *testing.T) {
 	t.Parallel()
 	e := newBerthEnv(t)
-	image := buildBusyboxWith(t, func(root string) {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "unixdial"), "./testdata/unixdial")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build unixdial: %v\n%s", err, out)
-		}
-	})
+	image := buildBusyboxWithTool(t, "unixdial")
 	e.berth("start", "--cpus", "2", "--memory", "2", "--disk", "16")
 	st := e.status()
 	e.docker("load", "-i", image)
