@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -186,6 +187,10 @@ func printProblems(st control.Status) {
 
 func printDockerHints(st control.Status) {
 	printProblems(st)
+	if hint := dockerctx.MissingCLI(runtime.GOOS, st.Context, exec.LookPath); hint != "" {
+		fmt.Println(hint)
+		return
+	}
 	store := dockerctx.DefaultStore()
 	if cur, err := store.Current(); err == nil && cur == st.Context {
 		fmt.Printf("The docker context %q is current: docker talks to Berth.\n", st.Context)

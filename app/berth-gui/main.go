@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 
@@ -60,6 +61,7 @@ func run() error {
 		Login:      autostart.At{},
 		LoginEntry: autostart.Entry{Exe: berth, Args: []string{"gui", "--hidden"}},
 		Contexts:   dockerctx.DefaultStore(),
+		MissingCLI: dockerctx.MissingCLI(runtime.GOOS, dockerctx.Berth, exec.LookPath),
 		Log:        log,
 		Tray:       hasTray(),
 		Probe:      os.Getenv("BERTH_GUI_PROBE"),

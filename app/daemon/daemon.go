@@ -25,7 +25,7 @@ import (
 )
 
 // ContextName is the docker context Berth maintains.
-const ContextName = "berth"
+const ContextName = dockerctx.Berth
 
 // Timeouts of the machine's life.
 const (
@@ -372,9 +372,9 @@ func listenUnix(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := restrictSocket(path); err != nil {
 		l.Close()
-		return nil, err
+		return nil, fmt.Errorf("make %s private: %w", path, err)
 	}
 	return l, nil
 }

@@ -24,3 +24,14 @@ func dockerPipeConfig(userSID string) pipeConfig {
 		OutputBufferSize:   64 << 10,
 	}
 }
+
+// controlSocketSDDL is the access a Windows control socket (AF_UNIX, a
+// file to Windows: a chmod there is refused or ignored) gets: this user,
+// SYSTEM, and elevated administrators, who may already do anything to
+// the computer and whose installer stops every user's Berth cleanly
+// before an upgrade (Administrators is deny-only in an unelevated token,
+// so another user's ordinary process gets nothing). Protected (P): no
+// access is inherited from the folder.
+func controlSocketSDDL(userSID string) string {
+	return "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;" + userSID + ")"
+}

@@ -392,3 +392,18 @@ func hasText(o fyne.CanvasObject, text string) bool {
 	}
 	return false
 }
+
+// A host without a docker CLI is told where to get one while Berth runs:
+// Berth serves the API, and the dashboard is where a new user looks.
+func TestMissingDockerCLIIsShown(t *testing.T) {
+	u, _ := newTestUI(t, &fakeMachine{}, &fakeEngine{})
+	u.o.MissingCLI = dockerctx.MissingCLI("windows", dockerctx.Berth, func(string) (string, error) { return "", errors.New("not found") })
+	run(u, func() { u.showStatus(control.Status{State: control.Running, Context: "berth", DockerSocket: "npipe:////./pipe/berth-docker"}, nil) })
+	if !u.notice.Visible() || !strings.Contains(u.notice.Text, "No `docker` command") {
+		t.Errorf("notice %q", u.notice.Text)
+	}
+	run(u, func() { u.showStatus(control.Status{State: control.Stopped}, nil) })
+	if strings.Contains(u.notice.Text, "docker") && u.notice.Visible() {
+		t.Errorf("stopped: %q", u.notice.Text)
+	}
+}

@@ -114,7 +114,7 @@ func (t *settingsTab) load() {
 	t.memory.SetText(settings.FormatMiB(s.MemoryMiB))
 	t.disk.SetText(strconv.Itoa(s.DiskGiB))
 	t.diskNow.SetText("it can grow, never shrink")
-	if n, err := settings.DiskSize(t.u.o.Paths.DataDisk()); err == nil {
+	if n, err := settings.CurrentDiskSize(t.u.o.Paths, t.u.o.Host, settings.DiskSize); err == nil {
 		t.diskNow.SetText(fmt.Sprintf("now %d GiB; it can grow, never shrink", n>>30))
 	}
 	t.shares = slices.Clone(s.Shares)

@@ -52,6 +52,9 @@ type Options struct {
 	Login      LoginItem
 	LoginEntry autostart.Entry
 	Contexts   dockerctx.Store
+	// MissingCLI, if not empty, says the host has no docker CLI and where
+	// to get one (dockerctx.MissingCLI): shown while Berth runs.
+	MissingCLI string
 	Log        *slog.Logger
 	// Tray puts Start/Stop/Open/Quit in the system tray (menu bar) and keeps
 	// the GUI running with the window closed. Without a tray, closing the
@@ -294,6 +297,9 @@ func (u *UI) showNotice() {
 		for _, p := range g.Problems {
 			lines = append(lines, "Warning: "+p)
 		}
+	}
+	if u.o.MissingCLI != "" && u.status.State == control.Running {
+		lines = append(lines, u.o.MissingCLI)
 	}
 	if msg := u.settings.pendingRestart(u.status); msg != "" {
 		lines = append(lines, msg)

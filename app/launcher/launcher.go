@@ -16,6 +16,7 @@ import (
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/guestd/protocol"
+	"github.com/berthvm/berth/internal/hypervrights"
 )
 
 // probeTimeout is how long a daemon may take to answer before it counts
@@ -48,9 +49,19 @@ func noDaemon(err error) bool {
 // Ensure returns a client of the running daemon, starting `berth daemon` in
 // the background first if none answers. berth is the CLI binary; ""
 // means this program.
+// Before a daemon is started, the host is checked for what every start
+// needs (hypervrights: on Windows, the user's Hyper-V rights), so the CLI
+// and the dashboard say what to do instead of relaying a daemon's failure.
 func Ensure(ctx context.Context, p settings.Paths, berth string) (*control.Client, error) {
+	return ensure(ctx, p, berth, hypervrights.Check)
+}
+
+func ensure(ctx context.Context, p settings.Paths, berth string, preflight func() error) (*control.Client, error) {
 	if c := Running(ctx, p); c != nil {
 		return c, nil
+	}
+	if err := preflight(); err != nil {
+		return nil, err
 	}
 	exe := berth
 	if exe == "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/guestd/protocol"
+	"github.com/berthvm/berth/internal/hypervrights"
 )
 
 // daemonStub answers the control API's status and stats on the control
@@ -83,5 +84,22 @@ func TestClientWithoutDaemon(t *testing.T) {
 	}
 	if Running(ctx, p) != nil {
 		t.Error("Running found a daemon")
+	}
+}
+
+// A host that cannot run Berth (a Windows user outside Hyper-V
+// Administrators) is told so before a daemon starts: the berth binary
+// given here would fail the test if it ran.
+func TestEnsureChecksTheHostFirst(t *testing.T) {
+	p := settings.Paths{Data: t.TempDir(), Run: t.TempDir()}
+	refusal := hypervrights.Verdict(hypervrights.Token{User: `PC\bob`})
+	_, err := ensure(context.Background(), p, "/nonexistent/berth-must-not-run", func() error { return refusal })
+	if !errors.Is(err, hypervrights.ErrNoRights) {
+		t.Fatalf("got %v, want the rights refusal", err)
+	}
+	// A daemon already running is used whatever the check says.
+	daemonStub(t, p)
+	if _, err := ensure(context.Background(), p, "", func() error { return refusal }); err != nil {
+		t.Fatalf("running daemon: %v", err)
 	}
 }

@@ -371,13 +371,34 @@ func (p Paths) DockerSocket() string {
 // that exists in p, if any: it may only grow. The CLI and the GUI both
 // check through here.
 func (s Settings) ValidateAgainstDisk(p Paths, host Host) error {
-	var current *Settings
-	if n, err := DiskSize(p.DataDisk()); err == nil {
-		current = &Settings{DiskGiB: int(n >> 30)}
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	return s.validateAgainstDisk(p, host, DiskSize)
+}
+
+func (s Settings) validateAgainstDisk(p Paths, host Host, size func(string) (int64, error)) error {
+	n, err := CurrentDiskSize(p, host, size)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s.Validate(host, nil)
+	}
+	if err != nil {
 		return fmt.Errorf("data disk: %w", err)
 	}
-	return s.Validate(host, current)
+	return s.Validate(host, &Settings{DiskGiB: int(n >> 30)})
+}
+
+// CurrentDiskSize is the data disk's size, as size reads it (DiskSize).
+// A disk a running VM holds without sharing reads (Windows) is as large as
+// the saved settings say: every start grows the disk to them, and they
+// change only through these checks.
+func CurrentDiskSize(p Paths, host Host, size func(string) (int64, error)) (int64, error) {
+	n, err := size(p.DataDisk())
+	if !errors.Is(err, vhdx.ErrInUse) {
+		return n, err
+	}
+	saved, lerr := Load(p, host)
+	if lerr != nil {
+		return 0, errors.Join(err, lerr)
+	}
+	return int64(saved.DiskGiB) << 30, nil
 }
 
 // DiskSize is the size of the disk the guest sees in the image at path: a

@@ -1,6 +1,8 @@
 package settings
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/berthvm/berth/filesharing"
+	"github.com/berthvm/berth/internal/vhdx"
 )
 
 func TestDefault(t *testing.T) {
@@ -443,4 +446,35 @@ func corruptCopies(t *testing.T, p Paths) map[string]int {
 		n[string(b)]++
 	}
 	return n
+}
+
+// A running VM's VHDX may be held with no read sharing (Windows): the
+// check then takes the size the saved settings gave the disk, and still
+// refuses shrinking, instead of failing every start and the settings page.
+func TestDiskInUseIsTheSavedSize(t *testing.T) {
+	dir := t.TempDir()
+	p := Paths{Config: dir, Data: dir, Run: dir}
+	host := Host{CPUs: 4, MemoryMiB: 8192}
+	saved := Default(host)
+	saved.DiskGiB = 96
+	if err := Save(p, saved); err != nil {
+		t.Fatal(err)
+	}
+	inUse := func(path string) (int64, error) { return 0, fmt.Errorf("%s: %w", path, vhdx.ErrInUse) }
+	smaller := saved
+	smaller.DiskGiB = 64
+	if err := smaller.validateAgainstDisk(p, host, inUse); err == nil || !strings.Contains(err.Error(), "96") {
+		t.Errorf("shrinking a disk in use: %v", err)
+	}
+	if err := saved.validateAgainstDisk(p, host, inUse); err != nil {
+		t.Errorf("the same size: %v", err)
+	}
+	if n, err := CurrentDiskSize(p, host, inUse); err != nil || n != 96<<30 {
+		t.Errorf("CurrentDiskSize = %d, %v", n, err)
+	}
+	// Another failure is still one.
+	broken := func(string) (int64, error) { return 0, errors.New("bad VHDX") }
+	if err := saved.validateAgainstDisk(p, host, broken); err == nil {
+		t.Error("a broken disk passed")
+	}
 }

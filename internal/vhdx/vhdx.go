@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
 )
 
 // Layout (MS-VHDX 2.2): the file identifier at 0, two region tables at
@@ -41,10 +40,15 @@ func guid(d1 uint32, d2, d3 uint16, d4 uint64) [16]byte {
 	return g
 }
 
+// ErrInUse is what VirtualSize's error wraps when another process holds
+// the file without sharing reads: on Windows, a running VM's disk.
+var ErrInUse = errors.New("the disk is in use by a running VM")
+
 // VirtualSize is the size of the disk in the VHDX file at path, in bytes;
-// an error wrapping fs.ErrNotExist when there is no file.
+// an error wrapping fs.ErrNotExist when there is no file, ErrInUse when it
+// cannot be read while a VM holds it.
 func VirtualSize(path string) (int64, error) {
-	f, err := os.Open(path)
+	f, err := openShared(path)
 	if err != nil {
 		return 0, err
 	}

@@ -16,6 +16,7 @@ import (
 	"go.podman.io/common/pkg/strongunits"
 	"golang.org/x/sys/windows/registry"
 
+	"github.com/berthvm/berth/internal/hypervrights"
 	vhdxfile "github.com/berthvm/berth/internal/vhdx"
 	"github.com/berthvm/berth/vmhost"
 )
@@ -43,15 +44,17 @@ type Backend struct {
 	links map[string]context.CancelFunc
 }
 
-// New checks that Hyper-V is usable and that Berth's hvsock services are
-// registered.
+// New checks that this user may drive Hyper-V, that Hyper-V is usable and
+// that Berth's hvsock services are registered (hostChecks), in that order.
 func New(log *slog.Logger) (*Backend, error) {
 	vmm := hypervctl.NewVirtualMachineManager()
-	if _, err := vmm.GetAll(); err != nil {
-		return nil, fmt.Errorf("Hyper-V is not usable (enable the Hyper-V feature, and add this user to the \"Hyper-V Administrators\" group): %w", err)
-	}
-	if missing := missingServices(); len(missing) > 0 {
-		return nil, fmt.Errorf("%d of Berth's Hyper-V socket services are not registered (the first: %s): run `berth setup` once in an administrator terminal", len(missing), missing[0])
+	err := hostChecks{
+		rights:  hypervrights.Check,
+		wmi:     func() error { _, err := vmm.GetAll(); return err },
+		missing: missingServices,
+	}.run()
+	if err != nil {
+		return nil, err
 	}
 	return &Backend{log: log, vmm: vmm, links: map[string]context.CancelFunc{}}, nil
 }
@@ -110,6 +113,9 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	}
 	if err := b.Delete(ctx, spec.Name); err != nil {
 		return err
+	}
+	if err := refreshDisks(p.GuestDir, p.Copies, spec.Progress); err != nil {
+		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
 	var vm *hypervctl.VirtualMachine
 	err = startSteps{
@@ -239,7 +245,12 @@ func (b *Backend) serveLinks(vm *hypervctl.VirtualMachine, p plan, network vmhos
 		return fmt.Errorf("VM id %q: %w", vm.Name, err)
 	}
 	listen := func(port uint32) (net.Listener, error) {
-		l, err := winio.ListenHvsock(&winio.HvsockAddr{VMID: winio.HvsockGUIDWildcard(), ServiceID: winio.VsockServiceID(port)})
+		a := bindAddr(vmID.String(), port)
+		svc, err := guid.FromString(a.Service)
+		if err != nil {
+			return nil, err
+		}
+		l, err := winio.ListenHvsock(&winio.HvsockAddr{VMID: vmID, ServiceID: svc})
 		if err != nil {
 			return nil, err
 		}

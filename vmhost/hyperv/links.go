@@ -155,10 +155,10 @@ func appendLines(path string, r io.Reader) error {
 }
 
 // fromVM hands over only the connections that come from the VM vmID.
-// Berth's sockets are bound to the wildcard, as podman's and gvproxy's
-// are, so that binding does not depend on the VM's state, and any VM on
-// the host may dial them: another VM must not get this one's options,
-// network or shares. peer tells a connection's VM from its address.
+// Berth's sockets are bound to the VM's own ID (bindAddr), which should
+// already keep other VMs out; this holds even if Windows ever delivers
+// another VM's connection: it must not get this one's options, network or
+// shares. peer tells a connection's VM from its address.
 type fromVM struct {
 	net.Listener
 	vmID string

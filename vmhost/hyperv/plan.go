@@ -81,9 +81,13 @@ type plan struct {
 	// boot disk's command line names LUN 1 as the system disk. Hyper-V
 	// has no read-only synthetic disk: firmware only reads the boot disk,
 	// and guestd mounts the system disk read-only.
-	Disks   []string
-	Options string // served on ConfigPort
-	Shares  []share
+	Disks []string
+	// Copies are the installed guest disks and the user's copies of them
+	// that Disks attach (disks.go: refreshDisks), from GuestDir.
+	Copies   []copyPair
+	GuestDir string
+	Options  string // served on ConfigPort
+	Shares   []share
 	// The guest's console (COM1) goes to ConsolePipe, which Hyper-V
 	// serves; the backend copies it to SerialLog.
 	ConsolePipe, SerialLog string
@@ -113,18 +117,22 @@ func newPlan(spec vmhost.Spec) (plan, error) {
 	if !strings.EqualFold(filepath.Ext(spec.DataDisk), ".vhdx") {
 		return plan{}, fmt.Errorf("machine %s: data disk %s: Hyper-V attaches VHDX disks only", spec.Name, spec.DataDisk)
 	}
-	boot, system := Disks(filepath.Dir(spec.SystemImage))
+	guestDir := filepath.Dir(spec.SystemImage)
+	boot, system := Disks(guestDir)
 	for _, p := range []string{boot, system} {
 		if _, err := os.Stat(p); err != nil {
 			return plan{}, fmt.Errorf("machine %s: the guest image has no Hyper-V disks (%w): install a Windows build of Berth, whose guest image has them", spec.Name, err)
 		}
 	}
+	userBoot, userSystem := userDisks(spec.DataDisk)
 	// Hyper-V assigns memory in 2 MiB steps.
 	mem := (uint64(spec.MemoryMiB) + 1) &^ 1
 	p := plan{
 		Name: spec.Name, CPUs: uint64(spec.CPUs), MemoryMiB: mem,
 		ConsolePipe: `\\.\pipe\berth-` + spec.Name + `-com1`, SerialLog: spec.SerialLog,
-		Disks: []string{boot, system, spec.DataDisk},
+		Disks:    []string{userBoot, userSystem, spec.DataDisk},
+		Copies:   []copyPair{{boot, userBoot}, {system, userSystem}},
+		GuestDir: guestDir,
 		// The boot disk's command line is fixed: the machine's own
 		// options, composed from guestFacts, are served on ConfigPort.
 		Options: spec.Cmdline,

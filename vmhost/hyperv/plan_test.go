@@ -54,8 +54,15 @@ func TestPlanTranslatesTheSpec(t *testing.T) {
 	want := plan{
 		Name: "berth", CPUs: 2, MemoryMiB: 3002,
 		ConsolePipe: `\\.\pipe\berth-berth-com1`, SerialLog: spec.SerialLog,
-		Disks:   []string{filepath.Join(dir, "hyperv", "boot.vhdx"), filepath.Join(dir, "hyperv", "system.vhdx"), spec.DataDisk},
-		Options: spec.Cmdline, // composed by the daemon, served unedited
+		// The user's copies of the installed disks, never the installed
+		// files themselves (disks.go).
+		Disks: []string{filepath.Join(filepath.Dir(spec.DataDisk), "hyperv", "boot.vhdx"), filepath.Join(filepath.Dir(spec.DataDisk), "hyperv", "system.vhdx"), spec.DataDisk},
+		Copies: []copyPair{
+			{filepath.Join(dir, "hyperv", "boot.vhdx"), filepath.Join(filepath.Dir(spec.DataDisk), "hyperv", "boot.vhdx")},
+			{filepath.Join(dir, "hyperv", "system.vhdx"), filepath.Join(filepath.Dir(spec.DataDisk), "hyperv", "system.vhdx")},
+		},
+		GuestDir: dir,
+		Options:  spec.Cmdline, // composed by the daemon, served unedited
 		Shares: []share{
 			{Share: spec.Shares[0], Port: 1100},
 			{Share: spec.Shares[1], Port: 1101},
