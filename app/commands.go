@@ -21,6 +21,7 @@ import (
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/launcher"
 	"github.com/berthvm/berth/app/settings"
+	"github.com/berthvm/berth/app/shellenv"
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/netproxy/dockerctx"
 )
@@ -336,11 +337,20 @@ func cmdLogs(args []string) error {
 }
 
 func cmdDockerEnv(args []string) error {
+	fs := newFlags("docker-env")
+	shell := fs.String("shell", shellenv.Default(runtime.GOOS), "the syntax: "+strings.Join(shellenv.Shells, ", "))
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	p, err := paths()
 	if err != nil {
 		return err
 	}
-	fmt.Printf("export DOCKER_HOST=%s\n", dockerctx.HostURL(p.DockerSocket()))
+	line, err := shellenv.Set(*shell, "DOCKER_HOST", dockerctx.HostURL(p.DockerSocket()))
+	if err != nil {
+		return err
+	}
+	fmt.Println(line)
 	return nil
 }
 

@@ -30,6 +30,8 @@ Commands:
   logs        show the daemon log and the VM console (-n LINES)
   shell       a root shell in the VM, for debugging (berth shell CMD... runs CMD)
   docker-env  print the DOCKER_HOST line for tools that ignore contexts
+              (--shell powershell|cmd|bash|zsh|sh|fish; PowerShell by
+              default on Windows, export elsewhere)
   version     print versions
   setup       one-time setup as administrator, which the installer does
               (Windows: registers Berth's Hyper-V socket services, puts
