@@ -23,7 +23,8 @@ Commands:
               docker context current)  --mount PATH[:ro] (share a host
               folder at the same path; home and temp are shared by default)
               --unmount PATH; flags are saved for next time
-  stop        stop the machine cleanly (--force: power off at once)
+  stop        stop the machine cleanly (--force: power off at once;
+              --all-users: on Windows, as administrator, every user's)
   restart     stop, then start
   status      show the machine's state (--json for scripts)
   delete      remove the machine and its data disk (--force: don't ask)
