@@ -111,7 +111,8 @@ fuzz:
 # its contents are checked.
 WIN_BIN := $(BIN)/windows-amd64
 INSTALLER = $(BUILD)/dist/Berth-Setup-$(VERSION).exe
-cross: deps guest-image-hyperv
+cross: deps guest-image-hyperv $(WIN_BIN)/docker.exe
+	bash packaging/windows/check-nsi.sh
 	CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc \
 		go build -trimpath -ldflags "-H=windowsgui" -o $(WIN_BIN)/berth-gui.exe ./app/berth-gui
 	GOOS=windows GOARCH=amd64 go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(WIN_BIN)/berth.exe ./app
@@ -119,6 +120,18 @@ cross: deps guest-image-hyperv
 	bash packaging/windows/test-installer.sh $(INSTALLER) $(WIN_BIN) $(GENERIC_GUEST)
 
 GENERIC_GUEST := $(BUILD)/guest-generic$(SUITE_DIR)/$(ARCH)
+
+# The docker CLI the installer ships, built from docker/cli's source on the
+# Go module proxy (README "Windows installer"). 28.5.2 speaks API 1.51 and
+# negotiates down to the guest engine's 1.45.
+DOCKER_CLI_VERSION := 28.5.2
+DOCKER_CLI := $(BUILD)/cache/docker-cli-$(DOCKER_CLI_VERSION)/docker.exe
+$(DOCKER_CLI): packaging/windows/docker-cli.sh
+	bash packaging/windows/docker-cli.sh $(DOCKER_CLI_VERSION) $@ $(BUILD)/cache/docker-cli-src
+
+$(WIN_BIN)/docker.exe: $(DOCKER_CLI)
+	mkdir -p $(dir $@)
+	cp $< $@
 
 # The generic kernel's image: the only one with 9p, the sharing fallback.
 guest-image-generic: deps

@@ -19,9 +19,11 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/berthvm/berth/app/allusers"
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/launcher"
 	"github.com/berthvm/berth/app/settings"
+	"github.com/berthvm/berth/app/shellenv"
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/netproxy/dockerctx"
 )
@@ -204,8 +206,12 @@ func printDockerHints(st control.Status) {
 func cmdStop(args []string) error {
 	fs := newFlags("stop")
 	force := fs.Bool("force", false, "power off at once, without stopping containers first")
+	all := fs.Bool("all-users", false, "Windows, as administrator: stop every user's Berth (what the installer does before an upgrade)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *all {
+		return stopAllUsers()
 	}
 	p, err := paths()
 	if err != nil {
@@ -230,6 +236,32 @@ func cmdStop(args []string) error {
 		return err
 	}
 	fmt.Printf("Berth is stopped (%.1fs).\n", time.Since(began).Seconds())
+	return nil
+}
+
+// stopAllUsers stops the machine of every user of this computer and says
+// what happened to each; it fails when one could not be stopped, after
+// trying all.
+func stopAllUsers() error {
+	profiles, err := allusers.ThisComputer()
+	if len(profiles) == 0 && err != nil {
+		return err
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "berth stop: some profiles could not be read: %v\n", err)
+	}
+	reports := allusers.DefaultStopper.StopAll(context.Background(), profiles)
+	failed := 0
+	for _, r := range reports {
+		fmt.Println(r)
+		if !r.OK() {
+			failed++
+		}
+	}
+	fmt.Printf("%d user profiles, %d with Berth.\n", len(profiles), len(reports))
+	if failed > 0 {
+		return fmt.Errorf("the Berth of %d of %d users could not be stopped (see above)", failed, len(reports))
+	}
 	return nil
 }
 
@@ -341,11 +373,20 @@ func cmdLogs(args []string) error {
 }
 
 func cmdDockerEnv(args []string) error {
+	fs := newFlags("docker-env")
+	shell := fs.String("shell", shellenv.Default(runtime.GOOS), "the syntax: "+strings.Join(shellenv.Shells, ", "))
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	p, err := paths()
 	if err != nil {
 		return err
 	}
-	fmt.Printf("export DOCKER_HOST=%s\n", dockerctx.HostURL(p.DockerSocket()))
+	line, err := shellenv.Set(*shell, "DOCKER_HOST", dockerctx.HostURL(p.DockerSocket()))
+	if err != nil {
+		return err
+	}
+	fmt.Println(line)
 	return nil
 }
 

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
@@ -22,17 +23,23 @@ Commands:
               docker context current)  --mount PATH[:ro] (share a host
               folder at the same path; home and temp are shared by default)
               --unmount PATH; flags are saved for next time
-  stop        stop the machine cleanly (--force: power off at once)
+  stop        stop the machine cleanly (--force: power off at once;
+              --all-users: on Windows, as administrator, every user's)
   restart     stop, then start
   status      show the machine's state (--json for scripts)
   delete      remove the machine and its data disk (--force: don't ask)
   logs        show the daemon log and the VM console (-n LINES)
   shell       a root shell in the VM, for debugging (berth shell CMD... runs CMD)
   docker-env  print the DOCKER_HOST line for tools that ignore contexts
+              (--shell powershell|cmd|bash|zsh|sh|fish; PowerShell by
+              default on Windows, export elsewhere)
   version     print versions
-  setup       one-time setup as administrator (Windows: registers Berth's
-              Hyper-V socket services, which the installer does; --undo
-              removes them; nothing to do elsewhere)
+  setup       one-time setup as administrator, which the installer does
+              (Windows: registers Berth's Hyper-V socket services, puts
+              Berth's bin folder on the system Path and adds the signed-in
+              user to Hyper-V Administrators; exit status 10: sign out and
+              in before starting Berth. --undo removes the services and the
+              Path entry. Nothing to do elsewhere)
   daemon      run the daemon in the foreground (berth start runs it for you)
 `
 
@@ -77,8 +84,18 @@ func main() {
 		fmt.Fprintf(os.Stderr, "berth: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(2)
 	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		os.Exit(int(status))
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "berth %s: %v\n", cmd, err)
 		os.Exit(1)
 	}
 }
+
+// exitStatus is a command's documented exit status other than 0 and 1,
+// which the command has already explained on its output.
+type exitStatus int
+
+func (s exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(s)) }

@@ -2,29 +2,41 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
-	"github.com/berthvm/berth/vmhost/hyperv"
+	"github.com/berthvm/berth/app/winsetup"
 )
 
-// cmdSetup registers the Hyper-V socket services the VM dials; Windows
-// lets only an administrator do that, once per machine. The installer
-// runs it, and --undo when uninstalling, so the service IDs live here only.
+// cmdSetup does the one-time steps that need an administrator: the Hyper-V
+// socket services the VM dials, Berth's bin folder on the system Path, and
+// the signed-in user in Hyper-V Administrators. The installer runs it
+// elevated, and --undo when uninstalling; its exit status 10
+// (winsetup.ExitSignOut) means the user must sign out and in first.
 func cmdSetup(args []string) error {
 	fs := newFlags("setup")
-	undo := fs.Bool("undo", false, "remove the registration (what uninstalling Berth does)")
+	undo := fs.Bool("undo", false, "remove the service registration and the Path entry (what uninstalling Berth does)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *undo {
-		if err := hyperv.UnregisterServices(); err != nil {
-			return err
-		}
-		fmt.Println("Berth's Hyper-V socket services are unregistered.")
-		return nil
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find berth.exe's folder: %w", err)
 	}
-	if err := hyperv.RegisterServices(); err != nil {
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	bin := filepath.Dir(exe)
+	if *undo {
+		return winsetup.Undo(winsetup.Windows{}, bin, os.Stdout)
+	}
+	status, err := winsetup.Setup(winsetup.Windows{}, bin, os.Stdout)
+	if err != nil {
 		return err
 	}
-	fmt.Println("Berth's Hyper-V socket services are registered; `berth start` works from a normal terminal now.")
+	if status != 0 {
+		return exitStatus(status)
+	}
+	fmt.Println("Berth is set up; `berth start` works from a normal terminal.")
 	return nil
 }

@@ -283,6 +283,16 @@ func windowsPaths(roaming, local string) Paths {
 	}
 }
 
+// WindowsProfilePaths are the paths of the Windows user whose profile
+// folder is profile (ProfileList's ProfileImagePath): %APPDATA% and
+// %LOCALAPPDATA% where Windows puts them, AppData\Roaming and
+// AppData\Local. An elevated process (the installer stopping every
+// user's Berth) finds other users' daemons this way; a user's own Berth
+// uses DefaultPaths.
+func WindowsProfilePaths(profile string) Paths {
+	return windowsPaths(filepath.Join(profile, "AppData", "Roaming"), filepath.Join(profile, "AppData", "Local"))
+}
+
 // machineFor names the machine whose files live under dir.
 func machineFor(dir string) string {
 	sum := sha256.Sum256([]byte(dir))

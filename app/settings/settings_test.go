@@ -478,3 +478,15 @@ func TestDiskInUseIsTheSavedSize(t *testing.T) {
 		t.Error("a broken disk passed")
 	}
 }
+
+func TestWindowsProfilePaths(t *testing.T) {
+	dir := t.TempDir()
+	got := WindowsProfilePaths(dir)
+	want := windowsPaths(filepath.Join(dir, "AppData", "Roaming"), filepath.Join(dir, "AppData", "Local"))
+	if got != want {
+		t.Errorf("WindowsProfilePaths = %+v, want %+v", got, want)
+	}
+	if sock := got.ControlSocket(); sock != filepath.Join(dir, "AppData", "Local", "Berth", "run", "berth.sock") {
+		t.Errorf("control socket %s", sock)
+	}
+}

@@ -1,9 +1,11 @@
 ; Berth's Windows installer, compiled by packaging/windows/build.sh with
 ; makensis (-WX: a warning fails the build). Installs per machine (Program
-; Files, HKLM) berth.exe, berth-gui.exe and the guest image's Hyper-V
-; disks, registers the Hyper-V socket services with `berth setup` (the
-; service IDs live in Go only), adds a Start-menu entry and an uninstaller
-; that keeps users' machines and data unless asked.
+; Files, HKLM) berth.exe, berth-gui.exe, docker.exe and the guest image's
+; Hyper-V disks, runs `berth setup` (Hyper-V socket services, the bin
+; folder on the system Path, the signed-in user in Hyper-V Administrators:
+; all in Go, where they are tested), adds a Start-menu entry and an
+; uninstaller that keeps users' machines and data unless asked.
+; packaging/windows/check-nsi.sh checks what this script must do.
 ; build.sh defines VERSION, VI_VERSION (X.X.X.X), BIN_DIR, GUEST_DIR, OUT
 ; and COMPRESSOR.
 
@@ -18,6 +20,12 @@ RequestExecutionLevel admin
 
 !define APP Berth
 !define UNINST_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\Berth"
+; berth setup's exit status when it added the user to Hyper-V
+; Administrators (winsetup.ExitSignOut): the membership counts from the
+; user's next sign-in.
+!define SETUP_SIGN_OUT 10
+
+Var SignOut
 
 Name "${APP}"
 OutFile "${OUT}"
@@ -39,6 +47,7 @@ VIAddVersionKey LegalCopyright "Berth authors"
 !define MUI_FINISHPAGE_RUN_FUNCTION RunUnelevated
 !insertmacro MUI_PAGE_DIRECTORY
 !insertmacro MUI_PAGE_INSTFILES
+!define MUI_PAGE_CUSTOMFUNCTION_SHOW FinishShow
 !insertmacro MUI_PAGE_FINISH
 
 !define MUI_COMPONENTSPAGE_TEXT_TOP "Your Berth machine (its images, containers and volumes) and settings stay unless you tick them. Other users' machines are never removed."
@@ -47,14 +56,25 @@ VIAddVersionKey LegalCopyright "Berth authors"
 
 !insertmacro MUI_LANGUAGE English
 
-; Berth's processes hold berth.exe open and the VM holds the disks: stop
-; the machine cleanly, then end what is left (the daemon and the window).
-!macro StopBerth un
+; Every user's Berth holds berth.exe open and each VM holds the disks.
+; First each user's machine is stopped cleanly, as the user's own `berth
+; stop` would (containers get their stop timeout): `berth stop --all-users`
+; asks every user's daemon over its control socket, which admits
+; administrators, and logs what happened to each. Only then are the
+; processes left (idle daemons, dashboards, a daemon it could not reach)
+; ended. BERTH is the berth.exe that stops them: on an upgrade the new one,
+; unpacked to the plugins folder, as the installed one may predate
+; --all-users.
+!macro StopBerth un BERTH
 Function ${un}StopBerth
   ${If} ${FileExists} "$INSTDIR\bin\berth.exe"
-    DetailPrint "Stopping Berth..."
-    nsExec::ExecToLog '"$INSTDIR\bin\berth.exe" stop'
+    DetailPrint "Stopping every user's Berth..."
+    nsExec::ExecToLog '"${BERTH}" stop --all-users'
     Pop $0
+    ${If} $0 != 0
+      DetailPrint "Not every user's Berth stopped cleanly (berth stop --all-users: $0, above)."
+    ${EndIf}
+    DetailPrint "Ending the Berth processes still running, every user's berth.exe and berth-gui.exe..."
     nsExec::ExecToLog '"$SYSDIR\taskkill.exe" /F /IM berth-gui.exe'
     Pop $0
     nsExec::ExecToLog '"$SYSDIR\taskkill.exe" /F /IM berth.exe'
@@ -62,8 +82,8 @@ Function ${un}StopBerth
   ${EndIf}
 FunctionEnd
 !macroend
-!insertmacro StopBerth ""
-!insertmacro StopBerth "un."
+!insertmacro StopBerth "" "$PLUGINSDIR\berth.exe"
+!insertmacro StopBerth "un." "$INSTDIR\bin\berth.exe"
 
 Function .onInit
   SetShellVarContext all
@@ -83,12 +103,23 @@ Function RunUnelevated
   Exec '"$WINDIR\explorer.exe" "$INSTDIR\bin\berth-gui.exe"'
 FunctionEnd
 
+; Berth cannot start before the user has signed out and in again.
+Function FinishShow
+  ${If} $SignOut == 1
+    SendMessage $mui.FinishPage.Run ${BM_SETCHECK} 0 0
+    ShowWindow $mui.FinishPage.Run ${SW_HIDE}
+  ${EndIf}
+FunctionEnd
+
 Section "Berth" SecBerth
   SectionIn RO
+  InitPluginsDir
+  File "/oname=$PLUGINSDIR\berth.exe" "${BIN_DIR}\berth.exe"
   Call StopBerth
   SetOutPath "$INSTDIR\bin"
   File "${BIN_DIR}\berth.exe"
   File "${BIN_DIR}\berth-gui.exe"
+  File "${BIN_DIR}\docker.exe"
   SetOutPath "$INSTDIR\guest\amd64"
   File "${GUEST_DIR}\manifest.json"
   SetOutPath "$INSTDIR\guest\amd64\hyperv"
@@ -108,11 +139,16 @@ Section "Berth" SecBerth
 
   CreateShortCut "$SMPROGRAMS\${APP}.lnk" "$INSTDIR\bin\berth-gui.exe"
 
-  DetailPrint "Registering Berth's Hyper-V socket services..."
+  DetailPrint "Setting up Berth: Hyper-V socket services, the Path, Hyper-V Administrators..."
   nsExec::ExecToLog '"$INSTDIR\bin\berth.exe" setup'
   Pop $0
-  ${If} $0 != 0
-    MessageBox MB_ICONSTOP "Registering Berth's Hyper-V socket services failed (berth setup: $0). Run $\"$INSTDIR\bin\berth.exe setup$\" in an administrator terminal." /SD IDOK
+  ; LogicLib's == and != compare strings, so nsExec's "error" and
+  ; "timeout" are failures too.
+  ${If} $0 == ${SETUP_SIGN_OUT}
+    StrCpy $SignOut 1
+    MessageBox MB_OK|MB_ICONINFORMATION "You were added to the Hyper-V Administrators group, which lets Berth run its Linux VM without administrator rights.$\r$\n$\r$\nSign out of Windows and sign in again before starting Berth: the group counts from your next sign-in." /SD IDOK
+  ${ElseIf} $0 != 0
+    MessageBox MB_ICONSTOP "Setting up Berth failed (berth setup: $0; the details are above). Run $\"$INSTDIR\bin\berth.exe setup$\" in an administrator terminal." /SD IDOK
     Abort
   ${EndIf}
 SectionEnd
@@ -141,13 +177,17 @@ SectionEnd
 Section "-un.Berth"
   Call un.StopBerth
   ${If} ${FileExists} "$INSTDIR\bin\berth.exe"
-    DetailPrint "Unregistering Berth's Hyper-V socket services..."
+    DetailPrint "Unregistering Berth's Hyper-V socket services and removing Berth from the Path..."
     nsExec::ExecToLog '"$INSTDIR\bin\berth.exe" setup --undo'
     Pop $0
+    ${If} $0 != 0
+      DetailPrint "berth setup --undo failed ($0, above): remove $INSTDIR\bin from the system Path by hand."
+    ${EndIf}
   ${EndIf}
   Delete "$SMPROGRAMS\${APP}.lnk"
   Delete "$INSTDIR\bin\berth.exe"
   Delete "$INSTDIR\bin\berth-gui.exe"
+  Delete "$INSTDIR\bin\docker.exe"
   Delete "$INSTDIR\guest\amd64\manifest.json"
   Delete "$INSTDIR\guest\amd64\hyperv\boot.vhdx"
   Delete "$INSTDIR\guest\amd64\hyperv\system.vhdx"

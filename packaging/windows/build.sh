@@ -2,7 +2,7 @@
 # Builds Berth's Windows installer with NSIS:
 #   build.sh VERSION BIN_DIR GUEST_DIR OUT_DIR
 # writes OUT_DIR/Berth-Setup-VERSION.exe and prints its path. BIN_DIR
-# holds berth.exe and berth-gui.exe, GUEST_DIR a guest image with its
+# holds berth.exe, berth-gui.exe and docker.exe, GUEST_DIR a guest image with its
 # Hyper-V disks (make guest-image-hyperv). makensis runs with -WX: a
 # warning fails the build. NSIS_COMPRESS picks its compressor: zlib by
 # default, lzma for a smaller installer at ten times the CPU (README
@@ -12,7 +12,7 @@ version=$1 bin=$2 guest=$3 out=$4/Berth-Setup-$1.exe
 here=$(cd "$(dirname "$0")" && pwd)
 [[ $version =~ ^[A-Za-z0-9][A-Za-z0-9.+~-]*$ ]] ||
   { echo "build.sh: \"$version\" is no version for a file name (e.g. v1.0 or the output of git describe)" >&2; exit 1; }
-for f in "$bin/berth.exe" "$bin/berth-gui.exe" "$guest/manifest.json" "$guest/hyperv/boot.vhdx" "$guest/hyperv/system.vhdx"; do
+for f in "$bin/berth.exe" "$bin/berth-gui.exe" "$bin/docker.exe" "$guest/manifest.json" "$guest/hyperv/boot.vhdx" "$guest/hyperv/system.vhdx"; do
   [ -f "$f" ] || { echo "build.sh: $f is missing: build it first (make cross builds everything)" >&2; exit 1; }
 done
 compressor=${NSIS_COMPRESS:-zlib}
