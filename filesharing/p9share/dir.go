@@ -10,13 +10,16 @@ import (
 )
 
 // newName checks what a change in this directory needs: a share that
-// takes changes, and a name by the rules.
+// takes changes, a name by the rules, and a directory.
 func (f *file) newName(op, name string) (string, error) {
 	if f.s.readOnly {
 		return "", f.s.fail(op, name, linux.EROFS)
 	}
 	if err := CheckName(name); err != nil {
 		return "", f.s.fail(op, name, err)
+	}
+	if !f.dir {
+		return "", f.s.fail(op, name, linux.ENOTDIR)
 	}
 	return f.child(name), nil
 }
@@ -40,7 +43,7 @@ func (f *file) Create(name string, mode p9.OpenFlags, perm p9.FileMode, _ p9.UID
 		h.Close()
 		return nil, p9.QID{}, 0, f.s.fail("create", rel, err)
 	}
-	nf := f.s.newFile(f.t, rel)
+	nf := f.s.newFile(f.t, rel, false)
 	nf.h, nf.writable = h, mode.Mode() != p9.ReadOnly
 	return nf, f.t.qid(in), 0, nil
 }
@@ -220,6 +223,8 @@ func (f *file) Readdir(offset uint64, count uint32) (p9.Dirents, error) {
 	if f.h == nil {
 		return nil, f.s.fail("readdir", f.rel, linux.EBADF)
 	}
+	f.dirMu.Lock()
+	defer f.dirMu.Unlock()
 	if offset == 0 || f.names == nil {
 		if err := f.list(); err != nil {
 			return nil, f.s.fail("readdir", f.rel, err)

@@ -3,6 +3,7 @@ package p9share
 import (
 	"io"
 	"os"
+	"sync"
 
 	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
@@ -16,11 +17,15 @@ type file struct {
 	// that each passed CheckName, joined by "/", only ever resolved
 	// through t.root.
 	rel string
+	// dir: the node was a directory when walked to. Only a directory is
+	// walked from or changed in; 9P resolves no symlink on the server.
+	dir bool
 	// h is the one handle an opened file holds, from Open or Create until
 	// Close; nil before.
 	h        *os.File
 	writable bool
 	// names is the listing Readdir serves offsets from.
+	dirMu sync.Mutex
 	names []string
 }
 
@@ -40,46 +45,46 @@ func join(rel, name string) string {
 // Walk implements p9.File.Walk: each name is checked, then looked at
 // without following a symlink; a walk goes on only through directories.
 func (f *file) Walk(names []string) ([]p9.QID, p9.File, error) {
-	qids, rel, _, err := f.walk(names, false)
+	qids, rel, dir, _, err := f.walk(names, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	return qids, f.s.newFile(f.t, rel), nil
+	return qids, f.s.newFile(f.t, rel, dir), nil
 }
 
 // WalkGetAttr implements p9.File.WalkGetAttr from the walk's own stat.
 func (f *file) WalkGetAttr(names []string) ([]p9.QID, p9.File, p9.AttrMask, p9.Attr, error) {
-	qids, rel, in, err := f.walk(names, true)
+	qids, rel, dir, in, err := f.walk(names, true)
 	if err != nil {
 		return nil, nil, p9.AttrMask{}, p9.Attr{}, err
 	}
 	mask, a := attr(in)
-	return qids, f.s.newFile(f.t, rel), mask, a, nil
+	return qids, f.s.newFile(f.t, rel, dir), mask, a, nil
 }
 
-func (f *file) walk(names []string, stat bool) (qids []p9.QID, rel string, last info, err error) {
-	rel = f.rel
+func (f *file) walk(names []string, stat bool) (qids []p9.QID, rel string, dir bool, last info, err error) {
+	rel, dir = f.rel, f.dir
 	if len(names) == 0 && stat {
 		if last, err = lstatAt(f.t.root, rel); err != nil {
-			return nil, "", info{}, f.s.fail("walk", rel, err)
+			return nil, "", false, info{}, f.s.fail("walk", rel, err)
 		}
 	}
-	for i, name := range names {
+	for _, name := range names {
 		if err := CheckName(name); err != nil {
-			return nil, "", info{}, f.s.fail("walk", name, err)
+			return nil, "", false, info{}, f.s.fail("walk", name, err)
 		}
-		if i > 0 && !last.mode.IsDir() {
-			return nil, "", info{}, f.s.fail("walk", name, linux.ENOTDIR)
+		if !dir {
+			return nil, "", false, info{}, f.s.fail("walk", name, linux.ENOTDIR)
 		}
 		next := join(rel, name)
 		in, err := lstatAt(f.t.root, next)
 		if err != nil {
-			return nil, "", info{}, f.s.fail("walk", next, err)
+			return nil, "", false, info{}, f.s.fail("walk", next, err)
 		}
 		qids = append(qids, f.t.qid(in))
-		rel, last = next, in
+		rel, dir, last = next, in.mode.IsDir(), in
 	}
-	return qids, rel, last, nil
+	return qids, rel, dir, last, nil
 }
 
 // stat is the node's attributes, from its handle once open.

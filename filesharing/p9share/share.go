@@ -59,7 +59,7 @@ func (s *Share) Attach() (p9.File, error) {
 		s.t = t
 	}
 	s.refs++
-	return &file{s: s, t: s.t, rel: "."}, nil
+	return &file{s: s, t: s.t, rel: ".", dir: true}, nil
 }
 
 func openTree(path string) (*tree, error) {
@@ -76,11 +76,11 @@ func openTree(path string) (*tree, error) {
 }
 
 // newFile is another file of t, which an open file already holds.
-func (s *Share) newFile(t *tree, rel string) *file {
+func (s *Share) newFile(t *tree, rel string, dir bool) *file {
 	s.mu.Lock()
 	s.refs++
 	s.mu.Unlock()
-	return &file{s: s, t: t, rel: rel}
+	return &file{s: s, t: t, rel: rel, dir: dir}
 }
 
 // release drops a file's hold on the tree; the last one closes the root,
