@@ -95,7 +95,8 @@ unit:
 # testdata/fuzz, where plain `go test` replays it from then on.
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./app/daemon:FuzzControlAPI ./app/settings:FuzzDecode ./filesharing:FuzzRewriteCreate \
-	./filesharing:FuzzBind ./guestd/protocol:FuzzParseOptions ./netproxy/apifilter:FuzzRequests
+	./filesharing:FuzzBind ./filesharing/p9share:FuzzWalk ./guestd/protocol:FuzzParseOptions \
+	./netproxy/apifilter:FuzzRequests
 fuzz:
 	@mkdir -p $(BUILD)
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t#*:}; log=$(BUILD)/fuzz-$$name.log; \

@@ -11,10 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hugelgupf/p9/fsimpl/localfs"
 	"github.com/hugelgupf/p9/p9"
 
-	"github.com/berthvm/berth/filesharing/p9ro"
+	"github.com/berthvm/berth/filesharing/p9share"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -81,10 +80,7 @@ func serveLinks(ctx context.Context, p plan, network vmhost.Network, listen func
 	for i, sh := range p.Shares {
 		// The guest mounts a read-only share ro, but its root could mount
 		// it again: the server refuses changes too, as vz does.
-		a := localfs.Attacher(sh.HostPath)
-		if sh.ReadOnly {
-			a = p9ro.Attacher(a)
-		}
+		a := p9share.New(sh.HostPath, sh.ReadOnly, log.With("vm", p.Name))
 		go p9.NewServer(a).ServeContext(ctx, shareLs[i])
 	}
 	return nil

@@ -111,6 +111,10 @@ func TestServeLinks(t *testing.T) {
 	if err != nil && err != io.EOF || string(buf[:n]) != "from the host" {
 		t.Fatalf("read over 9P: %q, %v", buf[:n], err)
 	}
+	// A name a Windows host would read as the share's parent is refused.
+	if _, _, err := root.Walk([]string{`..\..\Windows`}); err == nil {
+		t.Fatal(`the share's server walked to ..\..\Windows`)
+	}
 	pc.Close()
 
 	// Once ctx ends, nothing listens.
