@@ -1,6 +1,14 @@
 # Berth build. `make run` builds everything and boots Berth; `make test` runs
 # the unit tests and the end-to-end suite (which boots a real VM).
+# On macOS (Darwin) the same two commands take the recipes of
+# packaging/macos/darwin.mk instead of this file's Linux ones: nothing from
+# apt, Berth.app signed, and the guest for the Mac's own architecture.
 
+UNAME_S := $(shell uname -s)
+ifeq ($(UNAME_S),Darwin)
+UNAME_M := $(shell uname -m)
+ARCH ?= $(if $(filter arm64,$(UNAME_M)),arm64,amd64)
+endif
 ARCH ?= amd64
 # The Debian release the guest is built from (README "The guest image").
 # SUITE=bookworm builds the previous image (dockerd 20.10) into directories
@@ -27,11 +35,15 @@ GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_t
 .PHONY: all deps run test unit fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
 all: guest-image
 
+ifeq ($(UNAME_S),Darwin)
+include packaging/macos/darwin.mk
+else
 deps:
 	bash packaging/install-deps.sh
 	bash packaging/start-libvirtd.sh
 
 guest-image: deps $(GUEST)/manifest.json
+endif
 
 $(CACHE)/rootfs.tar: packaging/guest/packages.txt packaging/guest/rootfs.sh
 	bash packaging/guest/rootfs.sh $(SUITE) $(ARCH) packaging/guest/packages.txt $@
@@ -177,7 +189,9 @@ e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookwor
 		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts \
 		go test -tags e2e -count=1 -timeout 75m -parallel 2 -v ./e2e/
 
+ifneq ($(UNAME_S),Darwin)
 test: unit fuzz cross e2e test-package
+endif
 
 # The reliability suite alone (README "Reliability"): daemon and power
 # crashes, full host and data disks, restart policies. `make e2e` (and so
@@ -229,10 +243,12 @@ bench-boot: deps guest-image guest-image-bookworm
 		go test -tags e2e -count=1 -timeout 60m -run TestBootBench -v ./e2e/
 
 # Starts the machine, then opens the dashboard when there is a display.
+ifneq ($(UNAME_S),Darwin)
 run: deps guest-image $(BIN)/berth $(BIN)/berth-gui
 	$(BIN)/berth start
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" != Linux ]; then $(BIN)/berth gui; \
 	else echo "No display: the dashboard opens with \`$(BIN)/berth\` on a desktop."; fi
+endif
 
 # The Debian package, build/dist/berth_<version>_<arch>.deb, with dpkg-deb
 # alone (README "Linux package"). The version comes from git
@@ -241,11 +257,13 @@ DEB_VERSION ?= $(shell bash packaging/deb/version.sh)
 DEB = $(BUILD)/dist/berth_$(DEB_VERSION)_$(ARCH).deb
 DEB_COMPRESS ?= zstd
 DEB_MAINTAINER ?= Berth maintainers <maintainers@berth.dev>
+ifneq ($(UNAME_S),Darwin)
 package: guest-image $(BIN)/berth $(BIN)/berth-gui $(BIN)/mkicons
 	rm -rf $(BUILD)/icons
 	$(BIN)/mkicons -o $(BUILD)/icons
 	DEB_COMPRESS=$(DEB_COMPRESS) DEB_MAINTAINER='$(DEB_MAINTAINER)' bash packaging/deb/build.sh \
 		'$(DEB_VERSION)' $(ARCH) $(BIN) $(GUEST) $(BUILD)/icons $(BUILD)/deb $(BUILD)/dist
+endif
 
 # Installs the package with apt (as root), checks it, removes it, and
 # checks that a user's data outlived the removal.

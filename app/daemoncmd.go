@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/berthvm/berth/app/daemon"
+	"github.com/berthvm/berth/app/launcher"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/netproxy/dockerctx"
 )
@@ -23,6 +24,11 @@ func cmdDaemon(args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if exe, err := os.Executable(); err == nil {
+		if err := launcher.CheckDaemonBinary(runtime.GOOS, exe); err != nil {
+			return err
+		}
+	}
 	p, err := paths()
 	if err != nil {
 		return err

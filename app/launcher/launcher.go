@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -69,6 +71,9 @@ func ensure(ctx context.Context, p settings.Paths, berth string, preflight func(
 		if exe, err = os.Executable(); err != nil {
 			return nil, err
 		}
+	}
+	if err := CheckDaemonBinary(runtime.GOOS, exe); err != nil {
+		return nil, err
 	}
 	logPath := p.DaemonLog()
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -168,4 +173,26 @@ func Tail(path string, n int) string {
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// CheckDaemonBinary refuses, on macOS, a daemon binary that is not inside
+// an app bundle (…/X.app/Contents/MacOS/berth). Apple's Virtualization
+// framework runs VMs only for a binary signed with the virtualization
+// entitlement, and the build signs only the copy in Berth.app: a plain
+// build/bin/berth would start, then fail deep in the framework with an
+// entitlement error. It is refused up front, pointing at the bundle,
+// rather than exec'ing the bundle's binary in its place, which could be
+// another build or version than the one the user ran. Symbolic links are
+// followed, so a berth on PATH linked to the bundle's binary passes.
+func CheckDaemonBinary(goos, exe string) error {
+	if goos != "darwin" {
+		return nil
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	if strings.HasSuffix(filepath.Dir(exe), ".app/Contents/MacOS") {
+		return nil
+	}
+	return fmt.Errorf("%s is not inside Berth.app: on macOS only the signed berth in the app bundle runs the daemon (Apple's Virtualization framework needs its entitlement). Run /Applications/Berth.app/Contents/MacOS/berth, or build/Berth.app/Contents/MacOS/berth after `make run`, or link it onto your PATH (README \"macOS\")", exe)
 }

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -101,5 +104,41 @@ func TestEnsureChecksTheHostFirst(t *testing.T) {
 	daemonStub(t, p)
 	if _, err := ensure(context.Background(), p, "", func() error { return refusal }); err != nil {
 		t.Fatalf("running daemon: %v", err)
+	}
+}
+
+func TestCheckDaemonBinary(t *testing.T) {
+	dir := t.TempDir()
+	app := filepath.Join(dir, "Berth.app", "Contents", "MacOS")
+	if err := os.MkdirAll(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inBundle := filepath.Join(app, "berth")
+	if err := os.WriteFile(inBundle, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	onPath := filepath.Join(dir, "bin", "berth") // ln -s …/Berth.app/Contents/MacOS/berth
+	os.MkdirAll(filepath.Dir(onPath), 0o755)
+	if err := os.Symlink(inBundle, onPath); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(dir, "build", "bin", "berth")
+	for _, tc := range []struct {
+		goos, exe string
+		ok        bool
+	}{
+		{"darwin", inBundle, true},
+		{"darwin", onPath, true},
+		{"darwin", plain, false},
+		{"linux", plain, true},
+		{"windows", plain, true},
+	} {
+		err := CheckDaemonBinary(tc.goos, tc.exe)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s %s: %v", tc.goos, tc.exe, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "Berth.app/Contents/MacOS/berth") {
+			t.Errorf("the refusal does not point at the bundle: %v", err)
+		}
 	}
 }

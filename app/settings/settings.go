@@ -250,9 +250,7 @@ func DefaultPaths() (Paths, error) {
 		if err != nil {
 			return Paths{}, fmt.Errorf("finding the home directory: %w", err)
 		}
-		app := filepath.Join(home, "Library", "Application Support", "Berth")
-		// $TMPDIR is per-user on macOS and much shorter than ~/Library paths.
-		return Paths{Config: app, Data: app, Run: userTempDir()}, nil
+		return darwinPaths(home, os.Getuid()), nil
 	default:
 		home, err := os.UserHomeDir()
 		if err != nil {
@@ -268,6 +266,63 @@ func DefaultPaths() (Paths, error) {
 			Run:    run,
 		}, nil
 	}
+}
+
+// darwinPaths are a Mac user's directories: settings and disks in
+// ~/Library/Application Support/Berth, sockets and the lock in
+// MacRunDir's.
+func darwinPaths(home string, uid int) Paths {
+	app := filepath.Join(home, "Library", "Application Support", "Berth")
+	return Paths{Config: app, Data: app, Run: MacRunDir(home, uid)}
+}
+
+// sunPathMax is the longest unix socket path macOS takes: sun_path is 104
+// bytes there, the terminating NUL included (Linux's is 108).
+const sunPathMax = 103
+
+// longestSocketName is the longest name of a socket Berth makes in the run
+// directory (docker.sock; berth.sock, net.sock and pprof.sock are shorter).
+const longestSocketName = "docker.sock"
+
+// checkSocketRoom refuses a run directory (BERTH_HOME's, typically) too
+// long for the sockets in it on goos, before a listen fails obscurely.
+func checkSocketRoom(goos, dir string) error {
+	limit := sunPathMax
+	switch goos {
+	case "windows":
+		return nil // named pipes, and AF_UNIX's limit is Windows's own
+	case "linux":
+		limit = 108 // sun_path is 108 bytes; Go takes a path that fills it
+	}
+	if sock := filepath.Join(dir, longestSocketName); len(sock) > limit {
+		return fmt.Errorf("the run directory %s is too long for unix sockets: %s is %d bytes, %s allows %d; set BERTH_HOME to a shorter directory", dir, sock, len(sock), goos, limit)
+	}
+	return nil
+}
+
+// RunDirFits tells whether every socket in dir fits macOS's limit.
+func RunDirFits(dir string) bool {
+	return len(filepath.Join(dir, longestSocketName)) <= sunPathMax
+}
+
+// MacRunDir is the run directory of the user with this home and uid on
+// macOS: ~/.berth/run, the same for the CLI in a terminal, the dashboard
+// started from Finder and the login item started by launchd. It used to be
+// $TMPDIR, which launchd may set differently from a terminal's (and which
+// a shell's user may change): processes of one user then looked for the
+// lock and the sockets in different places, and two daemons could open one
+// data disk.
+//
+// The path is short (like Docker Desktop's ~/.docker/run and Lima's
+// ~/.lima/NAME) and has no space, so DOCKER_HOST=unix://… needs no quoting.
+// A home so long that a socket there would pass macOS's 104-byte limit
+// gets /tmp/berth-UID instead: also stable, and Ensure makes it 0700 and
+// refuses it when another user owns it.
+func MacRunDir(home string, uid int) string {
+	if dir := filepath.Join(home, ".berth", "run"); RunDirFits(dir) {
+		return dir
+	}
+	return filepath.Join("/tmp", "berth-"+strconv.Itoa(uid))
 }
 
 // windowsPaths are a Windows user's directories, from %APPDATA% and
@@ -332,6 +387,11 @@ func (p Paths) Ensure() error {
 		}
 		if err := checkOwner(dir, fi); err != nil {
 			return err
+		}
+		if dir == p.Run {
+			if err := checkSocketRoom(runtime.GOOS, dir); err != nil {
+				return err
+			}
 		}
 		// Windows has no unix modes; its ACLs already make these per-user.
 		if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o700 {

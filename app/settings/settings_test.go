@@ -490,3 +490,102 @@ func TestWindowsProfilePaths(t *testing.T) {
 		t.Errorf("control socket %s", sock)
 	}
 }
+
+// On macOS every process of a user (the CLI in a terminal, the dashboard
+// opened from Finder, the login item started by launchd) must find one
+// run directory, whatever TMPDIR each was given.
+func TestMacRunDirDoesNotFollowTMPDIR(t *testing.T) {
+	const home, uid = "/Users/ann", 501
+	want := Paths{
+		Config: "/Users/ann/Library/Application Support/Berth",
+		Data:   "/Users/ann/Library/Application Support/Berth",
+		Run:    "/Users/ann/.berth/run",
+	}
+	for _, tmp := range []string{
+		"/var/folders/xy/abcdefgh_ijklmnopqrstuvw0000gn/T/", // a terminal's
+		"/private/var/folders/xy/abcdefgh_ijklmnopqrstuvw0000gn/T/",
+		"/tmp", // launchd without a per-user TMPDIR
+		"",     // none at all
+	} {
+		t.Setenv("TMPDIR", tmp)
+		if got := darwinPaths(home, uid); got != want {
+			t.Errorf("TMPDIR=%q: paths %+v, want %+v", tmp, got, want)
+		}
+		t.Logf("TMPDIR=%-58q → run directory %s", tmp, darwinPaths(home, uid).Run)
+	}
+}
+
+func TestMacRunDirFallsBackWhenTheHomeIsTooLong(t *testing.T) {
+	const uid = 501
+	// The longest home whose ~/.berth/run/docker.sock still fits 103 bytes.
+	suffix := len("/.berth/run/docker.sock")
+	fits := "/Users/" + strings.Repeat("a", sunPathMax-suffix-len("/Users/"))
+	tooLong := fits + "b"
+	if got, want := MacRunDir(fits, uid), fits+"/.berth/run"; got != want {
+		t.Errorf("home of %d bytes: run directory %s, want %s", len(fits), got, want)
+	}
+	got := MacRunDir(tooLong, uid)
+	if got != "/tmp/berth-501" {
+		t.Errorf("home of %d bytes: run directory %s, want /tmp/berth-501", len(tooLong), got)
+	}
+	t.Logf("home of %d bytes → %s; %d bytes → %s", len(fits), MacRunDir(fits, uid), len(tooLong), got)
+	for _, dir := range []string{MacRunDir(fits, uid), got, MacRunDir("/Users/x", 4294967294)} {
+		for _, name := range []string{"docker.sock", "berth.sock", "net.sock", "pprof.sock"} {
+			if sock := filepath.Join(dir, name); len(sock) > sunPathMax {
+				t.Errorf("%s is %d bytes, over macOS's %d", sock, len(sock), sunPathMax)
+			}
+		}
+	}
+}
+
+// Every socket the daemon makes is named within longestSocketName's length.
+func TestLongestSocketName(t *testing.T) {
+	p := Paths{Run: "/r"}
+	for _, sock := range []string{p.ControlSocket(), p.NetSocket(), "/r/pprof.sock", "/r/docker.sock"} {
+		if len(filepath.Base(sock)) > len(longestSocketName) {
+			t.Errorf("%s is longer than %s", sock, longestSocketName)
+		}
+	}
+}
+
+// A run directory the sockets would not fit in (BERTH_HOME deep in a
+// tree) is refused by Ensure with what to do, not by a listen later.
+func TestEnsureRefusesARunDirectoryTooLongForSockets(t *testing.T) {
+	for goos, limit := range map[string]int{"darwin": 103, "linux": 108} {
+		dir := "/" + strings.Repeat("d", limit-len("/docker.sock")-1)
+		if err := checkSocketRoom(goos, dir); err != nil {
+			t.Errorf("%s: %d-byte directory refused: %v", goos, len(dir), err)
+		}
+		err := checkSocketRoom(goos, dir+"x")
+		if err == nil || !strings.Contains(err.Error(), "too long for unix sockets") || !strings.Contains(err.Error(), "BERTH_HOME") {
+			t.Errorf("%s: %d-byte directory: %v", goos, len(dir)+1, err)
+		}
+	}
+	if runtime.GOOS == "linux" {
+		base := t.TempDir()
+		deep := filepath.Join(base, strings.Repeat("x", 112-len(base)))
+		err := Paths{Config: base, Data: base, Run: deep}.Ensure()
+		if err == nil || !strings.Contains(err.Error(), "too long") {
+			t.Errorf("Ensure with a %d-byte run directory = %v", len(deep), err)
+		}
+		t.Logf("the error: %v", err)
+	}
+}
+
+// The fallback run directory is made private and checked like the others.
+func TestMacFallbackRunDirIsPrivate(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no unix modes")
+	}
+	base := t.TempDir()
+	run := filepath.Join(base, "berth-"+strconv.Itoa(os.Getuid()))
+	if err := os.Mkdir(run, 0o777); err != nil { // made by a looser umask
+		t.Fatal(err)
+	}
+	if err := (Paths{Config: base, Data: base, Run: run}).Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(run); fi.Mode().Perm() != 0o700 {
+		t.Errorf("%s has mode %v, want 0700", run, fi.Mode().Perm())
+	}
+}

@@ -18,3 +18,22 @@ func TestMissingCLI(t *testing.T) {
 		}
 	}
 }
+
+// The dashboard opened from Finder has launchd's PATH, without Homebrew's
+// bin: a CLI there is still found, on Apple silicon and on Intel.
+func TestMissingCLIOnAMacOutsidePATH(t *testing.T) {
+	for _, place := range []string{"/opt/homebrew/bin/docker", "/usr/local/bin/docker"} {
+		only := func(name string) (string, error) {
+			if name == place {
+				return name, nil
+			}
+			return "", errors.New("not found")
+		}
+		if h := MissingCLI("darwin", "berth", only); h != "" {
+			t.Errorf("docker in %s: %q", place, h)
+		}
+		if h := MissingCLI("linux", "berth", only); h == "" {
+			t.Errorf("linux looked in %s", place)
+		}
+	}
+}

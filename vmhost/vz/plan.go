@@ -109,9 +109,33 @@ func guestFacts(o Options) vmhost.GuestFacts {
 	return f
 }
 
-// checkKernel refuses kernels vz cannot boot: on arm64 its Linux boot
-// loader takes only an uncompressed Image (magic "ARM\x64" at 0x38), not a
-// gzip'd vmlinuz; on amd64 an ELF vmlinux or a bzImage.
+// Kernel formats, by their magic (file(1)'s Magdir/linux has the same).
+var (
+	arm64ImageMagic = []byte("ARM\x64") // at 0x38 of an arm64 Image
+	bzImageMagic    = []byte("HdrS")    // at 0x202: the x86 boot protocol's setup header
+	elfMagic        = []byte("\x7fELF") // at 0: a vmlinux
+	gzipMagic       = []byte{0x1f, 0x8b}
+)
+
+// checkKernel refuses kernels vz cannot boot.
+//
+// On arm64 VZLinuxBootLoader takes only an uncompressed Image (magic
+// "ARM\x64" at 0x38): the arm64 kernel has no decompressor of its own, and
+// a gzip'd vmlinuz hangs the VM at start (vfkit's doc/usage.md, "Linux
+// bootloader", and its pkg/vf/bootloader.go check the same magic).
+//
+// On amd64 (Intel Macs) it takes a bzImage, the x86 boot protocol's
+// format (setup header "HdrS" at 0x202), whatever compression the kernel
+// carries inside: the framework loads it as a boot loader would and the
+// kernel's own stub decompresses itself. That is the format every public
+// x86 use of VZLinuxBootLoader boots: Code-Hex/vz's own tests on Intel
+// (its Makefile's download_kernel target renames PUI PUI Linux's x86_64
+// bzImage to the Image its virtualization_test.go boots through
+// NewLinuxBootLoader; on arm64 it gunzips Image.gz instead). Apple's
+// reference for VZLinuxBootLoader names no x86 format, and no source read
+// (Code-Hex/vz, vfkit, Lima's vz driver) shows an ELF vmlinux, the PVH
+// entry point QEMU boots on Linux hosts, starting on vz. So an ELF vmlinux
+// is refused here with a clear message instead of a VM that never prints.
 func checkKernel(path, arch string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -124,20 +148,28 @@ func checkKernel(path, arch string) error {
 		return fmt.Errorf("kernel %s: %w", path, err)
 	}
 	head = head[:n]
+	at := func(off int, magic []byte) bool {
+		return len(head) >= off+len(magic) && bytes.Equal(head[off:off+len(magic)], magic)
+	}
 	switch arch {
 	case "arm64":
-		if len(head) >= 0x3c && bytes.Equal(head[0x38:0x3c], []byte("ARM\x64")) {
+		switch {
+		case at(0x38, arm64ImageMagic):
 			return nil
-		}
-		if bytes.HasPrefix(head, []byte{0x1f, 0x8b}) {
+		case at(0, gzipMagic):
 			return fmt.Errorf("kernel %s is gzip-compressed: vz boots an uncompressed arm64 Image (build the guest with `make guest-image ARCH=arm64`)", path)
 		}
 		return fmt.Errorf("kernel %s is not an arm64 Linux Image", path)
 	case "amd64":
-		if bytes.HasPrefix(head, []byte("\x7fELF")) || (len(head) >= 0x206 && bytes.Equal(head[0x202:0x206], []byte("HdrS"))) {
+		switch {
+		case at(0x202, bzImageMagic):
 			return nil
+		case at(0, elfMagic):
+			return fmt.Errorf("kernel %s is an ELF vmlinux (the format QEMU boots on Linux hosts): on an Intel Mac vz boots a bzImage, Debian's vmlinuz as shipped; build the guest image for macOS", path)
+		case at(0x38, arm64ImageMagic):
+			return fmt.Errorf("kernel %s is an arm64 Image: this Mac is Intel and boots an amd64 bzImage (build the guest with ARCH=amd64)", path)
 		}
-		return fmt.Errorf("kernel %s is neither an ELF vmlinux nor a bzImage", path)
+		return fmt.Errorf("kernel %s is not an amd64 bzImage, the format vz boots on an Intel Mac", path)
 	}
 	return fmt.Errorf("vz does not run %s guests", arch)
 }

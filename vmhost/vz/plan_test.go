@@ -94,7 +94,13 @@ func TestPlanRefuses(t *testing.T) {
 		{"rosetta tag taken", func(s *vmhost.Spec) { s.Shares[0].Tag = RosettaTag }, "arm64", Options{Rosetta: true}, `tag "rosetta" is Rosetta's`},
 		{"compressed arm64 kernel", func(s *vmhost.Spec) { s.Kernel = kernelFile(t, "gzip") }, "arm64", Options{}, "make guest-image ARCH=arm64"},
 		{"amd64 kernel on arm64", func(s *vmhost.Spec) { s.Kernel = kernelFile(t, "bzimage") }, "arm64", Options{}, "not an arm64 Linux Image"},
-		{"arm64 kernel on intel", func(s *vmhost.Spec) {}, "amd64", Options{}, "neither an ELF vmlinux nor a bzImage"},
+		{"arm64 kernel on intel", func(s *vmhost.Spec) {}, "amd64", Options{}, "is an arm64 Image: this Mac is Intel"},
+		// The amd64 image built for QEMU carries an ELF vmlinux (PVH);
+		// vz on Intel boots a bzImage only.
+		{"ELF vmlinux on intel", func(s *vmhost.Spec) { s.Kernel = kernelFile(t, "elf") }, "amd64", Options{}, "is an ELF vmlinux"},
+		{"gzip on intel", func(s *vmhost.Spec) { s.Kernel = kernelFile(t, "gzip") }, "amd64", Options{}, "not an amd64 bzImage"},
+		{"truncated kernel on intel", func(s *vmhost.Spec) { s.Kernel = kernelFile(t, "short") }, "amd64", Options{}, "not an amd64 bzImage"},
+		{"ELF vmlinux on arm64", func(s *vmhost.Spec) { s.Kernel = kernelFile(t, "elf") }, "arm64", Options{}, "not an arm64 Linux Image"},
 		{"truncated kernel", func(s *vmhost.Spec) { s.Kernel = kernelFile(t, "short") }, "arm64", Options{}, "not an arm64 Linux Image"},
 		{"missing kernel", func(s *vmhost.Spec) { s.Kernel = "/nonexistent/vmlinuz" }, "arm64", Options{}, "no such file"},
 		{"other arch", func(s *vmhost.Spec) {}, "riscv64", Options{}, "does not run riscv64"},
@@ -110,11 +116,9 @@ func TestPlanRefuses(t *testing.T) {
 	}
 }
 
-func TestPlanTakesIntelKernels(t *testing.T) {
-	for _, kind := range []string{"elf", "bzimage"} {
-		if _, err := newPlan(testSpec(t, kernelFile(t, kind)), "amd64", Options{}); err != nil {
-			t.Errorf("%s: %v", kind, err)
-		}
+func TestPlanTakesABzImageOnIntel(t *testing.T) {
+	if _, err := newPlan(testSpec(t, kernelFile(t, "bzimage")), "amd64", Options{}); err != nil {
+		t.Error(err)
 	}
 }
 

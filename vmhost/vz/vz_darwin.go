@@ -2,7 +2,6 @@ package vz
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -36,16 +35,8 @@ type Backend struct {
 	log *slog.Logger
 	o   Options
 
-	mu   sync.Mutex
-	vms  map[string]*machine
+	vms  machines
 	hubs hubs // per machine name, from the first Watch or Start on
-}
-
-type machine struct {
-	vm vmAdapter
-	// release ends the NIC's link and the following of the VM's states;
-	// once the VM is down, or was never started.
-	release func()
 }
 
 // New checks that this Mac can run VMs and returns the backend.
@@ -55,7 +46,7 @@ func New(log *slog.Logger, o Options) (*Backend, error) {
 			return nil, err
 		}
 	}
-	return &Backend{log: log, o: o, vms: map[string]*machine{}}, nil
+	return &Backend{log: log, o: o}, nil
 }
 
 // vmAdapter gives *vz.VirtualMachine the vm interface.
@@ -63,62 +54,60 @@ type vmAdapter struct{ *vz.VirtualMachine }
 
 func (a vmAdapter) State() vmState { return vmState(a.VirtualMachine.State()) }
 
+// Start boots the VM with the framework's defaults; it blocks until the
+// VM runs or failed to.
+func (a vmAdapter) Start() error { return a.VirtualMachine.Start() }
+
 // GuestFacts are what a vz guest must be told (plan.go's guestFacts).
 func (b *Backend) GuestFacts() vmhost.GuestFacts { return guestFacts(b.o) }
 
-// Start builds the machine from spec and boots it.
+// Start builds the machine from spec and boots it. The framework's Start
+// blocks until the VM runs; the backend's lock is not held meanwhile
+// (machines.go), so Kill, Delete and State answer while it does.
 func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	p, err := newPlan(spec, runtime.GOARCH, b.o)
 	if err != nil {
 		return err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if old, ok := b.vms[spec.Name]; ok {
-		if !down(old.vm.State()) {
-			return fmt.Errorf("start vm %q: it is already running", spec.Name)
+	err = b.vms.start(spec.Name, func() (startable, func(), error) {
+		vmConn, hostConn, err := datagramPair()
+		if err != nil {
+			return nil, nil, fmt.Errorf("network: %w", err)
 		}
-		old.release()
-		delete(b.vms, spec.Name)
-	}
-	vmConn, hostConn, err := datagramPair()
-	if err != nil {
-		return fmt.Errorf("start vm %q: network: %w", spec.Name, err)
-	}
-	netCtx, cancelNet := context.WithCancel(context.Background())
-	// The VM's end goes to the framework as it is (no duplicate): it is
-	// closed only once the VM is down.
-	stopNet := sync.OnceFunc(func() {
-		cancelNet()
-		hostConn.Close()
-		vmConn.Close()
+		netCtx, cancelNet := context.WithCancel(context.Background())
+		// The VM's end goes to the framework as it is (no duplicate): it
+		// is closed only once the VM is down.
+		stopNet := sync.OnceFunc(func() {
+			cancelNet()
+			hostConn.Close()
+			vmConn.Close()
+		})
+		cfg, err := configure(p, vmConn)
+		if err != nil {
+			stopNet()
+			return nil, nil, err
+		}
+		v, err := vz.NewVirtualMachine(cfg)
+		if err != nil {
+			stopNet()
+			return nil, nil, err
+		}
+		go func() {
+			if err := spec.Network.ServeDatagram(netCtx, frameConn{hostConn}); err != nil {
+				b.log.Warn("VM network link ended", "vm", spec.Name, "err", err)
+			}
+		}()
+		done := make(chan struct{})
+		release := sync.OnceFunc(func() {
+			stopNet()
+			close(done)
+		})
+		go follow(done, v.StateChangedNotify(), b.hubs.get(spec.Name).publish, stopNet)
+		return vmAdapter{v}, release, nil
 	})
-	cfg, err := configure(p, vmConn)
 	if err != nil {
-		stopNet()
-		return fmt.Errorf("start vm %q: %w", spec.Name, err)
+		return err
 	}
-	v, err := vz.NewVirtualMachine(cfg)
-	if err != nil {
-		stopNet()
-		return fmt.Errorf("start vm %q: %w", spec.Name, err)
-	}
-	go func() {
-		if err := spec.Network.ServeDatagram(netCtx, frameConn{hostConn}); err != nil {
-			b.log.Warn("VM network link ended", "vm", spec.Name, "err", err)
-		}
-	}()
-	done := make(chan struct{})
-	m := &machine{vm: vmAdapter{v}, release: sync.OnceFunc(func() {
-		stopNet()
-		close(done)
-	})}
-	go follow(done, v.StateChangedNotify(), b.hubs.get(spec.Name).publish, stopNet)
-	if err := v.Start(); err != nil {
-		m.release()
-		return fmt.Errorf("start vm %q: %w", spec.Name, err)
-	}
-	b.vms[spec.Name] = m
 	b.log.Info("vz VM started", "vm", spec.Name, "cpus", p.CPUs, "memory", p.MemoryBytes>>20, "shares", len(p.Shares), "rosetta", p.Rosetta)
 	return nil
 }
@@ -245,25 +234,13 @@ func configure(p plan, nic *os.File) (*vz.VirtualMachineConfiguration, error) {
 	return cfg, nil
 }
 
-// Kill pulls the plug on the machine, if there is one.
-func (b *Backend) Kill(ctx context.Context, name string) error {
-	m, ok := b.get(name)
-	if !ok {
-		return nil // nothing runs
-	}
-	if err := halt(m.vm); err != nil {
-		return fmt.Errorf("stop vm %q: %w", name, err)
-	}
-	return nil
-}
+// Kill pulls the plug on the machine, if there is one; a start under way
+// is made to end stopped.
+func (b *Backend) Kill(ctx context.Context, name string) error { return b.vms.kill(name) }
 
 // State reports the machine's state; NotFound before it was started.
 func (b *Backend) State(ctx context.Context, name string) (vmhost.State, error) {
-	m, ok := b.get(name)
-	if !ok {
-		return vmhost.NotFound, nil
-	}
-	return hostState(m.vm.State()), nil
+	return b.vms.state(name), nil
 }
 
 // Watch sends the machine's state on every change until ctx ends; it may
@@ -274,39 +251,7 @@ func (b *Backend) Watch(ctx context.Context, name string) (<-chan vmhost.State, 
 
 // Delete stops the machine if it runs and forgets it; vz keeps no
 // definition on disk.
-func (b *Backend) Delete(ctx context.Context, name string) error {
-	m, ok := b.get(name)
-	if !ok {
-		return nil
-	}
-	if err := halt(m.vm); err != nil {
-		return fmt.Errorf("delete vm %q: %w", name, err)
-	}
-	m.release()
-	b.mu.Lock()
-	delete(b.vms, name)
-	b.mu.Unlock()
-	return nil
-}
+func (b *Backend) Delete(ctx context.Context, name string) error { return b.vms.delete(name) }
 
 // Close stops every machine: they cannot outlive this process.
-func (b *Backend) Close() error {
-	b.mu.Lock()
-	names := make([]string, 0, len(b.vms))
-	for n := range b.vms {
-		names = append(names, n)
-	}
-	b.mu.Unlock()
-	var errs []error
-	for _, n := range names {
-		errs = append(errs, b.Delete(context.Background(), n))
-	}
-	return errors.Join(errs...)
-}
-
-func (b *Backend) get(name string) (*machine, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	m, ok := b.vms[name]
-	return m, ok
-}
+func (b *Backend) Close() error { return b.vms.close() }
