@@ -181,13 +181,32 @@ $(CLI_PLUGINS)/docker-buildx: packaging/guest/debs.sh
 	mkdir -p $(CLI_PLUGINS)
 	cp $(CLI_PLUGINS)-deb/usr/libexec/docker/cli-plugins/docker-buildx $(CLI_PLUGINS)-deb/usr/libexec/docker/cli-plugins/docker-compose $(CLI_PLUGINS)/
 
-# Screenshots of the GUI test land in build/artifacts/gui.
+# Variables that change what the e2e suite tests, cleared so that none
+# leaks in from the environment: BERTH_ACCEL would hide the KVM fall back,
+# BERTH_LOAD_CALLS shrink the load test, BERTH_BENCH* pick benchmarks.
+E2E_CLEAN_ENV := env -u BERTH_ACCEL -u BERTH_LOAD_CALLS -u BERTH_BENCH -u BERTH_BENCH_ROUNDS -u BERTH_BENCH_SHARE \
+	-u BERTH_BENCH_COMPARE -u BERTH_BENCH_BOOT -u BERTH_BENCH_GUEST -u BERTH_PPROF
+
+# Runs go test with a log under build/, then lists every skipped test with
+# its reason; the status is go test's.
+define logged_test
+	@mkdir -p $(BUILD)/bench
+	{ $(2); echo $$? > $(1).status; } 2>&1 | tee $(1)
+	@bash e2e/skips.sh $(1)
+	@echo "log: $(CURDIR)/$(1)"
+	@exit $$(cat $(1).status)
+endef
+
+# Screenshots of the GUI test land in build/artifacts/gui. TestBench runs
+# as a smoke (each group once, small: README "Performance"), so that the
+# benchmarks' code runs in every CI run; make bench measures.
 e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookworm $(BIN)/berth $(BIN)/berth-gui package $(CLI_PLUGINS)/docker-buildx
-	BERTH_DEB=$(CURDIR)/$(DEB) BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
+	$(call logged_test,$(BUILD)/e2e.log,$(E2E_CLEAN_ENV) BERTH_BENCH=smoke \
+		BERTH_DEB=$(CURDIR)/$(DEB) BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
 		BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) BERTH_CLI_PLUGINS=$(CURDIR)/$(CLI_PLUGINS) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts \
-		go test -tags e2e -count=1 -timeout 75m -parallel 2 -v ./e2e/
+		go test -tags e2e -count=1 -timeout 75m -parallel 2 -v ./e2e/)
 
 ifneq ($(UNAME_S),Darwin)
 test: unit fuzz cross e2e test-package
@@ -197,17 +216,23 @@ endif
 # crashes, full host and data disks, restart policies. `make e2e` (and so
 # `make test`) runs it with the rest; it is sized to fit in 15 minutes
 # under emulation.
+# Its log is kept in build/bench/reliability-TIME.log.
 reliability: deps guest-image $(BIN)/berth
-	BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
-		go test -tags e2e -count=1 -timeout 30m -parallel 2 -run TestReliability -v ./e2e/
+	$(call logged_test,$(BUILD)/bench/reliability-$(RUN_TIME).log,$(E2E_CLEAN_ENV) \
+		BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
+		go test -tags e2e -count=1 -timeout 30m -parallel 2 -run TestReliability -v ./e2e/)
+
+# A run's time, for its log's name.
+RUN_TIME := $(shell date -u +%Y%m%dT%H%M%SZ)
 
 # Shared folders against the guest's own ext4: virtiofs on the shipped image,
 # then virtiofs and 9p on the generic kernel's image (the cloud kernel has no
 # 9p), in one run.
 bench-share: deps guest-image guest-image-generic $(BIN)/berth
-	BERTH_BENCH_SHARE=1 BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
+	$(call logged_test,$(BUILD)/bench/bench-share-$(RUN_TIME).log,BERTH_BENCH_SHARE=1 BERTH_BENCH_ROUNDS=$(BERTH_BENCH_ROUNDS) \
+		BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
-		go test -tags e2e -count=1 -timeout 60m -run TestShareBench -v ./e2e/
+		go test -tags e2e -count=1 -timeout 90m -run TestShareBench -v ./e2e/)
 
 # Berth against its references, side by side in one run (e2e/bench_test.go):
 # start against bare QEMU, published ports against QEMU's user network, the
@@ -222,9 +247,10 @@ bench-share: deps guest-image guest-image-generic $(BIN)/berth
 BERTH_BENCH ?= 1
 BERTH_BENCH_ROUNDS ?= 3
 bench: deps guest-image $(BIN)/berth
-	BERTH_BENCH=$(BERTH_BENCH) BERTH_BENCH_ROUNDS=$(BERTH_BENCH_ROUNDS) BERTH_BENCH_OUT=$(CURDIR)/$(BUILD)/bench BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) \
+	$(call logged_test,$(BUILD)/bench/bench-$(RUN_TIME).log,BERTH_BENCH=$(BERTH_BENCH) BERTH_BENCH_ROUNDS=$(BERTH_BENCH_ROUNDS) \
+		BERTH_BENCH_OUT=$(CURDIR)/$(BUILD)/bench BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
-		go test -tags e2e -count=1 -timeout 120m -run 'TestBench$$' -v ./e2e/
+		go test -tags e2e -count=1 -timeout 120m -run 'TestBench$$' -v ./e2e/)
 
 # Published-port throughput of several Berth builds side by side, all
 # running at once and measured in turn (e2e/bench_compare_test.go): how one

@@ -34,10 +34,7 @@ func TestBenchCompare(t *testing.T) {
 	if err := json.Unmarshal([]byte(spec), &variants); err != nil || len(variants) < 2 {
 		t.Fatalf("BERTH_BENCH_COMPARE: want a JSON list of two or more {name, bin, guest}: %v", err)
 	}
-	rounds := 3
-	if r := os.Getenv("BERTH_BENCH_ROUNDS"); r != "" {
-		fmt.Sscan(r, &rounds)
-	}
+	rounds := benchRounds(t)
 	image := buildBusyboxWithTool(t, "blast")
 	type running struct {
 		benchVariant

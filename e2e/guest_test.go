@@ -225,29 +225,39 @@ func guestPrivateServices(t *testing.T, sock string, h protocol.Health) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	webPort := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
-	docker(t, sock, "run", "-d", "--name", "web", "-p", port+":80", "berth/welcome")
+	docker(t, sock, "run", "-d", "--name", "web", "-p", webPort+":80", "berth/welcome")
 	defer docker(t, sock, "rm", "-f", "web")
 	docker(t, sock, "network", "create", "usernet")
 	defer docker(t, sock, "network", "rm", "usernet")
 	const guest = "192.168.127.2"
-	probe := func(network, addr, port string) (string, error) {
-		script := `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 ` + addr + ` ` + port
-		return dockerErr(sock, "run", "--rm", "--network", network, testImage, "sh", "-c", script)
-	}
-	// Positive control: the published port answers from a container.
-	if out, err := probe("bridge", guest, port); err != nil || !strings.Contains(out, "200 OK") {
-		t.Fatalf("a container cannot reach a published port (%v): %s", err, out)
+	// Each negative check runs in a container that first reaches what it
+	// may (the published port, through the guest's address or, on the
+	// host's network, its loopback), so a container that failed to start
+	// or has no network cannot pass for a blocked one.
+	probe := func(network, okAddr, addr, port string) string {
+		script := `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 ` + okAddr + ` ` + webPort + ` | head -1 && echo ALLOWED-REACHED;` +
+			`printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 ` + addr + ` ` + port + `; echo "PRIVATE-EXIT=$?"`
+		out, err := dockerErr(sock, "run", "--rm", "--network", network, testImage, "sh", "-c", script)
+		if err != nil || !strings.Contains(out, "200 OK") || !strings.Contains(out, "ALLOWED-REACHED") {
+			t.Fatalf("positive control: a container on %s cannot reach the published port at %s:%s (%v): %s", network, okAddr, webPort, err, out)
+		}
+		return out
 	}
 	for _, network := range []string{"bridge", "usernet", "host"} {
+		okAddr := guest
+		if network == "host" {
+			okAddr = "127.0.0.1"
+		}
 		for _, port := range []string{"2375", "2377"} {
 			for _, addr := range []string{guest, "127.0.0.1"} {
 				if network != "host" && addr == "127.0.0.1" {
 					continue
 				}
-				out, err := probe(network, addr, port)
-				if err == nil || strings.Contains(out, "HTTP/1") {
+				out := probe(network, okAddr, addr, port)
+				_, private, _ := strings.Cut(out, "ALLOWED-REACHED")
+				if strings.Contains(private, "HTTP/1") || strings.Contains(private, "PRIVATE-EXIT=0") {
 					t.Errorf("container on %s reached %s:%s: %s", network, addr, port, out)
 				}
 			}

@@ -28,32 +28,44 @@ import (
 // emulated vCPU leaves the second core of a 2-core machine idle.
 var reliabilityMachine = []string{"--cpus", "2", "--memory", "2", "--disk", "8"}
 
-// writeLines starts a container that appends numbered lines to the volume
-// vol, each followed by sync, and prints each number once it is synced: the
-// container's last log line is a line that must survive anything.
-func writeLines(e *berthEnv, name, vol string) {
-	e.t.Helper()
-	e.docker("run", "-d", "--name", name, "-v", vol+":/data", testImage, "sh", "-c",
-		`i=0; while true; do i=$((i+1)); echo $i >> /data/lines; sync; echo $i; done`)
+// lineWriter is a container that appends numbered lines to a volume, each
+// followed by sync, and then records the number in a file of a shared host
+// folder: a place outside the VM that outlives it, so the last number there
+// is the last line synced before the VM's end, however it ended.
+type lineWriter struct {
+	e      *berthEnv
+	name   string
+	vol    string
+	record string // the host file
 }
 
-// syncedLines is the last line the writer reported synced.
-func syncedLines(e *berthEnv, name string) int {
+// writeLines starts a lineWriter named name on the volume vol.
+func writeLines(e *berthEnv, name, vol string) *lineWriter {
 	e.t.Helper()
-	n, _ := strconv.Atoi(lastLine(e.docker("logs", "--tail", "1", name)))
+	dir := e.t.TempDir() // under the host's temp folder, which Berth shares
+	w := &lineWriter{e: e, name: name, vol: vol, record: filepath.Join(dir, "synced")}
+	e.docker("run", "-d", "--name", name, "-v", vol+":/data", "-v", dir+":/host", testImage, "sh", "-c",
+		`i=0; while true; do i=$((i+1)); echo $i >> /data/lines; sync; echo $i >> /host/synced; done`)
+	return w
+}
+
+// synced is the last line the writer recorded as synced.
+func (w *lineWriter) syncedCount() int {
+	b, _ := os.ReadFile(w.record)
+	n, _ := strconv.Atoi(lastLine(string(b)))
 	return n
 }
 
 // waitSynced waits until the writer has synced at least n lines.
-func waitSynced(e *berthEnv, name string, n int) int {
-	e.t.Helper()
+func (w *lineWriter) waitSynced(n int) int {
+	w.e.t.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		if got := syncedLines(e, name); got >= n {
+		if got := w.syncedCount(); got >= n {
 			return got
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("the writer synced fewer than %d lines in 5 minutes", n)
+			w.e.t.Fatalf("the writer synced fewer than %d lines in 5 minutes", n)
 		}
 		time.Sleep(time.Second)
 	}
@@ -89,6 +101,34 @@ func hostFsck(t *testing.T, disk string) string {
 		t.Fatalf("e2fsck -fn %s: %v\n%s", disk, err, out)
 	}
 	return lastLine(strings.TrimSpace(string(out)))
+}
+
+// bootCheck asserts what guestd's check of the data disk at the boot after
+// a crash found: the disk was checked, not formatted (that would lose
+// everything), and a repair is reported exactly, from the e2fsck output
+// guestd logs on the console; loss itself is what checkLines and hostFsck
+// catch. It returns the report for the RELIABILITY line.
+func bootCheck(e *berthEnv) string {
+	e.t.Helper()
+	st := e.status()
+	if st.Guest == nil || st.Guest.DataDisk == nil {
+		e.t.Fatalf("no data disk report after the crash: %+v", st.Guest)
+	}
+	d := st.Guest.DataDisk
+	if d.Formatted || d.Check == "" {
+		e.t.Fatalf("the data disk after the crash: formatted %v, check %q: it must be checked, never formatted", d.Formatted, d.Check)
+	}
+	if !d.Repaired {
+		return "no repair needed: " + d.Check
+	}
+	serial, _ := os.ReadFile(filepath.Join(e.home, "data", "serial.log"))
+	for _, l := range strings.Split(string(serial), "\n") {
+		if strings.Contains(l, "e2fsck corrected") {
+			return "repaired: " + l
+		}
+	}
+	e.t.Fatalf("guestd says e2fsck repaired the data disk, and the console has no e2fsck output saying what:\n%s", serial)
+	return ""
 }
 
 // startSeconds runs berth start (or restart) and returns the start's own
@@ -155,8 +195,8 @@ func TestReliabilityDaemonKill(t *testing.T) {
 	t.Logf("RELIABILITY case 8 (restart policies, berth restart): unless-stopped Up, no not running; start %.1fs", normal)
 
 	e.docker("start", "oneshot")
-	writeLines(e, "writer", "lines")
-	synced := waitSynced(e, "writer", 100)
+	w := writeLines(e, "writer", "lines")
+	before := w.waitSynced(100)
 	killDaemon(t, e)
 	if qemuPid(e) == 0 {
 		t.Fatal("the VM went with the daemon; this case is about the VM left behind")
@@ -165,20 +205,19 @@ func TestReliabilityDaemonKill(t *testing.T) {
 	if !strings.Contains(out, "recovered a machine left behind") {
 		t.Fatalf("the start after a daemon kill does not say it recovered the VM:\n%s", out)
 	}
-	st := e.status()
-	report := "none"
-	if st.Guest != nil && st.Guest.DataDisk != nil {
-		report = st.Guest.DataDisk.Check
-		if st.Guest.DataDisk.Repaired {
-			report += " (e2fsck repaired it)"
-		}
-	}
+	// The VM wrote on until the recovery stopped it: the last number the
+	// writer recorded outside it is the count that must be on the volume.
+	synced := w.syncedCount()
+	report := bootCheck(e)
 	got := checkLines(e, "lines", synced)
 	states := checkRestartPolicies(e, "a daemon kill")
+	if !strings.HasPrefix(states["oneshot"], "Exited (255)") {
+		t.Fatalf("after a daemon kill the --restart no container is %q, want Exited (255): dockerd marks what the crash ended so", states["oneshot"])
+	}
 	e.berth("stop")
 	fsck := hostFsck(t, dataDisk(e))
-	t.Logf("RELIABILITY case 1 (daemon kill -9 during synced writes): %d lines synced before the kill, %d on the volume, consecutive; guest check at boot: %s; host e2fsck -fn: %s; recovery start %.1fs vs normal start %.1fs",
-		synced, got, report, fsck, recovery, normal)
+	t.Logf("RELIABILITY case 1 (daemon kill -9 during synced writes): %d lines synced at the kill, %d by the VM's end, %d on the volume, consecutive; guest check at boot: %s; host e2fsck -fn: %s; recovery start %.1fs vs normal start %.1fs",
+		before, synced, got, report, fsck, recovery, normal)
 	t.Logf("RELIABILITY case 8 (restart policies, daemon kill): keeper %q, oneshot %q, writer %q", states["keeper"], states["oneshot"], states["writer"])
 }
 
@@ -192,8 +231,8 @@ func TestReliabilityPowerLoss(t *testing.T) {
 	image := buildBusybox(t)
 	normal, _ := startSeconds(e, append([]string{"start"}, reliabilityMachine...)...)
 	e.docker("load", "-i", image)
-	writeLines(e, "writer", "lines")
-	synced := waitSynced(e, "writer", 100)
+	w := writeLines(e, "writer", "lines")
+	w.waitSynced(100)
 	pid := qemuPid(e)
 	if pid == 0 {
 		t.Fatal("no QEMU process for this machine")
@@ -213,11 +252,9 @@ func TestReliabilityPowerLoss(t *testing.T) {
 	if !strings.Contains(st.Reason, "unexpectedly") {
 		t.Fatalf("reason after a power cut: %q", st.Reason)
 	}
+	synced := w.syncedCount() // the VM is gone: nothing is added now
 	recovery, _ := startSeconds(e, "start")
-	report := "none"
-	if st := e.status(); st.Guest != nil && st.Guest.DataDisk != nil {
-		report = st.Guest.DataDisk.Check
-	}
+	report := bootCheck(e)
 	got := checkLines(e, "lines", synced)
 	e.berth("stop")
 	fsck := hostFsck(t, dataDisk(e))
@@ -263,8 +300,8 @@ func TestReliabilityHostDiskFull(t *testing.T) {
 	}
 	e.berth(append([]string{"start"}, reliabilityMachine...)...)
 	e.docker("load", "-i", image)
-	writeLines(e, "writer", "lines")
-	synced := waitSynced(e, "writer", 50)
+	w := writeLines(e, "writer", "lines")
+	synced := w.waitSynced(50)
 	boot := e.berth("shell", "cat", "/proc/sys/kernel/random/boot_id")
 
 	filler := filepath.Join(small, "filler")
@@ -304,8 +341,9 @@ func TestReliabilityHostDiskFull(t *testing.T) {
 	if now := e.berth("shell", "cat", "/proc/sys/kernel/random/boot_id"); st.State != control.Running || now != boot {
 		t.Fatalf("after space was freed: %s, guest boot %s (was %s): the VM did not continue", st.State, now, boot)
 	}
-	after := waitSynced(e, "writer", synced+50)
+	w.waitSynced(synced + 50)
 	e.docker("kill", "writer")
+	after := w.syncedCount()
 	got := checkLines(e, "lines", after)
 	e.berth("stop")
 	fsck := hostFsck(t, disk)
