@@ -29,8 +29,12 @@ type Recipe struct {
 	Kernel string `json:"kernel"`
 	// KernelPrune are module directories (under kernel/) no VM of ours
 	// has hardware for.
-	KernelPrune []string         `json:"kernelPrune"`
-	Configure   configure.Config `json:"configure"`
+	KernelPrune []string `json:"kernelPrune"`
+	// InitrdModules are what guestd loads in the initrd to reach and
+	// mount the system image; InitrdModulesArch adds per architecture.
+	InitrdModules     []string            `json:"initrdModules"`
+	InitrdModulesArch map[string][]string `json:"initrdModulesArch"`
+	Configure         configure.Config    `json:"configure"`
 }
 
 // Source is a mirror and the suites taken from it.

@@ -34,9 +34,27 @@ func run() error {
 	mirror := flag.String("mirror", "", "replaces the recipe's first mirror (Debian's archive)")
 	security := flag.String("security-mirror", "", "replaces the recipe's second mirror (Debian's security archive)")
 	tarOut := flag.String("tar", "", "also write the root filesystem as this tar file, for inspection")
+	guestd := flag.String("guestd", "", "the guestd binary for the architecture")
+	images := flag.String("images", "", "directory of image archives (*.tar) to preload")
 	flag.Parse()
-	if *out == "" {
-		return fmt.Errorf("-out is required")
+	if *out == "" || *guestd == "" {
+		return fmt.Errorf("-out and -guestd are required")
+	}
+	x := imagebuild.Extras{Images: map[string][]byte{}}
+	var err error
+	if x.Guestd, err = os.ReadFile(*guestd); err != nil {
+		return err
+	}
+	if *images != "" {
+		tars, err := filepath.Glob(filepath.Join(*images, "*.tar"))
+		if err != nil {
+			return err
+		}
+		for _, p := range tars {
+			if x.Images[filepath.Base(p)], err = os.ReadFile(p); err != nil {
+				return err
+			}
+		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -66,12 +84,6 @@ func run() error {
 		return err
 	}
 	log.Info("root filesystem built", "packages", len(root.Packages), "took", time.Since(start).Round(time.Millisecond))
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(*out, "packages.txt"), []byte(root.Manifest()), 0o644); err != nil {
-		return err
-	}
 	if *tarOut != "" {
 		f, err := os.Create(*tarOut)
 		if err != nil {
@@ -85,6 +97,14 @@ func run() error {
 			return err
 		}
 	}
+	img, err := b.Assemble(r, root, x)
+	if err != nil {
+		return err
+	}
+	if err := img.WriteDir(*out); err != nil {
+		return err
+	}
+	log.Info("guest image written", "dir", *out, "system.img", len(img.System), "initrd.img", len(img.Initrd), "vmlinuz", len(img.Kernel), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
