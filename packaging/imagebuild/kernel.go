@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"path"
 	"runtime"
 	"slices"
 	"strings"
@@ -96,15 +95,19 @@ func (b *Builder) kernel(ctx context.Context, ix *resolve.Index, r *Recipe) (*Ke
 		}
 		return nil
 	})
-	if k.Deps, err = kmod.Depends(mods); err != nil {
+	var builtin []byte
+	if n := mt.Get("/modules.builtin"); n != nil {
+		builtin = n.Data
+	}
+	files, deps, err := kmod.Files(mods, builtin)
+	if err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", p, err)
 	}
-	paths := make([]string, len(mods))
-	for i, m := range mods {
-		paths[i] = m.Path
-	}
-	if err := mt.WriteFile("/modules.dep", kmod.ModulesDep(paths, k.Deps), 0o644); err != nil {
-		return nil, err
+	k.Deps = deps
+	for name, data := range files {
+		if err := mt.WriteFile("/"+name, data, 0o644); err != nil {
+			return nil, err
+		}
 	}
 	b.Log.Info("kernel", "package", p.String(), "release", k.Release, "modules", len(mods))
 	return k, nil
@@ -233,7 +236,7 @@ func bootImage(arch string, vmlinuz []byte) ([]byte, error) {
 func (k *Kernel) InitrdModules(names []string) []string {
 	byName := map[string]string{}
 	for p := range k.Deps {
-		byName[strings.ReplaceAll(strings.TrimSuffix(path.Base(p), ".ko"), "-", "_")] = p
+		byName[kmod.Name(p)] = p
 	}
 	set := map[string]bool{}
 	for _, n := range names {
