@@ -53,8 +53,12 @@ const (
 
 // Write writes t to w as a SquashFS image, every time stamp mtime.
 func Write(w io.Writer, t *fstree.Tree, mtime time.Time) error {
+	// No checksum in the frames: the kernel stops feeding its decoder
+	// output pages once a block's data is out, and a frame whose checksum
+	// follows a block that fills them exactly then fails with EIO (squashfs
+	// "zstd decompression failed"); mksquashfs writes none either.
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
-		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(blockSize))
+		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(blockSize), zstd.WithEncoderCRC(false))
 	if err != nil {
 		return err
 	}
