@@ -166,3 +166,22 @@ func TestIndexRefusesBadChecksum(t *testing.T) {
 		t.Fatalf("bad Packages checksum accepted: %v", err)
 	}
 }
+
+func TestReleaseCheck(t *testing.T) {
+	key := newKey(t, "archive")
+	text := "Suite: stable-security\nCodename: trixie-security\nValid-Until: Sat, 12 Dec 2026 03:33:30 UTC\nSHA256:\n 00 1 main/binary-amd64/Packages.xz\n"
+	rel, err := VerifyRelease(clearSign(t, key, text), openpgp.EntityList{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	if err := rel.Check("trixie-security", before); err != nil {
+		t.Errorf("valid release refused: %v", err)
+	}
+	if err := rel.Check("bookworm-security", before); err == nil {
+		t.Error("another suite's release accepted")
+	}
+	if err := rel.Check("trixie-security", before.AddDate(0, 0, 6)); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("expired release: %v", err)
+	}
+}

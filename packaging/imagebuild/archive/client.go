@@ -47,6 +47,9 @@ func (c *Client) Index(ctx context.Context, src *Source, arch string) ([]*Packag
 		return nil, err
 	}
 	rel, err := VerifyRelease(inRel, c.Keys)
+	if err == nil {
+		err = rel.Check(src.Suite, time.Now())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", base+"InRelease", err)
 	}

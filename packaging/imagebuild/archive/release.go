@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
@@ -55,7 +56,8 @@ type IndexFile struct {
 // Release is a verified InRelease.
 type Release struct {
 	Suite, Codename, Date string
-	Signer                string // the signing key's first identity
+	ValidUntil            time.Time // zero when the Release has none
+	Signer                string    // the signing key's first identity
 	Files                 map[string]IndexFile
 }
 
@@ -78,6 +80,13 @@ func VerifyRelease(inRelease []byte, keys openpgp.KeyRing) (*Release, error) {
 		Suite: st[0].Get("Suite"), Codename: st[0].Get("Codename"), Date: st[0].Get("Date"),
 		Files: map[string]IndexFile{},
 	}
+	if v := st[0].Get("Valid-Until"); v != "" {
+		t, err := time.Parse(time.RFC1123, strings.Replace(v, "UTC", "GMT", 1))
+		if err != nil {
+			return nil, fmt.Errorf("InRelease: Valid-Until %q: %w", v, err)
+		}
+		r.ValidUntil = t
+	}
 	for id := range signer.Identities {
 		r.Signer = id
 		break
@@ -97,4 +106,17 @@ func VerifyRelease(inRelease []byte, keys openpgp.KeyRing) (*Release, error) {
 		return nil, fmt.Errorf("InRelease lists no SHA256 checksums")
 	}
 	return r, nil
+}
+
+// Check refuses a Release that is not the suite asked for (a mirror
+// serving another suite's signed file) or whose Valid-Until has passed (a
+// replayed old one), as apt does.
+func (r *Release) Check(suite string, now time.Time) error {
+	if r.Suite != suite && r.Codename != suite {
+		return fmt.Errorf("InRelease is for suite %q (codename %q), not %q", r.Suite, r.Codename, suite)
+	}
+	if !r.ValidUntil.IsZero() && now.After(r.ValidUntil) {
+		return fmt.Errorf("InRelease expired at %s: the mirror is stale; use another", r.ValidUntil)
+	}
+	return nil
 }
