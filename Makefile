@@ -32,7 +32,7 @@ GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
+.PHONY: all deps run test unit fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-go guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
 all: guest-image
 
 ifeq ($(UNAME_S),Darwin)
@@ -86,6 +86,21 @@ $(GUEST)/manifest.json: $(CACHE)/rootfs.tar $(CACHE)/kernel-$(KERNEL_FLAVOUR).tx
 		$(CACHE)/images/welcome.tar packaging/guest/assemble.sh
 	bash packaging/guest/assemble.sh $(ARCH) $(CACHE)/rootfs.tar $(CACHE)/kernel-$(KERNEL_FLAVOUR) \
 		$(CACHE)/kernel-$(KERNEL_FLAVOUR).txt $(BIN)/guestd-$(ARCH) $(CACHE)/images $(GUEST) $(CACHE)/work
+
+# The guest image from Berth's own Go builder (packaging/imagebuild, README
+# "The Go image builder"): Debian's archive to squashfs image and initrd with
+# no root and no Debian tools. Not yet what guest-image builds.
+GO_GUEST := $(BUILD)/guest-go/$(ARCH)
+guest-image-go: $(GO_GUEST)/manifest.json
+
+$(BIN)/mkguest: $(shell find packaging -name '*.go')
+	go build -o $@ ./packaging/cmd/mkguest
+
+$(GO_GUEST)/manifest.json: $(BIN)/mkguest $(BIN)/guestd-$(ARCH) $(CACHE)/images/welcome.tar \
+		packaging/guest/recipe.json packaging/guest/packages.txt
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct -- packaging/guest 2>/dev/null || echo 0) \
+	$(BIN)/mkguest -recipe packaging/guest/recipe.json -arch $(ARCH) -cache $(BUILD)/cache/debs \
+		$(if $(MIRROR),-mirror $(MIRROR)) -guestd $(BIN)/guestd-$(ARCH) -images $(CACHE)/images -out $(GO_GUEST)
 
 # The host side must keep building for macOS and Windows, which cannot run
 # here; the guest side (guestd, e2e) is Linux only and tagged so.

@@ -79,7 +79,7 @@ func (c *kernelConsole) Write(p []byte) (int, error) {
 
 // initrdModules give the console (vz's is virtio) and mount the system
 // image; the builder ships exactly these and their dependencies in the
-// initrd. crc32c is ext4's checksum, which ext4 asks the crypto API for at
+// initrd (mkguest's squashfs image adds squashfs, loaded once found). crc32c is ext4's checksum, which ext4 asks the crypto API for at
 // mount time rather than depending on it.
 var initrdModules = []string{"virtio_pci", "virtio_console", "virtio_blk", "crc32c_generic", "ext4", "overlay"}
 
@@ -120,7 +120,16 @@ func initrd(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	root, err := rootfs.Layout{Dir: "/sysroot"}.Mount(dev)
+	fstype, err := rootfs.FSType(dev)
+	if err != nil {
+		return err
+	}
+	if fstype != "ext4" { // ext4 is in initrdModules
+		if err := idx.Load(fstype); err != nil {
+			return err
+		}
+	}
+	root, err := rootfs.Layout{Dir: "/sysroot"}.Mount(dev, fstype)
 	if err != nil {
 		return err
 	}

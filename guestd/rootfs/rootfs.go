@@ -7,6 +7,7 @@ package rootfs
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,16 +81,46 @@ func (l Layout) OverlayOptions() string {
 	return fmt.Sprintf("lowerdir=%s,upperdir=%s/data,workdir=%s/work", l.lower(), l.upper(), l.upper())
 }
 
-// Mount mounts the system image read-only with a tmpfs overlay and returns
-// the directory of the merged root.
-func (l Layout) Mount(device string) (string, error) {
+// FSType names the system image's filesystem by its superblock: "ext4"
+// (make guest-image) or "squashfs" (the Go builder, mkguest). Only the
+// kernel module of the one found need be loaded.
+func FSType(device string) (string, error) {
+	f, err := os.Open(device)
+	if err != nil {
+		return "", fmt.Errorf("system image: %w", err)
+	}
+	defer f.Close()
+	b := make([]byte, 2048)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return "", fmt.Errorf("system image %s: read superblock: %w", device, err)
+	}
+	return fsType(b)
+}
+
+func fsType(b []byte) (string, error) {
+	switch {
+	case string(b[0:4]) == "hsqs":
+		return "squashfs", nil
+	case b[1080] == 0x53 && b[1081] == 0xef: // ext2/3/4 magic 0xEF53
+		return "ext4", nil
+	}
+	return "", fmt.Errorf("system image: neither squashfs nor ext4 (first bytes %x): rebuild the guest image", b[:8])
+}
+
+// Mount mounts the system image, of filesystem fstype, read-only with a
+// tmpfs overlay and returns the directory of the merged root.
+func (l Layout) Mount(device, fstype string) (string, error) {
 	for _, d := range []string{l.lower(), l.upper(), l.merged()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return "", err
 		}
 	}
 	// noload: never replay a journal on the image, which stays bit-identical.
-	if err := unix.Mount(device, l.lower(), "ext4", unix.MS_RDONLY, "noload"); err != nil {
+	opts := ""
+	if fstype == "ext4" {
+		opts = "noload"
+	}
+	if err := unix.Mount(device, l.lower(), fstype, unix.MS_RDONLY, opts); err != nil {
 		return "", fmt.Errorf("mount system image %s: %w", device, err)
 	}
 	if err := unix.Mount("tmpfs", l.upper(), "tmpfs", 0, "mode=0755"); err != nil {

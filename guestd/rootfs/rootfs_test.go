@@ -74,3 +74,19 @@ func TestOverlayOptions(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+func TestFSType(t *testing.T) {
+	sq := make([]byte, 2048)
+	copy(sq, "hsqs")
+	ext := make([]byte, 2048)
+	ext[1080], ext[1081] = 0x53, 0xef
+	for _, c := range []struct {
+		b    []byte
+		want string
+	}{{sq, "squashfs"}, {ext, "ext4"}, {make([]byte, 2048), ""}} {
+		got, err := fsType(c.b)
+		if got != c.want || (c.want == "") != (err != nil) {
+			t.Errorf("fsType = %q, %v; want %q", got, err, c.want)
+		}
+	}
+}
