@@ -32,6 +32,10 @@ type Builder struct {
 	Arch  string
 	// Epoch is SOURCE_DATE_EPOCH: every timestamp written.
 	Epoch time.Time
+	// BzImage keeps an amd64 kernel the bzImage Debian ships, which
+	// Apple's Virtualization framework boots on Intel Macs, instead of the
+	// ELF vmlinux inside it that QEMU boots fastest (vmhost/vz/plan.go).
+	BzImage bool
 }
 
 // Root is a built root filesystem and what went into it.

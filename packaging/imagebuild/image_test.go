@@ -16,6 +16,7 @@ import (
 func fakeBzImage() string {
 	b := make([]byte, 2*512)
 	b[0x1f1] = 1 // setup sectors: the payload area starts at 1024
+	copy(b[0x202:], "HdrS")
 	enc, _ := zstd.NewWriter(nil)
 	payload := enc.EncodeAll([]byte("\x7fELF fake kernel"), nil)
 	payload = binary.LittleEndian.AppendUint32(payload, 16)
@@ -68,5 +69,22 @@ func TestReproducible(t *testing.T) {
 	}
 	if !bytes.Contains(a.Manifest, []byte(`"release": "6.12.0-1-cloud-amd64"`)) || !bytes.Contains(a.Manifest, []byte(`"daemon": {`)) {
 		t.Errorf("manifest:\n%s", a.Manifest)
+	}
+}
+
+// amd64 kernels: the ELF inside the bzImage for QEMU, or the bzImage as it
+// is for vz on Intel Macs; anything without the boot header is refused.
+func TestBootImageFormats(t *testing.T) {
+	bz := []byte(fakeBzImage())
+	elf, err := bootImage("amd64", false, bz)
+	if err != nil || string(elf) != "\x7fELF fake kernel" {
+		t.Fatalf("ELF: %q, %v", elf, err)
+	}
+	kept, err := bootImage("amd64", true, bz)
+	if err != nil || string(kept) != string(bz) {
+		t.Fatalf("bzImage kept: %v", err)
+	}
+	if _, err := bootImage("amd64", true, []byte("\x7fELF not a bzImage, long enough to have a header at 0x202 ...")); err == nil {
+		t.Fatal("an ELF file passed for a bzImage")
 	}
 }

@@ -78,7 +78,7 @@ func (b *Builder) kernel(ctx context.Context, ix *resolve.Index, r *Recipe) (*Ke
 	if vmlinuz == nil {
 		return nil, fmt.Errorf("kernel %s has no /boot/vmlinuz-%s", p, k.Release)
 	}
-	if k.Image, err = bootImage(b.Arch, vmlinuz.Data); err != nil {
+	if k.Image, err = bootImage(b.Arch, b.BzImage, vmlinuz.Data); err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", p, err)
 	}
 	mt := &fstree.Tree{Root: k.Modules}
@@ -162,14 +162,18 @@ func uncompressModules(ctx context.Context, mt *fstree.Tree) error {
 
 // bootImage makes Debian's vmlinuz what the VMs boot fastest or at all.
 // amd64: the ELF vmlinux inside the bzImage, which QEMU boots through its
-// PVH entry point, skipping seconds of decompression under emulation.
+// PVH entry point, skipping seconds of decompression under emulation; or,
+// with bz, the bzImage itself, which vz boots on Intel Macs.
 // arm64: an uncompressed Image, the only kind Apple's Virtualization
 // framework boots.
-func bootImage(arch string, vmlinuz []byte) ([]byte, error) {
+func bootImage(arch string, bz bool, vmlinuz []byte) ([]byte, error) {
 	switch arch {
 	case "amd64":
-		if len(vmlinuz) < 0x250 {
-			return nil, fmt.Errorf("vmlinuz too short for a bzImage")
+		if len(vmlinuz) < 0x250 || string(vmlinuz[0x202:0x206]) != "HdrS" {
+			return nil, fmt.Errorf("vmlinuz is not a bzImage (no HdrS boot header)")
+		}
+		if bz {
+			return vmlinuz, nil
 		}
 		// The boot protocol header: setup sectors at 0x1f1, the compressed
 		// payload's offset (after setup) and length at 0x248 and 0x24c; its

@@ -19,17 +19,18 @@ DMG = $(BUILD)/dist/Berth-$(VERSION).dmg
 MACOS_SIGN_IDENTITY ?= -
 MACOS_NOTARY_PROFILE ?=
 
-# The guest image builder is Berth's own Go command, which builds the image
-# from Debian's archive on any OS (ARCHITECTURE.md, decision 9). It is
-# issue #23's, written in parallel on another branch, and not on this one
-# yet: until it lands `make guest-image` stops here with a message saying
-# so. Its command line below is the expected one; match it when #23 lands.
-# On an Intel Mac vz boots a bzImage (vmhost/vz/plan.go), not the ELF
-# vmlinux the amd64 image carries for QEMU: the builder must keep Debian's
-# vmlinuz as shipped for this build.
-DEFAULT_GUEST_BUILDER := go run ./packaging/cmd/mkguest
-GUEST_BUILDER ?= $(DEFAULT_GUEST_BUILDER)
-GUEST_BUILDER_ARGS ?= -suite $(SUITE) -arch $(ARCH) -kernel-flavour $(KERNEL_FLAVOUR) -o $(GUEST)
+# The guest image is built by Berth's own Go builder (packaging/cmd/mkguest,
+# README "The guest image"), which builds it from Debian's archive on any OS
+# with no apt, no root and no emulation (ARCHITECTURE.md, decision 9). On an
+# Intel Mac vz boots a bzImage (vmhost/vz/plan.go), not the ELF vmlinux the
+# amd64 image carries for QEMU: -bzimage keeps Debian's kernel as shipped.
+# The welcome image is left out: its busybox still comes through apt.
+GUEST_BUILDER ?= $(BIN)/mkguest
+GUEST_BUILDER_ARGS ?= -recipe packaging/guest/recipe.json -arch $(ARCH) -cache $(BUILD)/cache/debs \
+	-guestd $(BIN)/guestd-$(ARCH) -out $(GUEST) $(if $(filter amd64,$(ARCH)),-bzimage)
+# What the builder needs built first; the Linux test of these recipes,
+# whose builder is a stub, empties it.
+GUEST_PREREQS ?= $(BIN)/mkguest $(BIN)/guestd-$(ARCH)
 
 # What runs a binary of the bundle: nothing on a Mac. The Linux test of
 # these recipes sets it to a stub, since Linux cannot exec Mach-O.
@@ -48,15 +49,9 @@ xcode-tools:
 	if [ "$$major" -lt 12 ] || { [ "$$major" -eq 12 ] && [ "$$minor" -lt 3 ]; }; then \
 		echo "macOS $$v: Berth needs macOS 12.3 or newer (Apple's Virtualization framework with disk serials)." >&2; exit 1; fi
 
-guest-image: deps
-	@if [ "$(GUEST_BUILDER)" = "$(DEFAULT_GUEST_BUILDER)" ] && [ ! -d packaging/cmd/mkguest ]; then \
-		if [ -f $(GUEST)/manifest.json ]; then \
-			echo "No guest image builder in this tree (issue #23): using the image already in $(GUEST)/." >&2; exit 0; fi; \
-		echo "The guest image builder (packaging/cmd/mkguest, issue #23) is not in this tree yet, and the" >&2; \
-		echo "Debian-only shell builder cannot run on a Mac. Merge #23, or point GUEST_BUILDER at a built one" >&2; \
-		echo "(make GUEST_BUILDER=/path/to/mkguest), or copy a guest image built elsewhere to $(GUEST)/." >&2; \
-		exit 1; \
-	else $(GUEST_BUILDER) $(GUEST_BUILDER_ARGS); fi
+guest-image: deps $(GUEST_PREREQS)
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct -- packaging/guest 2>/dev/null || echo 0) \
+		$(GUEST_BUILDER) $(GUEST_BUILDER_ARGS)
 
 $(ICNS): $(BIN)/mkicons
 	$(BIN)/mkicons -icns $@

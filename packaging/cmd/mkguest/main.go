@@ -36,6 +36,7 @@ func run() error {
 	tarOut := flag.String("tar", "", "also write the root filesystem as this tar file, for inspection")
 	guestd := flag.String("guestd", "", "the guestd binary for the architecture")
 	images := flag.String("images", "", "directory of image archives (*.tar) to preload")
+	bzImage := flag.Bool("bzimage", false, "amd64: keep the kernel a bzImage (what vz boots on Intel Macs) rather than the ELF vmlinux QEMU boots fastest")
 	flag.Parse()
 	if *out == "" || *guestd == "" {
 		return fmt.Errorf("-out and -guestd are required")
@@ -77,7 +78,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	b := &imagebuild.Builder{Fetch: client, Log: log, Arch: *arch, Epoch: epoch}
+	b := &imagebuild.Builder{Fetch: client, Log: log, Arch: *arch, Epoch: epoch, BzImage: *bzImage}
 	start := time.Now()
 	root, err := b.Build(ctx, r)
 	if err != nil {
