@@ -21,11 +21,12 @@ import (
 
 	"github.com/berthvm/berth/app/allusers"
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/app/launcher"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/app/shellenv"
 	"github.com/berthvm/berth/filesharing"
-	"github.com/berthvm/berth/netproxy/dockerctx"
+	"github.com/berthvm/berth/netproxy/relay"
 )
 
 func newFlags(name string) *flag.FlagSet {
@@ -436,9 +437,7 @@ func cmdShell(args []string) error {
 	}
 	go func() {
 		io.Copy(conn, os.Stdin)
-		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-		}
+		relay.CloseWrite(conn)
 	}()
 	io.Copy(os.Stdout, br)
 	return nil

@@ -12,8 +12,8 @@ import (
 	"syscall"
 
 	"github.com/berthvm/berth/app/daemon"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/app/settings"
-	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
 func cmdDaemon(args []string) error {

@@ -6,8 +6,8 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/guestd/protocol"
-	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
 // Machine is the Berth machine as the daemon shows it: launcher.Client,

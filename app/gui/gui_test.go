@@ -19,10 +19,10 @@ import (
 
 	"github.com/berthvm/berth/app/autostart"
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/guestd/protocol"
-	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
 type fakeLogin struct{ on bool }
@@ -398,7 +398,9 @@ func hasText(o fyne.CanvasObject, text string) bool {
 func TestMissingDockerCLIIsShown(t *testing.T) {
 	u, _ := newTestUI(t, &fakeMachine{}, &fakeEngine{})
 	u.o.MissingCLI = dockerctx.MissingCLI("windows", dockerctx.Berth, func(string) (string, error) { return "", errors.New("not found") })
-	run(u, func() { u.showStatus(control.Status{State: control.Running, Context: "berth", DockerSocket: "npipe:////./pipe/berth-docker"}, nil) })
+	run(u, func() {
+		u.showStatus(control.Status{State: control.Running, Context: "berth", DockerSocket: "npipe:////./pipe/berth-docker"}, nil)
+	})
 	if !u.notice.Visible() || !strings.Contains(u.notice.Text, "No `docker` command") {
 		t.Errorf("notice %q", u.notice.Text)
 	}

@@ -29,9 +29,9 @@ import (
 
 	"github.com/berthvm/berth/app/autostart"
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/guestd/protocol"
-	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
 // LoginItem turns opening at login on and off (autostart.At).

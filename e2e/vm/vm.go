@@ -19,7 +19,8 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/guestd/protocol"
-	"github.com/berthvm/berth/netproxy"
+	"github.com/berthvm/berth/netproxy/relay"
+	"github.com/berthvm/berth/netproxy/vnet"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -53,7 +54,7 @@ func userNetOptions(o *protocol.Options) {
 
 // VM is a running guest.
 type VM struct {
-	Net        *netproxy.Network
+	Net        *vnet.Network
 	API        *protocol.Client
 	DockerSock string // host unix socket proxied to the guest engine
 	SerialLog  string
@@ -110,11 +111,11 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		v.API = protocol.NewClient(host(gcfg.APIPort), func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return d.DialContext(ctx, "tcp", host(gcfg.APIPort))
 		})
-		go netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
+		go relay.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
 			return d.DialContext(ctx, "tcp", host(gcfg.EnginePort))
-		}, netproxy.Join, log)
+		}, relay.Join, log)
 	} else {
-		netw, err := netproxy.New(netproxy.DefaultConfig(), log)
+		netw, err := vnet.New(vnet.DefaultConfig(), log)
 		if err != nil {
 			cancel()
 			return nil, err
@@ -126,10 +127,10 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 			cancel()
 			return nil, err
 		}
-		go netw.ServeQemu(ctx, nicL)
-		go netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
+		go netw.ServeQEMU(ctx, nicL)
+		go relay.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
 			return netw.DialGuest(ctx, gcfg.EnginePort)
-		}, netproxy.Join, log)
+		}, relay.Join, log)
 		v.Net = netw
 		v.API = protocol.NewClient(fmt.Sprintf("%s:%d", netw.Config().Guest, gcfg.APIPort), netw.Dialer())
 		netdev = "stream,id=net0,server=off,addr.type=unix,addr.path=" + nicSock
@@ -163,7 +164,7 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		"-drive", "if=none,id=data,format=raw,cache=none,aio=threads,discard=unmap,file=" + o.DataDisk,
 		"-device", "virtio-blk-pci,drive=data,serial=" + protocol.DataDiskSerial,
 		"-netdev", netdev,
-		"-device", "virtio-net-pci,netdev=net0,mac=" + netproxy.DefaultConfig().GuestMAC,
+		"-device", "virtio-net-pci,netdev=net0,mac=" + vnet.DefaultConfig().GuestMAC,
 		"-device", "virtio-rng-pci",
 		"-no-reboot",
 	}
