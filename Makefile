@@ -50,7 +50,7 @@ $(BIN)/guestd-$(ARCH): $(GUESTD_SOURCES)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./guestd
 
 $(BIN)/berth: $(GO_SOURCES)
-	go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $@ ./app
+	go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $@ ./app/berth
 
 # The window and tray (fyne on GLFW): cgo, X11 and OpenGL headers.
 $(BIN)/berth-gui: $(GO_SOURCES)
@@ -116,7 +116,7 @@ cross: deps guest-image-hyperv $(WIN_BIN)/docker.exe
 	bash packaging/windows/check-nsi.sh
 	CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc \
 		go build -trimpath -ldflags "-H=windowsgui" -o $(WIN_BIN)/berth-gui.exe ./app/berth-gui
-	GOOS=windows GOARCH=amd64 go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(WIN_BIN)/berth.exe ./app
+	GOOS=windows GOARCH=amd64 go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(WIN_BIN)/berth.exe ./app/berth
 	bash packaging/windows/build.sh '$(VERSION)' $(WIN_BIN) $(GENERIC_GUEST) $(BUILD)/dist
 	bash packaging/windows/test-installer.sh $(INSTALLER) $(WIN_BIN) $(GENERIC_GUEST)
 
