@@ -16,12 +16,6 @@ type DiskFile interface {
 	Grow(path string, size int64) error
 }
 
-// DiskFormatter is a backend whose hypervisor takes a disk format of its
-// own (Hyper-V: VHDX); the others take RawDisk.
-type DiskFormatter interface {
-	DiskFile() DiskFile
-}
-
 // DiskFileOf is the disk format b's machines use.
 func DiskFileOf(b Backend) DiskFile {
 	if f, ok := b.(DiskFormatter); ok {

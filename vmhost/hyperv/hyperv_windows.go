@@ -32,6 +32,13 @@ var (
 	_ = [1]int{}[int(hypervctl.Starting)-int(esStarting)]
 )
 
+// What Backend is: every vmhost interface it implements.
+var (
+	_ vmhost.Backend       = (*Backend)(nil)
+	_ vmhost.DiskFormatter = (*Backend)(nil)
+	_ vmhost.GuestFiler    = (*Backend)(nil)
+)
+
 // Backend runs machines in Hyper-V. They live in the Hyper-V service and
 // can outlive this process, but their links (network, options, shares,
 // console) are served from here: a VM left without them is cut off, and
@@ -426,8 +433,3 @@ func (vhdx) Grow(path string, size int64) error {
 	}
 	return hypervctl.ResizeDisk(path, strongunits.GiB(size>>30))
 }
-
-var (
-	_ vmhost.DiskFormatter = (*Backend)(nil)
-	_ vmhost.GuestFiler    = (*Backend)(nil)
-)
