@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/berthvm/berth/internal/bytesize"
 )
 
 // DiskFile makes and grows disk images of one format.
@@ -38,7 +40,7 @@ func EnsureDisk(f DiskFile, path string, size int64) (created, grown bool, err e
 	case err != nil:
 		return false, false, fmt.Errorf("data disk: %w", err)
 	case cur > size:
-		return false, false, fmt.Errorf("data disk %s is %s; it cannot shrink to %s (choose at least its current size)", path, GiB(cur), GiB(size))
+		return false, false, fmt.Errorf("data disk %s is %s; it cannot shrink to %s (choose at least its current size)", path, bytesize.Binary(uint64(cur)), bytesize.Binary(uint64(size)))
 	case cur == size:
 		return false, false, nil
 	}
@@ -75,6 +77,3 @@ func (RawDisk) Create(path string, size int64) error {
 }
 
 func (RawDisk) Grow(path string, size int64) error { return os.Truncate(path, size) }
-
-// GiB formats a byte count for messages.
-func GiB(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }
