@@ -1,8 +1,10 @@
 //go:build linux
 
-// Package vm boots the guest image directly under QEMU, attached to Berth's
-// virtual network, for the end-to-end tests and for trying the guest before
-// the daemon and its libvirt backend exist. It is test tooling, not product.
+// Package vm boots the guest image directly under QEMU, without the daemon
+// or libvirt, attached to Berth's virtual network (or QEMU's user network):
+// the end-to-end tests use it where they exercise the guest alone (its
+// lifecycle, a foreign data disk) and for the benchmarks' bare-QEMU
+// references. It is test tooling, not product.
 package vm
 
 import (
@@ -100,7 +102,7 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 	gcfg := vmhost.GuestOptions(protocol.HostGatewayIP, nil, facts)
 	var netdev string
 	if o.UserNet != nil {
-		netdev, err = v.userNet(append([]int{gcfg.APIPort, gcfg.EnginePort}, o.UserNet...))
+		netdev, err = v.userNet(append([]int{protocol.APIPort, protocol.EnginePort}, o.UserNet...))
 		if err != nil {
 			cancel()
 			return nil, err
@@ -108,11 +110,11 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		userNetOptions(&gcfg)
 		var d net.Dialer
 		host := func(port int) string { return fmt.Sprintf("127.0.0.1:%d", v.HostPorts[port]) }
-		v.API = protocol.NewClient(host(gcfg.APIPort), func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp", host(gcfg.APIPort))
+		v.API = protocol.NewClient(host(protocol.APIPort), func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", host(protocol.APIPort))
 		})
 		go relay.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp", host(gcfg.EnginePort))
+			return d.DialContext(ctx, "tcp", host(protocol.EnginePort))
 		}, relay.Join, log)
 	} else {
 		netw, err := vnet.New(vnet.DefaultConfig(), log)
@@ -129,10 +131,10 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		}
 		go netw.ServeQEMU(ctx, nicL)
 		go relay.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
-			return netw.DialGuest(ctx, gcfg.EnginePort)
+			return netw.DialGuest(ctx, protocol.EnginePort)
 		}, relay.Join, log)
 		v.Net = netw
-		v.API = protocol.NewClient(fmt.Sprintf("%s:%d", netw.Config().Guest, gcfg.APIPort), netw.Dialer())
+		v.API = protocol.NewClient(fmt.Sprintf("%s:%d", netw.Config().Guest, protocol.APIPort), netw.Dialer())
 		netdev = "stream,id=net0,server=off,addr.type=unix,addr.path=" + nicSock
 	}
 	cmdline, err := vmhost.KernelCmdline(gcfg, facts)
