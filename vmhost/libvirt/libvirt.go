@@ -52,7 +52,7 @@ type Backend struct {
 	log *slog.Logger
 	ep  endpoint
 	kvm kvmCheck
-	// probe tries a KVM vCPU before a boot under KVM.
+	// probe runs guest code on KVM before a boot under KVM.
 	probe kvmProbe
 	// lifeBound is how long a guest under KVM may stay silent.
 	lifeBound time.Duration
@@ -140,7 +140,8 @@ func newBackend(r rpc, log *slog.Logger, ep endpoint) *Backend {
 		machine = "virt"
 	}
 	return &Backend{rpc: r, log: log, ep: ep, fsd: map[string]*fsDaemons{}, lifeBound: kvmLifeBound,
-		probe: kvmProbe{QEMU: findProgram(exec.LookPath, "qemu-system-"+arch, []string{"/usr/bin/qemu-system-" + arch}), Machine: machine, Timeout: 10 * time.Second},
+		probe: kvmProbe{QEMU: findProgram(exec.LookPath, "qemu-system-"+arch, []string{"/usr/bin/qemu-system-" + arch}), Machine: machine,
+			Firmware: probeFirmware(arch), GuestBound: 2 * time.Second, Timeout: 10 * time.Second},
 		opts:  DomainOptions{Arch: arch, UID: os.Getuid(), GID: os.Getgid(), Session: ep.Session}}
 }
 
@@ -168,7 +169,10 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	if !o.KVM {
 		return b.boot(ctx, b.emulated(spec), o)
 	}
-	why := b.probe.run(ctx)
+	why, err := b.probe.run(ctx)
+	if err != nil {
+		b.log.Warn("KVM not probed; the boot finds out", "err", err)
+	}
 	if why == "" {
 		if err := b.boot(ctx, spec, o); err != nil {
 			why = "QEMU did not start: " + firstNonEmpty(qemuErrors(tail(b.ep.qemuLog(spec.Name), 16<<10)), err.Error())
