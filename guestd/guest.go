@@ -183,7 +183,7 @@ func (g *guest) run() {
 		g.requestShutdown(false)
 	}()
 	// Ctrl-Alt-Del (and some hypervisors' reset) becomes SIGINT to init.
-	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
+	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF) //nolint:errcheck // best effort: without it Ctrl-Alt-Del reboots at once, as before
 	// A hypervisor's shutdown request (Hyper-V's shutdown service in
 	// hv_utils) runs the kernel's poweroff_cmd, /sbin/poweroff, which this
 	// image lacks: the kernel would then cut the power without stopping

@@ -55,6 +55,7 @@ func EnsureDisk(f DiskFile, path string, size int64) (created, grown bool, err e
 // RawDisk is a sparse raw image: what QEMU and vz take.
 type RawDisk struct{}
 
+// Size is the image file's size.
 func (RawDisk) Size(path string) (int64, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -63,6 +64,7 @@ func (RawDisk) Size(path string) (int64, error) {
 	return fi.Size(), nil
 }
 
+// Create makes a sparse image of size bytes.
 func (RawDisk) Create(path string, size int64) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -76,4 +78,5 @@ func (RawDisk) Create(path string, size int64) error {
 	return nil
 }
 
+// Grow extends the image to size bytes; the new part reads as zeros.
 func (RawDisk) Grow(path string, size int64) error { return os.Truncate(path, size) }

@@ -109,6 +109,7 @@ func (s Spec) Validate() error {
 // State is the hypervisor's view of the machine.
 type State string
 
+// The states a backend reports.
 const (
 	Stopped State = "stopped"
 	Running State = "running"

@@ -425,7 +425,7 @@ func cmdShell(args []string) error {
 		if err != nil {
 			return err
 		}
-		defer term.Restore(in, old)
+		defer term.Restore(in, old) //nolint:errcheck // deferred: the terminal is left as it is
 	}
 	go func() {
 		io.Copy(conn, os.Stdin)

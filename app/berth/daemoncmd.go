@@ -43,7 +43,7 @@ func cmdDaemon(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer backend.Close()
+	defer backend.Close() //nolint:errcheck // at exit, nothing is left to report to
 	d := daemon.New(daemon.Options{
 		Paths: p, Host: settings.ThisHost(), GuestDir: guestDir, Backend: backend,
 		Contexts: dockerctx.DefaultStore(), Version: version, Log: log,

@@ -45,7 +45,9 @@ func (d *Daemon) boot(s settings.Settings) {
 	d.bootTime = time.Since(start)
 	d.mu.Unlock()
 	d.o.Log.Info("running", "boot", d.bootTime.Round(time.Millisecond))
-	d.life.to(control.Running, "", "")
+	if err := d.life.to(control.Running, "", ""); err != nil {
+		d.o.Log.Warn("booted, but", "err", err) // stopped meanwhile
+	}
 }
 
 func (d *Daemon) bootSteps(s settings.Settings) error {
@@ -122,7 +124,11 @@ func (d *Daemon) startNetwork(ctx context.Context, run *session) error {
 	if err != nil {
 		return err
 	}
-	run.goRun(func() { nw.ServeQEMU(ctx, nicL) })
+	run.goRun(func() {
+		if err := nw.ServeQEMU(ctx, nicL); err != nil {
+			d.o.Log.Error("the VM's network link stopped", "err", err)
+		}
+	})
 	return nil
 }
 
@@ -244,7 +250,11 @@ func (d *Daemon) startForwards(ctx context.Context, run *session, shares []files
 		GuestIP: nw.Config().Guest.String(),
 		Log:     d.o.Log,
 	})
-	run.goRun(func() { run.fwd.Run(ctx) })
+	run.goRun(func() {
+		if err := run.fwd.Run(ctx); err != nil {
+			d.o.Log.Error("port publishing stopped", "err", err)
+		}
+	})
 	return nil
 }
 

@@ -166,7 +166,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 		err = s.Validate(d.o.Host, nil)
 	}
 	if err != nil {
-		d.life.to(control.Error, "", err.Error())
+		if terr := d.life.to(control.Error, "", err.Error()); terr != nil {
+			d.o.Log.Warn("settings refused", "err", err, "state", terr)
+		}
 		return err
 	}
 	d.mu.Lock()

@@ -95,8 +95,8 @@ func (d *Daemon) resumeWhenRoom(run *session, r vmhost.Resumer) {
 // filesystem is the one that fills.
 func (d *Daemon) dataDiskFile() string {
 	p := d.o.Paths.DataDisk()
-	if real, err := filepath.EvalSymlinks(p); err == nil {
-		return real
+	if resolved, err := filepath.EvalSymlinks(p); err == nil {
+		return resolved
 	}
 	return p
 }

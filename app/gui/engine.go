@@ -44,7 +44,8 @@ type Engine interface {
 
 // DialEngine returns a client of the engine behind Berth's docker socket (a
 // unix socket path, or a named pipe on Windows). The guest's engine may be
-// older than this client: the API version is negotiated.
+// older than this client: moby's client negotiates the API version by
+// default.
 func DialEngine(socket string) (Engine, error) {
-	return client.New(client.WithHost(dockerctx.HostURL(socket)), client.WithAPIVersionNegotiation())
+	return client.New(client.WithHost(dockerctx.HostURL(socket)))
 }

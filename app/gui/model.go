@@ -25,6 +25,7 @@ import (
 // Tone is how a state is coloured: in the window's state dot and the tray.
 type Tone int
 
+// The tones, one per kind of state.
 const (
 	Idle Tone = iota // stopped
 	Busy             // starting, stopping

@@ -96,7 +96,7 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		cancel()
 		return nil, err
 	}
-	os.Chmod(dockerSock, 0o600)
+	os.Chmod(dockerSock, 0o600) //nolint:errcheck // the socket is in a 0700 directory already
 	v := &VM{DockerSock: dockerSock, cancel: cancel, exited: make(chan error, 1), gone: make(chan struct{})}
 	// The guest's options, composed as the daemon does.
 	gcfg := vmhost.GuestOptions(protocol.HostGatewayIP, nil, facts)
@@ -129,7 +129,11 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 			cancel()
 			return nil, err
 		}
-		go netw.ServeQEMU(ctx, nicL)
+		go func() {
+			if err := netw.ServeQEMU(ctx, nicL); err != nil {
+				log.Error("the VM's network link stopped", "err", err)
+			}
+		}()
 		go relay.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
 			return netw.DialGuest(ctx, protocol.EnginePort)
 		}, relay.Join, log)
@@ -249,6 +253,6 @@ func (v *VM) Wait(ctx context.Context) error {
 // Kill stops QEMU at once (a crash, from the guest's point of view).
 func (v *VM) Kill() {
 	v.cmd.Process.Kill()
-	<-v.exited
+	<-v.exited //nolint:errcheck // Wait reports how QEMU ended
 	v.cancel()
 }

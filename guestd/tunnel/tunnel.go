@@ -106,7 +106,7 @@ func joinDatagrams(stream, sock net.Conn) {
 		if err != nil {
 			break
 		}
-		sock.Write(buf[:n]) // a refused send is like a lost datagram
+		sock.Write(buf[:n]) //nolint:errcheck // a refused send is like a lost datagram
 	}
 	sock.Close()
 	<-done

@@ -47,7 +47,7 @@ type fakeContainer struct {
 
 // apiBinding spells the engine's JSON exactly, independently of the package.
 type apiBinding struct {
-	HostIp   string // the engine's spelling, not Go's
+	HostIP   string `json:"HostIp"` // the engine's spelling, not Go's
 	HostPort string
 }
 
@@ -89,6 +89,7 @@ type fakeEngine struct {
 	containers map[string]*fakeContainer
 	subs       []*subscriber
 	down       bool // answer 503, as an engine that is not up would fail
+	refused    int  // requests answered 503
 	subscribed int
 }
 
@@ -115,6 +116,7 @@ func (e *fakeEngine) isDown(w http.ResponseWriter) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.down {
+		e.refused++
 		http.Error(w, `{"message":"engine is down"}`, http.StatusServiceUnavailable)
 	}
 	return e.down
@@ -231,6 +233,12 @@ func (e *fakeEngine) setDown(down bool) {
 	e.mu.Lock()
 	e.down = down
 	e.mu.Unlock()
+}
+
+func (e *fakeEngine) refusals() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.refused
 }
 
 func (e *fakeEngine) subscriptions() int {
@@ -835,7 +843,8 @@ func TestReconnectResyncs(t *testing.T) {
 	h.eng.dropStreams()
 	h.eng.remove("d")
 	h.webContainer("c", pub{"tcp", 80, "", strconv.Itoa(pc), pc})
-	time.Sleep(300 * time.Millisecond) // a few failed reconnects
+	before := h.eng.refusals()
+	h.waitFor("a few failed reconnects", func() bool { return h.eng.refusals() >= before+3 })
 	if _, ok := h.forward("tcp", pd); !ok {
 		t.Fatal("forwards were dropped while the engine was unreachable")
 	}

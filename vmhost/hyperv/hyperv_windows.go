@@ -32,6 +32,11 @@ var (
 	_ = [1]int{}[int(hypervctl.Starting)-int(esStarting)]
 )
 
+// killWait bounds how long a turned-off VM may take to read as off:
+// Hyper-V answers the turn-off at once, so a VM still running after this
+// is stuck (its worker process hung), not slow.
+const killWait = 30 * time.Second
+
 // What Backend is: every vmhost interface it implements.
 var (
 	_ vmhost.Backend       = (*Backend)(nil)

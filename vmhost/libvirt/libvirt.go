@@ -142,7 +142,7 @@ func newBackend(r rpc, log *slog.Logger, ep endpoint) *Backend {
 	return &Backend{rpc: r, log: log, ep: ep, fsd: map[string]*fsDaemons{}, lifeBound: kvmLifeBound,
 		probe: kvmProbe{QEMU: findProgram(exec.LookPath, "qemu-system-"+arch, []string{"/usr/bin/qemu-system-" + arch}), Machine: machine,
 			Firmware: probeFirmware(arch), GuestBound: 2 * time.Second, Timeout: 10 * time.Second},
-		opts:  DomainOptions{Arch: arch, UID: os.Getuid(), GID: os.Getgid(), Session: ep.Session}}
+		opts: DomainOptions{Arch: arch, UID: os.Getuid(), GID: os.Getgid(), Session: ep.Session}}
 }
 
 // Start defines the domain from spec and boots it: under KVM when the host
@@ -428,7 +428,7 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
-// GuestFacts: QEMU gives the guest a 16550 console and virtio-blk disks
+// GuestFacts says that QEMU gives the guest a 16550 console and virtio-blk disks
 // by serial, and exports shares by tag (virtiofs or 9P).
 // QEMU's stream netdev frames up to 69,632 bytes and virtio-net takes the
 // MTU the guest sets without a device limit: the link carries 65,520-byte
