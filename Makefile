@@ -22,7 +22,7 @@ CACHE := $(BUILD)/cache/$(SUITE)/$(ARCH)
 SUITE_DIR := $(if $(filter trixie,$(SUITE)),,-$(SUITE))
 GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
-GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
+GUESTD_SOURCES := go.mod go.sum $(shell find guestd netproxy/relay -name '*.go' -not -name '*_test.go')
 
 .PHONY: all deps run test unit lint fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
 all: guest-image

@@ -124,10 +124,17 @@ func (q *probeQEMU) stop() {
 	}
 }
 
-func (p kvmProbe) start(ctx context.Context) (*probeQEMU, error) {
+// start starts QEMU and sends its QMP commands; on an error it leaves
+// nothing behind.
+func (p kvmProbe) start(ctx context.Context) (_ *probeQEMU, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	q := &probeQEMU{printed: make(chan struct{}), resumed: make(chan struct{}), exited: make(chan struct{}),
 		stderr: &bytes.Buffer{}, cancel: cancel}
+	defer func() {
+		if err != nil {
+			q.stop()
+		}
+	}()
 	accel := []string{"-accel", "kvm", "-cpu", "host"} // as the domain runs: host-passthrough
 	if p.Accel != "" {
 		accel = []string{"-accel", p.Accel}
@@ -145,18 +152,15 @@ func (p kvmProbe) start(ctx context.Context) (*probeQEMU, error) {
 	if p.Firmware != nil {
 		dir, err := os.MkdirTemp("", "berth-kvm-probe")
 		if err != nil {
-			q.stop()
 			return nil, err
 		}
 		q.dir = dir
 		bios := filepath.Join(dir, "probe.bin")
 		if err := os.WriteFile(bios, p.Firmware, 0o600); err != nil {
-			q.stop()
 			return nil, err
 		}
 		serialR, serialW, err := os.Pipe()
 		if err != nil {
-			q.stop()
 			return nil, err
 		}
 		pipes = append(pipes, serialW)
@@ -172,14 +176,12 @@ func (p kvmProbe) start(ctx context.Context) (*probeQEMU, error) {
 	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
-		q.stop()
 		return nil, err
 	}
 	pipes = append(pipes, inR)
 	q.qmp = inW
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		q.stop()
 		return nil, err
 	}
 	pipes = append(pipes, outW)
@@ -188,7 +190,6 @@ func (p kvmProbe) start(ctx context.Context) (*probeQEMU, error) {
 	cmd.WaitDelay = time.Second // past a kill, do not wait on its stderr
 	if err := cmd.Start(); err != nil {
 		outR.Close()
-		q.stop()
 		return nil, fmt.Errorf("start %s: %w", p.QEMU, err)
 	}
 	go func() {
@@ -208,7 +209,6 @@ func (p kvmProbe) start(ctx context.Context) (*probeQEMU, error) {
 		io.Copy(io.Discard, outR) // QEMU must not block on a full pipe
 	}()
 	if _, err := q.qmp.WriteString(commands); err != nil {
-		q.stop()
 		return nil, fmt.Errorf("QMP: %w", err)
 	}
 	return q, nil
