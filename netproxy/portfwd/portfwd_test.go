@@ -255,6 +255,19 @@ type fakeGuest struct {
 	tcp, udp map[int]string
 	dialed   []string // "network addr" of each dial
 	udpDials atomic.Int32
+	udpEnds  atomic.Int32 // UDP flows closed
+}
+
+// countedClose counts its Close in n: a test waits for a flow's end.
+type countedClose struct {
+	net.Conn
+	n    *atomic.Int32
+	once sync.Once
+}
+
+func (c *countedClose) Close() error {
+	c.once.Do(func() { c.n.Add(1) })
+	return c.Conn.Close()
 }
 
 func (g *fakeGuest) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -269,11 +282,13 @@ func (g *fakeGuest) dial(ctx context.Context, network, addr string) (net.Conn, e
 	if !ok {
 		return nil, fmt.Errorf("dial %s %s: connection refused", network, addr)
 	}
-	if network == "udp" {
-		g.udpDials.Add(1)
-	}
 	var d net.Dialer
-	return d.DialContext(ctx, network, local)
+	c, err := d.DialContext(ctx, network, local)
+	if err != nil || network != "udp" {
+		return c, err
+	}
+	g.udpDials.Add(1)
+	return &countedClose{Conn: c, n: &g.udpEnds}, nil
 }
 
 func (g *fakeGuest) dials() []string {
@@ -766,7 +781,7 @@ func TestUDP(t *testing.T) {
 	if n := h.guest.udpDials.Load(); n != 2 {
 		t.Fatalf("guest flows = %d, want one per client (2)", n)
 	}
-	time.Sleep(3 * cfg.UDPIdle) // both flows expire
+	h.waitFor("both flows to expire", func() bool { return h.guest.udpEnds.Load() == 2 })
 	echoOnce(t, a, "a4")
 	if n := h.guest.udpDials.Load(); n != 3 {
 		t.Fatalf("guest flows = %d after idling, want a new flow (3)", n)
