@@ -30,9 +30,9 @@ CACHE := $(BUILD)/cache/$(SUITE)/$(ARCH)
 SUITE_DIR := $(if $(filter trixie,$(SUITE)),,-$(SUITE))
 GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
-GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
+GUESTD_SOURCES := go.mod go.sum $(shell find guestd netproxy/relay -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-go guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
+.PHONY: all deps run test unit lint fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-go guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
 all: guest-image
 
 ifeq ($(UNAME_S),Darwin)
@@ -62,7 +62,7 @@ $(BIN)/guestd-$(ARCH): $(GUESTD_SOURCES)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./guestd
 
 $(BIN)/berth: $(GO_SOURCES)
-	go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $@ ./app
+	go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $@ ./app/berth
 
 # The window and tray (fyne on GLFW): cgo, X11 and OpenGL headers.
 $(BIN)/berth-gui: $(GO_SOURCES)
@@ -109,13 +109,31 @@ $(GO_GUEST)/manifest.json: $(BIN)/mkguest $(BIN)/guestd-$(ARCH) $(CACHE)/images/
 # internal/typecheck type-checks every darwin package, cgo ones included,
 # without a C compiler (arm64 and Intel Macs).
 DARWIN_PURE_GO = $$(GOOS=darwin go list -f '{{.ImportPath}} {{join .Deps " "}}' ./... | grep -Ev 'fyne.io/fyne|Code-Hex/vz' | cut -d' ' -f1)
-unit:
+# The packages with goroutines of their own, also run under the race
+# detector (the rest gain little and would double the run).
+RACE_PKGS := ./app/daemon/... ./app/launcher/... ./app/control/... ./netproxy/... ./guestd/... ./filesharing/... ./vmhost/...
+unit: lint
 	go test ./...
+	go test -race $(RACE_PKGS)
 	GOOS=darwin GOARCH=arm64 go vet $(DARWIN_PURE_GO)
 	go run ./internal/typecheck -os darwin -arch arm64 ./...
 	go run ./internal/typecheck -os darwin -arch amd64 ./...
 	GOOS=windows GOARCH=amd64 go build ./...
 	GOOS=windows GOARCH=amd64 go vet ./...
+
+# golangci-lint (.golangci.yml), pinned, built from the Go module proxy into
+# build/tools. Linted for linux and windows; darwin's packages are cgo (vz,
+# fyne) and need Apple's SDK, so internal/typecheck is what checks them.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(BUILD)/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)
+$(GOLANGCI_LINT):
+	mkdir -p $(BUILD)/tools
+	GOBIN=$(CURDIR)/$(BUILD)/tools go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(BUILD)/tools/golangci-lint $@
+
+lint: $(GOLANGCI_LINT)
+	$(GOLANGCI_LINT) run ./...
+	GOOS=windows $(GOLANGCI_LINT) run ./...
 
 # Hostile input: each Go fuzz target for FUZZTIME, printing its executions.
 # A crash fails the target and leaves the input in the package's
@@ -143,7 +161,7 @@ cross: deps guest-image-hyperv $(WIN_BIN)/docker.exe
 	bash packaging/windows/check-nsi.sh
 	CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc \
 		go build -trimpath -ldflags "-H=windowsgui" -o $(WIN_BIN)/berth-gui.exe ./app/berth-gui
-	GOOS=windows GOARCH=amd64 go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(WIN_BIN)/berth.exe ./app
+	GOOS=windows GOARCH=amd64 go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(WIN_BIN)/berth.exe ./app/berth
 	bash packaging/windows/build.sh '$(VERSION)' $(WIN_BIN) $(GENERIC_GUEST) $(BUILD)/dist
 	bash packaging/windows/test-installer.sh $(INSTALLER) $(WIN_BIN) $(GENERIC_GUEST)
 

@@ -512,7 +512,7 @@ func benchAutoForward(b *bench, e *berthEnv) {
 // the reference VM's engine port (forwarded by QEMU), alternating.
 func benchAPI(b *bench, e *berthEnv, ref *vm.VM, note string) {
 	t := b.t
-	refHost := fmt.Sprintf("tcp://127.0.0.1:%d", ref.HostPorts[protocol.DefaultOptions().EnginePort])
+	refHost := fmt.Sprintf("tcp://127.0.0.1:%d", ref.HostPorts[protocol.EnginePort])
 	direct := func(args ...string) error {
 		cmd := exec.Command("docker", args...)
 		cmd.Env = append(os.Environ(), "DOCKER_HOST="+refHost, "DOCKER_CONTEXT=")

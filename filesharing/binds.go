@@ -55,14 +55,14 @@ func (p Policy) CheckBind(source string) (string, error) {
 	}
 	for _, s := range p.Shares {
 		share := clean(p.GOOS, s.HostPath)
-		real := share
+		resolved := share
 		if p.Resolve != nil {
 			// A share may itself be reached through a symlink (macOS /tmp).
 			if r, err := p.Resolve(share); err == nil {
-				real = clean(p.GOOS, r)
+				resolved = clean(p.GOOS, r)
 			}
 		}
-		for _, prefix := range []string{share, real} {
+		for _, prefix := range []string{share, resolved} {
 			if within(p.GOOS, src, prefix) {
 				// The share's own spelling of its prefix: on Windows the
 				// request may differ in case, the guest's mount point does not.

@@ -84,7 +84,11 @@ func (p Policy) RewriteCreate(body []byte) ([]byte, error) {
 		}
 		for _, mnt := range mounts {
 			var typ, src string
-			json.Unmarshal(mnt["Type"], &typ)
+			if t, ok := mnt["Type"]; ok {
+				if err := json.Unmarshal(t, &typ); err != nil {
+					return nil, fmt.Errorf("container create request: a mount's Type: %w", err)
+				}
+			}
 			if typ != "bind" {
 				continue // volumes, tmpfs, npipe, cluster: no host path
 			}

@@ -95,11 +95,11 @@ func TestCheckBindFollowsSymlinks(t *testing.T) {
 // own path in the VM.
 func TestCheckBindShareBehindSymlink(t *testing.T) {
 	dir := t.TempDir()
-	real, link := filepath.Join(dir, "real"), filepath.Join(dir, "link")
-	if err := os.Mkdir(real, 0o755); err != nil {
+	resolved, link := filepath.Join(dir, "real"), filepath.Join(dir, "link")
+	if err := os.Mkdir(resolved, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(real, link); err != nil {
+	if err := os.Symlink(resolved, link); err != nil {
 		t.Fatal(err)
 	}
 	p := HostPolicy([]Share{{HostPath: link}})

@@ -49,6 +49,9 @@ const (
 	engineGrace = 30 * time.Second
 )
 
+// hostname is the guest's name, as containers with the host's network see it.
+const hostname = "berth"
+
 // dataDirs live on the data disk, bound to where their programs expect them.
 var dataDirs = map[string]string{
 	"docker":     "/var/lib/docker",
@@ -180,7 +183,7 @@ func (g *guest) run() {
 		g.requestShutdown(false)
 	}()
 	// Ctrl-Alt-Del (and some hypervisors' reset) becomes SIGINT to init.
-	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
+	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF) //nolint:errcheck // best effort: without it Ctrl-Alt-Del reboots at once, as before
 	// A hypervisor's shutdown request (Hyper-V's shutdown service in
 	// hv_utils) runs the kernel's poweroff_cmd, /sbin/poweroff, which this
 	// image lacks: the kernel would then cut the power without stopping
@@ -345,10 +348,10 @@ func (g *guest) network(ctx context.Context) error {
 	if err := netconf.Up(netconf.Interface{Name: "eth0", Address: g.cfg.Address, Gateway: g.cfg.Gateway, MTU: g.cfg.MTU}, 10*time.Second); err != nil {
 		return err
 	}
-	if err := netconf.Identity("/", g.cfg.Hostname, g.cfg.DNS); err != nil {
+	if err := netconf.Identity("/", hostname, g.cfg.DNS); err != nil {
 		return err
 	}
-	pol := firewall.Policy{Interface: "eth0", Peer: g.cfg.Gateway, Ports: []uint16{uint16(g.cfg.EnginePort), uint16(g.cfg.APIPort)}}
+	pol := firewall.Policy{Interface: "eth0", Peer: g.cfg.Gateway, Ports: []uint16{protocol.EnginePort, protocol.APIPort}}
 	if err := pol.Apply(-1); err != nil {
 		// Refuse to expose the engine without the guard.
 		return fmt.Errorf("guard the engine and guest API ports: %w", err)
@@ -357,7 +360,7 @@ func (g *guest) network(ctx context.Context) error {
 }
 
 func (g *guest) serveAPI() {
-	addr := net.JoinHostPort(g.cfg.Address.Addr().String(), strconv.Itoa(g.cfg.APIPort))
+	addr := net.JoinHostPort(g.cfg.Address.Addr().String(), strconv.Itoa(protocol.APIPort))
 	srv := &http.Server{
 		Addr: addr,
 		Handler: api.Server{
@@ -422,7 +425,7 @@ func (g *guest) startEngine(ctx context.Context, modules <-chan struct{}) error 
 		},
 		Output: g.console,
 	}, g.reaper, g.log)
-	tcp := net.JoinHostPort(g.cfg.Address.Addr().String(), strconv.Itoa(g.cfg.EnginePort))
+	tcp := net.JoinHostPort(g.cfg.Address.Addr().String(), strconv.Itoa(protocol.EnginePort))
 	dockerd := supervise.New(supervise.Service{
 		Name:    "dockerd",
 		Command: func() *exec.Cmd { return engine.DockerdCommand(tcp, g.cfg.HostGateway, g.cfg.MTU) },

@@ -31,7 +31,7 @@ var version = "dev"
 
 func main() {
 	// The kernel starts init with no PATH.
-	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") //nolint:errcheck // cannot fail for a valid name
 	console := &kernelConsole{}
 	log := slog.New(slog.NewTextHandler(console, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if len(os.Args) == 2 && os.Args[1] == poweroffArg {
@@ -144,14 +144,14 @@ func readCmdline() string {
 
 func kernelRelease() string {
 	var u unix.Utsname
-	unix.Uname(&u)
+	unix.Uname(&u) //nolint:errcheck // the version is only logged
 	return unix.ByteSliceToString(u.Release[:])
 }
 
 // uptime is seconds since the kernel started.
 func uptime() float64 {
 	var ts unix.Timespec
-	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) //nolint:errcheck // the boot time is only logged
 	return float64(ts.Nano()) / 1e9
 }
 

@@ -33,7 +33,7 @@ func (g *guest) serveShell(w http.ResponseWriter, r *http.Request) {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=/root", "TERM=" + termName(q.Get("term")), "LANG=C.UTF-8"}
 	cmd.Dir = "/root"
-	os.MkdirAll("/root", 0o700)
+	os.MkdirAll("/root", 0o700) //nolint:errcheck // the shell starts elsewhere if /root cannot be made
 
 	var in io.Writer
 	var out io.Reader
@@ -47,7 +47,7 @@ func (g *guest) serveShell(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if rows > 0 && cols > 0 {
-			pty.Setsize(ptmx, &pty.Winsize{Rows: uint16(rows), Cols: uint16(cols)})
+			pty.Setsize(ptmx, &pty.Winsize{Rows: uint16(rows), Cols: uint16(cols)}) //nolint:errcheck // a terminal size that fails leaves the default
 		}
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 		cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -79,12 +79,12 @@ func (g *guest) serveShell(w http.ResponseWriter, r *http.Request) {
 	}
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		p.Signal(unix.SIGKILL)
+		p.Signal(unix.SIGKILL) //nolint:errcheck // the process may be gone; Wait reports it
 		return
 	}
 	defer conn.Close()
 	fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n", protocol.ShellProtocol)
-	rw.Flush()
+	rw.Flush() //nolint:errcheck // a client that went away
 	go func() {
 		io.Copy(in, rw.Reader) // buffered bytes first, then the connection
 		if c, ok := in.(io.Closer); ok && q.Get("tty") != "1" {
@@ -92,8 +92,8 @@ func (g *guest) serveShell(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	io.Copy(conn, out)
-	p.Signal(unix.SIGHUP)
-	p.Wait(context.Background())
+	p.Signal(unix.SIGHUP)        //nolint:errcheck // the process may be gone; Wait reports it
+	p.Wait(context.Background()) //nolint:errcheck // reaping only: its status is not asked for
 }
 
 func termName(t string) string {

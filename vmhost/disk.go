@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/berthvm/berth/internal/bytesize"
 )
 
 // DiskFile makes and grows disk images of one format.
@@ -14,12 +16,6 @@ type DiskFile interface {
 	Size(path string) (int64, error)
 	Create(path string, size int64) error
 	Grow(path string, size int64) error
-}
-
-// DiskFormatter is a backend whose hypervisor takes a disk format of its
-// own (Hyper-V: VHDX); the others take RawDisk.
-type DiskFormatter interface {
-	DiskFile() DiskFile
 }
 
 // DiskFileOf is the disk format b's machines use.
@@ -44,7 +40,7 @@ func EnsureDisk(f DiskFile, path string, size int64) (created, grown bool, err e
 	case err != nil:
 		return false, false, fmt.Errorf("data disk: %w", err)
 	case cur > size:
-		return false, false, fmt.Errorf("data disk %s is %s; it cannot shrink to %s (choose at least its current size)", path, GiB(cur), GiB(size))
+		return false, false, fmt.Errorf("data disk %s is %s; it cannot shrink to %s (choose at least its current size)", path, bytesize.Binary(uint64(cur)), bytesize.Binary(uint64(size)))
 	case cur == size:
 		return false, false, nil
 	}
@@ -59,6 +55,7 @@ func EnsureDisk(f DiskFile, path string, size int64) (created, grown bool, err e
 // RawDisk is a sparse raw image: what QEMU and vz take.
 type RawDisk struct{}
 
+// Size is the image file's size.
 func (RawDisk) Size(path string) (int64, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -67,6 +64,7 @@ func (RawDisk) Size(path string) (int64, error) {
 	return fi.Size(), nil
 }
 
+// Create makes a sparse image of size bytes.
 func (RawDisk) Create(path string, size int64) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -80,7 +78,5 @@ func (RawDisk) Create(path string, size int64) error {
 	return nil
 }
 
+// Grow extends the image to size bytes; the new part reads as zeros.
 func (RawDisk) Grow(path string, size int64) error { return os.Truncate(path, size) }
-
-// GiB formats a byte count for messages.
-func GiB(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }

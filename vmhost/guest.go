@@ -93,13 +93,6 @@ func KernelCmdline(o protocol.Options, f GuestFacts) (string, error) {
 	return line, nil
 }
 
-// GuestFiler is a backend that boots from files of its own in the guest
-// image (Hyper-V: VHDX disks), so an installed guest image may hold only
-// those rather than the kernel, initrd and system image the others boot.
-type GuestFiler interface {
-	GuestFiles(guestDir string) []string
-}
-
 // GuestFilesOf are the files in guestDir that b's machines boot from.
 func GuestFilesOf(b Backend, guestDir string) []string {
 	if f, ok := b.(GuestFiler); ok {

@@ -1,6 +1,7 @@
 // Package vmhost is the hypervisor side of a Berth machine: what a machine
 // is made of (Spec) and the operations every backend provides (Backend).
-// Backends: vmhost/libvirt (Linux); vz (macOS) and Hyper-V (Windows) follow.
+// Backends: vmhost/libvirt (Linux), vmhost/vz (macOS), vmhost/hyperv
+// (Windows); what a backend may do beyond Backend is in capabilities.go.
 // Graceful shutdown goes through the guest API, above this layer: a backend
 // only starts, observes, kills and deletes.
 package vmhost
@@ -108,6 +109,7 @@ func (s Spec) Validate() error {
 // State is the hypervisor's view of the machine.
 type State string
 
+// The states a backend reports.
 const (
 	Stopped State = "stopped"
 	Running State = "running"
@@ -118,24 +120,6 @@ const (
 	Crashed   State = "crashed"
 	NotFound  State = "not-found"
 )
-
-// Diagnoser is a backend that can say, from the hypervisor's own records,
-// why a machine is in its state: the daemon shows it when a VM pauses or
-// stops by itself.
-type Diagnoser interface {
-	Diagnose(ctx context.Context, name string) string
-}
-
-// Resumer is a backend whose hypervisor pauses a machine when the host
-// cannot write its disks (QEMU's werror=enospc: a full host disk), rather
-// than failing the guest's writes, and can resume it once there is room:
-// nothing the guest wrote is lost.
-type Resumer interface {
-	// PausedOnIOError says whether the machine is paused on a disk write
-	// error.
-	PausedOnIOError(ctx context.Context, name string) (bool, error)
-	Resume(ctx context.Context, name string) error
-}
 
 // Backend runs machines on one hypervisor.
 type Backend interface {

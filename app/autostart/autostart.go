@@ -65,7 +65,7 @@ func launchAgent(e Entry) []byte {
 	b.WriteString("<plist version=\"1.0\">\n<dict>\n\t<key>Label</key>\n\t<string>" + Label + "</string>\n\t<key>ProgramArguments</key>\n\t<array>\n")
 	for _, a := range append([]string{e.Exe}, e.Args...) {
 		b.WriteString("\t\t<string>")
-		xml.EscapeText(&b, []byte(a))
+		xml.EscapeText(&b, []byte(a)) //nolint:errcheck // into a bytes.Buffer, which cannot fail
 		b.WriteString("</string>\n")
 	}
 	b.WriteString("\t</array>\n\t<key>RunAtLoad</key>\n\t<true/>\n\t<key>ProcessType</key>\n\t<string>Interactive</string>\n</dict>\n</plist>\n")

@@ -37,3 +37,11 @@ func TestCommandLineQuoting(t *testing.T) {
 		t.Errorf("commandLine:\n got %s\nwant %s", got, want)
 	}
 }
+
+// The desktop entry is made on every OS, so each can check it.
+func TestDesktopFile(t *testing.T) {
+	got := string(desktopFile(Entry{Exe: "/usr/bin/berth", Args: []string{"gui"}}))
+	if !strings.Contains(got, "[Desktop Entry]\nType=Application\n") || !strings.Contains(got, "Exec=\"/usr/bin/berth\" \"gui\"\n") {
+		t.Errorf("desktop entry:\n%s", got)
+	}
+}

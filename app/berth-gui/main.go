@@ -18,10 +18,10 @@ import (
 	fyneapp "fyne.io/fyne/v2/app"
 
 	"github.com/berthvm/berth/app/autostart"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/app/gui"
 	"github.com/berthvm/berth/app/launcher"
 	"github.com/berthvm/berth/app/settings"
-	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
 func main() {

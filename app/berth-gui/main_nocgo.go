@@ -1,5 +1,6 @@
 //go:build !cgo
 
+// Command berth-gui without cgo only says that it needs cgo.
 package main
 
 import (

@@ -21,6 +21,7 @@ import (
 // State is the machine's state as the daemon sees it.
 type State string
 
+// The machine's states: stopped → starting → running → stopping, or error.
 const (
 	Stopped  State = "stopped"
 	Starting State = "starting"

@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/guestd/protocol"
-	"github.com/berthvm/berth/netproxy"
 	"github.com/berthvm/berth/netproxy/apifilter"
-	"github.com/berthvm/berth/netproxy/dockerctx"
 	"github.com/berthvm/berth/netproxy/portfwd"
+	"github.com/berthvm/berth/netproxy/relay"
+	"github.com/berthvm/berth/netproxy/vnet"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -44,7 +45,9 @@ func (d *Daemon) boot(s settings.Settings) {
 	d.bootTime = time.Since(start)
 	d.mu.Unlock()
 	d.o.Log.Info("running", "boot", d.bootTime.Round(time.Millisecond))
-	d.life.to(control.Running, "", "")
+	if err := d.life.to(control.Running, "", ""); err != nil {
+		d.o.Log.Warn("booted, but", "err", err) // stopped meanwhile
+	}
 }
 
 func (d *Daemon) bootSteps(s settings.Settings) error {
@@ -100,9 +103,9 @@ func (d *Daemon) prepareDisk(sizeGiB int) error {
 // startNetwork starts the virtual network, the VM's NIC socket on it, and
 // the guest API's client.
 func (d *Daemon) startNetwork(ctx context.Context, run *session) error {
-	cfg := netproxy.DefaultConfig()
+	cfg := vnet.DefaultConfig()
 	cfg.MTU = d.o.Backend.GuestFacts().MTU()
-	nw, err := netproxy.New(cfg, d.o.Log)
+	nw, err := vnet.New(cfg, d.o.Log)
 	if err != nil {
 		return err
 	}
@@ -121,7 +124,11 @@ func (d *Daemon) startNetwork(ctx context.Context, run *session) error {
 	if err != nil {
 		return err
 	}
-	run.goRun(func() { nw.ServeQemu(ctx, nicL) })
+	run.goRun(func() {
+		if err := nw.ServeQEMU(ctx, nicL); err != nil {
+			d.o.Log.Error("the VM's network link stopped", "err", err)
+		}
+	})
 	return nil
 }
 
@@ -222,7 +229,7 @@ func (d *Daemon) startForwards(ctx context.Context, run *session, shares []files
 			}
 			return portfwd.VetCreate(body)
 		}
-		netproxy.Forward(ctx, dockL, engine, apifilter.Joiner(vet, d.o.Log), d.o.Log)
+		relay.Forward(ctx, dockL, engine, apifilter.Joiner(vet, d.o.Log), d.o.Log)
 	})
 	nw := run.net
 	run.fwd = portfwd.New(portfwd.Config{
@@ -243,7 +250,11 @@ func (d *Daemon) startForwards(ctx context.Context, run *session, shares []files
 		GuestIP: nw.Config().Guest.String(),
 		Log:     d.o.Log,
 	})
-	run.goRun(func() { run.fwd.Run(ctx) })
+	run.goRun(func() {
+		if err := run.fwd.Run(ctx); err != nil {
+			d.o.Log.Error("port publishing stopped", "err", err)
+		}
+	})
 	return nil
 }
 

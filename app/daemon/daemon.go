@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/guestd/protocol"
-	"github.com/berthvm/berth/netproxy"
-	"github.com/berthvm/berth/netproxy/dockerctx"
 	"github.com/berthvm/berth/netproxy/portfwd"
+	"github.com/berthvm/berth/netproxy/vnet"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -66,7 +66,7 @@ type Daemon struct {
 type session struct {
 	ctx    context.Context // ends when the session is torn down
 	cancel context.CancelFunc
-	net    *netproxy.Network
+	net    *vnet.Network
 	// dial reaches a port of the guest's eth0 (the virtual network's
 	// DialGuest, or a test's fake guest).
 	dial     func(ctx context.Context, port int) (net.Conn, error)
@@ -166,7 +166,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 		err = s.Validate(d.o.Host, nil)
 	}
 	if err != nil {
-		d.life.to(control.Error, "", err.Error())
+		if terr := d.life.to(control.Error, "", err.Error()); terr != nil {
+			d.o.Log.Warn("settings refused", "err", err, "state", terr)
+		}
 		return err
 	}
 	d.mu.Lock()

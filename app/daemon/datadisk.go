@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/berthvm/berth/guestd/protocol"
+	"github.com/berthvm/berth/internal/bytesize"
 )
 
 // dataDiskLow is the free space under which the data disk counts as full:
@@ -19,5 +20,5 @@ func dataDiskProblems(u protocol.Usage, diskGiB int) []string {
 	}
 	grow := max(diskGiB*2, diskGiB+8)
 	return []string{fmt.Sprintf("data disk full: %s free of %s; containers' writes fail with 'no space left on device'. Free space (`docker system prune`) or grow the disk: `berth stop`, then `berth start --disk %d`",
-		bytesText(u.Total-u.Used), bytesText(u.Total), grow)}
+		bytesize.Binary(u.Total-u.Used), bytesize.Binary(u.Total), grow)}
 }

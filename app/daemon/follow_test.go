@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/guestd/protocol"
-	"github.com/berthvm/berth/netproxy/dockerctx"
 	"github.com/berthvm/berth/vmhost"
 )
 

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berthvm/berth/internal/bytesize"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -79,7 +80,7 @@ func (d *Daemon) resumeWhenRoom(run *session, r vmhost.Resumer) {
 				d.vmGone(run, vmhost.Paused)
 				return
 			}
-			d.o.Log.Info("the host disk has room again; the VM resumed", "path", path, "free", vmhost.GiB(int64(free)))
+			d.o.Log.Info("the host disk has room again; the VM resumed", "path", path, "free", bytesize.Binary(free))
 			return
 		}
 		select {
@@ -94,8 +95,8 @@ func (d *Daemon) resumeWhenRoom(run *session, r vmhost.Resumer) {
 // filesystem is the one that fills.
 func (d *Daemon) dataDiskFile() string {
 	p := d.o.Paths.DataDisk()
-	if real, err := filepath.EvalSymlinks(p); err == nil {
-		return real
+	if resolved, err := filepath.EvalSymlinks(p); err == nil {
+		return resolved
 	}
 	return p
 }
@@ -103,18 +104,5 @@ func (d *Daemon) dataDiskFile() string {
 // hostDiskFull says that the VM is paused because path's filesystem is full.
 func hostDiskFull(path string, free uint64) string {
 	return fmt.Sprintf("host disk full: %s, %s free; the VM is paused with nothing lost and resumes by itself once %s are free there",
-		path, bytesText(free), bytesText(resumeFree))
-}
-
-// bytesText formats a byte count for people.
-func bytesText(n uint64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
+		path, bytesize.Binary(free), bytesize.Binary(resumeFree))
 }

@@ -40,11 +40,11 @@ func pausedDaemon(t *testing.T, b vmhost.Backend) (*Daemon, *session) {
 	dir := t.TempDir()
 	// The data disk is reached through a link, as when it lives on another
 	// filesystem: the message names the file itself.
-	real := filepath.Join(dir, "elsewhere.img")
-	if err := os.WriteFile(real, nil, 0o600); err != nil {
+	resolved := filepath.Join(dir, "elsewhere.img")
+	if err := os.WriteFile(resolved, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(real, filepath.Join(dir, "data.img")); err != nil {
+	if err := os.Symlink(resolved, filepath.Join(dir, "data.img")); err != nil {
 		t.Fatal(err)
 	}
 	d := New(Options{Paths: settings.Paths{Data: dir}, Backend: b, Log: slog.New(slog.DiscardHandler)})

@@ -38,8 +38,14 @@ func Lock(p settings.Paths) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
-	f.Truncate(0)
-	fmt.Fprintf(f, "%d\n", os.Getpid())
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	if _, err := fmt.Fprintf(f, "%d\n", os.Getpid()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write %s: %w", f.Name(), err)
+	}
 	return f, nil
 }
 
@@ -68,7 +74,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	srv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		d.o.Log.Warn("control API: clients still connected at exit", "err", err)
+	}
 	os.Remove(d.o.Paths.ControlSocket())
 	return nil
 }

@@ -6,8 +6,8 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/guestd/protocol"
-	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
 // Machine is the Berth machine as the daemon shows it: launcher.Client,
@@ -44,7 +44,8 @@ type Engine interface {
 
 // DialEngine returns a client of the engine behind Berth's docker socket (a
 // unix socket path, or a named pipe on Windows). The guest's engine may be
-// older than this client: the API version is negotiated.
+// older than this client: moby's client negotiates the API version by
+// default.
 func DialEngine(socket string) (Engine, error) {
-	return client.New(client.WithHost(dockerctx.HostURL(socket)), client.WithAPIVersionNegotiation())
+	return client.New(client.WithHost(dockerctx.HostURL(socket)))
 }

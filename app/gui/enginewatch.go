@@ -72,7 +72,7 @@ func (u *UI) engineSession(ctx context.Context, socket string) error {
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	defer e.Close() //nolint:errcheck // the client is dropped either way
 	u.setEngine(e)
 	defer u.setEngine(nil)
 	// Subscribe before listing, so no change falls between the two.

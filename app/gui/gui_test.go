@@ -19,10 +19,10 @@ import (
 
 	"github.com/berthvm/berth/app/autostart"
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/guestd/protocol"
-	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
 type fakeLogin struct{ on bool }

@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/internal/bytesize"
 	"github.com/berthvm/berth/netproxy/portspec"
 )
 
@@ -24,6 +25,7 @@ import (
 // Tone is how a state is coloured: in the window's state dot and the tray.
 type Tone int
 
+// The tones, one per kind of state.
 const (
 	Idle Tone = iota // stopped
 	Busy             // starting, stopping
@@ -215,7 +217,7 @@ func imageRows(list []image.Summary, now time.Time) []ImageRow {
 			if tag == "<none>:<none>" {
 				id = im.ID
 			}
-			rows = append(rows, ImageRow{ID: id, Tag: tag, ShortID: short, Size: humanBytes(im.Size), Created: ago(time.Unix(im.Created, 0), now), InUse: im.Containers > 0})
+			rows = append(rows, ImageRow{ID: id, Tag: tag, ShortID: short, Size: bytesize.Decimal(im.Size), Created: ago(time.Unix(im.Created, 0), now), InUse: im.Containers > 0})
 		}
 	}
 	slices.SortFunc(rows, func(a, b ImageRow) int { return strings.Compare(a.Tag, b.Tag) })
@@ -250,40 +252,13 @@ func volumeRows(vols []volume.Volume, usage []volume.Volume, containers []contai
 	for _, v := range vols {
 		r := VolumeRow{Name: v.Name, Driver: v.Driver, UsedBy: users[v.Name]}
 		if s, ok := size[v.Name]; ok {
-			r.Size = humanBytes(s)
+			r.Size = bytesize.Decimal(s)
 		}
 		slices.Sort(r.UsedBy)
 		rows = append(rows, r)
 	}
 	slices.SortFunc(rows, func(a, b VolumeRow) int { return strings.Compare(a.Name, b.Name) })
 	return rows
-}
-
-// humanBytes renders sizes as docker does: decimal units, 3 significant digits.
-func humanBytes(n int64) string {
-	if n < 0 {
-		return "?"
-	}
-	units := []string{"B", "kB", "MB", "GB", "TB"}
-	f := float64(n)
-	i := 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	return strconv.FormatFloat(f, 'g', 3, 64) + " " + units[i]
-}
-
-// binaryBytes renders memory and disk as the settings give them (GiB).
-func binaryBytes(n uint64) string {
-	const gib = 1 << 30
-	if n >= gib {
-		return strconv.FormatFloat(float64(n)/gib, 'f', 1, 64) + " GiB"
-	}
-	return strconv.FormatUint(n>>20, 10) + " MiB"
 }
 
 func ago(t, now time.Time) string {

@@ -18,6 +18,7 @@ import (
 	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/filesharing"
+	"github.com/berthvm/berth/internal/bytesize"
 )
 
 // settingsTab edits the same settings file as `berth start --cpus …` and
@@ -111,7 +112,7 @@ func (t *settingsTab) load() {
 	defer func() { t.loading = false }()
 	t.saved = s
 	t.cpus.SetSelected(strconv.Itoa(s.CPUs))
-	t.memory.SetText(settings.FormatMiB(s.MemoryMiB))
+	t.memory.SetText(bytesize.MiB(s.MemoryMiB))
 	t.disk.SetText(strconv.Itoa(s.DiskGiB))
 	t.diskNow.SetText("it can grow, never shrink")
 	if n, err := settings.CurrentDiskSize(t.u.o.Paths, t.u.o.Host, settings.DiskSize); err == nil {

@@ -29,9 +29,10 @@ import (
 
 	"github.com/berthvm/berth/app/autostart"
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/guestd/protocol"
-	"github.com/berthvm/berth/netproxy/dockerctx"
+	"github.com/berthvm/berth/internal/bytesize"
 )
 
 // LoginItem turns opening at login on and off (autostart.At).
@@ -332,8 +333,8 @@ func (u *UI) showStats(s protocol.Stats, ok bool) {
 		return
 	}
 	u.cpu.SetText(fmt.Sprintf("CPU %.0f%% of %d · load %.2f", s.CPUPercent, s.CPUs, s.Load1))
-	u.mem.SetText(fmt.Sprintf("Memory %s of %s", binaryBytes(s.Memory.Used), binaryBytes(s.Memory.Total)))
-	u.disk.SetText(fmt.Sprintf("Data disk %s of %s", binaryBytes(s.DataDisk.Used), binaryBytes(s.DataDisk.Total)))
+	u.mem.SetText(fmt.Sprintf("Memory %s of %s", bytesize.Binary(s.Memory.Used), bytesize.Binary(s.Memory.Total)))
+	u.disk.SetText(fmt.Sprintf("Data disk %s of %s", bytesize.Binary(s.DataDisk.Used), bytesize.Binary(s.DataDisk.Total)))
 	u.cpuBar.SetValue(s.CPUPercent / 100)
 	u.memBar.SetValue(fraction(s.Memory))
 	u.diskBar.SetValue(fraction(s.DataDisk))

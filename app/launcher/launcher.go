@@ -25,8 +25,8 @@ import (
 // as none.
 const probeTimeout = 3 * time.Second
 
-// Running returns a client of the running daemon, or nil if none answers.
-func Running(ctx context.Context, p settings.Paths) *control.Client {
+// running returns a client of the running daemon, or nil if none answers.
+func running(ctx context.Context, p settings.Paths) *control.Client {
 	c := control.NewClient(p.ControlSocket())
 	if _, err := probe(ctx, c); err != nil {
 		return nil
@@ -59,7 +59,7 @@ func Ensure(ctx context.Context, p settings.Paths, berth string) (*control.Clien
 }
 
 func ensure(ctx context.Context, p settings.Paths, berth string, preflight func() error) (*control.Client, error) {
-	if c := Running(ctx, p); c != nil {
+	if c := running(ctx, p); c != nil {
 		return c, nil
 	}
 	if err := preflight(); err != nil {
@@ -91,7 +91,7 @@ func ensure(ctx context.Context, p settings.Paths, berth string, preflight func(
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.After(30 * time.Second)
 	for {
-		if c := Running(ctx, p); c != nil {
+		if c := running(ctx, p); c != nil {
 			cmd.Process.Release()
 			return c, nil
 		}

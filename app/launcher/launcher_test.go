@@ -85,8 +85,8 @@ func TestClientWithoutDaemon(t *testing.T) {
 	if err := c.Stop(ctx, false); err != nil {
 		t.Errorf("stop: %v", err)
 	}
-	if Running(ctx, p) != nil {
-		t.Error("Running found a daemon")
+	if running(ctx, p) != nil {
+		t.Error("running found a daemon")
 	}
 }
 

@@ -39,7 +39,10 @@ const (
 // Windows is System on Windows.
 type Windows struct{}
 
-func (Windows) RegisterServices() error   { return hyperv.RegisterServices() }
+// RegisterServices registers Berth's Hyper-V socket services.
+func (Windows) RegisterServices() error { return hyperv.RegisterServices() }
+
+// UnregisterServices removes them.
 func (Windows) UnregisterServices() error { return hyperv.UnregisterServices() }
 
 // ProcessUser is the user of this process's token.
@@ -144,6 +147,7 @@ func (Windows) SystemPath() (string, bool, error) {
 	return v, typ == registry.EXPAND_SZ, err
 }
 
+// SetSystemPath writes the system Path (REG_EXPAND_SZ when expand).
 func (Windows) SetSystemPath(v string, expand bool) error {
 	k, err := registry.OpenKey(registry.LOCAL_MACHINE, envKey, registry.SET_VALUE)
 	if err != nil {

@@ -1,8 +1,10 @@
 //go:build linux
 
-// Package vm boots the guest image directly under QEMU, attached to Berth's
-// virtual network, for the end-to-end tests and for trying the guest before
-// the daemon and its libvirt backend exist. It is test tooling, not product.
+// Package vm boots the guest image directly under QEMU, without the daemon
+// or libvirt, attached to Berth's virtual network (or QEMU's user network):
+// the end-to-end tests use it where they exercise the guest alone (its
+// lifecycle, a foreign data disk) and for the benchmarks' bare-QEMU
+// references. It is test tooling, not product.
 package vm
 
 import (
@@ -19,7 +21,8 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/guestd/protocol"
-	"github.com/berthvm/berth/netproxy"
+	"github.com/berthvm/berth/netproxy/relay"
+	"github.com/berthvm/berth/netproxy/vnet"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -53,7 +56,7 @@ func userNetOptions(o *protocol.Options) {
 
 // VM is a running guest.
 type VM struct {
-	Net        *netproxy.Network
+	Net        *vnet.Network
 	API        *protocol.Client
 	DockerSock string // host unix socket proxied to the guest engine
 	SerialLog  string
@@ -93,13 +96,13 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		cancel()
 		return nil, err
 	}
-	os.Chmod(dockerSock, 0o600)
+	os.Chmod(dockerSock, 0o600) //nolint:errcheck // the socket is in a 0700 directory already
 	v := &VM{DockerSock: dockerSock, cancel: cancel, exited: make(chan error, 1), gone: make(chan struct{})}
 	// The guest's options, composed as the daemon does.
 	gcfg := vmhost.GuestOptions(protocol.HostGatewayIP, nil, facts)
 	var netdev string
 	if o.UserNet != nil {
-		netdev, err = v.userNet(append([]int{gcfg.APIPort, gcfg.EnginePort}, o.UserNet...))
+		netdev, err = v.userNet(append([]int{protocol.APIPort, protocol.EnginePort}, o.UserNet...))
 		if err != nil {
 			cancel()
 			return nil, err
@@ -107,14 +110,14 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		userNetOptions(&gcfg)
 		var d net.Dialer
 		host := func(port int) string { return fmt.Sprintf("127.0.0.1:%d", v.HostPorts[port]) }
-		v.API = protocol.NewClient(host(gcfg.APIPort), func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp", host(gcfg.APIPort))
+		v.API = protocol.NewClient(host(protocol.APIPort), func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", host(protocol.APIPort))
 		})
-		go netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp", host(gcfg.EnginePort))
-		}, netproxy.Join, log)
+		go relay.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", host(protocol.EnginePort))
+		}, relay.Join, log)
 	} else {
-		netw, err := netproxy.New(netproxy.DefaultConfig(), log)
+		netw, err := vnet.New(vnet.DefaultConfig(), log)
 		if err != nil {
 			cancel()
 			return nil, err
@@ -126,12 +129,16 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 			cancel()
 			return nil, err
 		}
-		go netw.ServeQemu(ctx, nicL)
-		go netproxy.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
-			return netw.DialGuest(ctx, gcfg.EnginePort)
-		}, netproxy.Join, log)
+		go func() {
+			if err := netw.ServeQEMU(ctx, nicL); err != nil {
+				log.Error("the VM's network link stopped", "err", err)
+			}
+		}()
+		go relay.Forward(ctx, dockL, func(ctx context.Context) (net.Conn, error) {
+			return netw.DialGuest(ctx, protocol.EnginePort)
+		}, relay.Join, log)
 		v.Net = netw
-		v.API = protocol.NewClient(fmt.Sprintf("%s:%d", netw.Config().Guest, gcfg.APIPort), netw.Dialer())
+		v.API = protocol.NewClient(fmt.Sprintf("%s:%d", netw.Config().Guest, protocol.APIPort), netw.Dialer())
 		netdev = "stream,id=net0,server=off,addr.type=unix,addr.path=" + nicSock
 	}
 	cmdline, err := vmhost.KernelCmdline(gcfg, facts)
@@ -163,7 +170,7 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		"-drive", "if=none,id=data,format=raw,cache=none,aio=threads,discard=unmap,file=" + o.DataDisk,
 		"-device", "virtio-blk-pci,drive=data,serial=" + protocol.DataDiskSerial,
 		"-netdev", netdev,
-		"-device", "virtio-net-pci,netdev=net0,mac=" + netproxy.DefaultConfig().GuestMAC,
+		"-device", "virtio-net-pci,netdev=net0,mac=" + vnet.DefaultConfig().GuestMAC,
 		"-device", "virtio-rng-pci",
 		"-no-reboot",
 	}
@@ -246,6 +253,6 @@ func (v *VM) Wait(ctx context.Context) error {
 // Kill stops QEMU at once (a crash, from the guest's point of view).
 func (v *VM) Kill() {
 	v.cmd.Process.Kill()
-	<-v.exited
+	<-v.exited //nolint:errcheck // Wait reports how QEMU ended
 	v.cancel()
 }

@@ -69,7 +69,7 @@ func openTree(path string) (*tree, error) {
 	}
 	in, err := lstatAt(root, ".")
 	if err != nil {
-		root.Close()
+		root.Close() //nolint:errcheck // a read-only handle
 		return nil, err
 	}
 	return &tree{root: root, dev: in.dev}, nil
@@ -90,7 +90,7 @@ func (s *Share) release() {
 	defer s.mu.Unlock()
 	s.refs--
 	if s.refs == 0 && s.t != nil {
-		s.t.root.Close()
+		s.t.root.Close() //nolint:errcheck // a read-only handle
 		s.t = nil
 	}
 }

@@ -21,6 +21,7 @@ import (
 // Kind is what the disk holds.
 type Kind int
 
+// What a disk holds: nothing (zeros), Berth's ext4, or something else.
 const (
 	Blank Kind = iota
 	Ext4
@@ -130,9 +131,9 @@ func (d Disk) Prepare(ctx context.Context) (protocol.DataDiskReport, error) {
 		out, err := d.Run.Output(ctx, exec.Command("e2fsck", "-p", d.Device))
 		rep.Check = lastLine(out)
 		code := exitCode(err)
-		switch {
-		case code == 0:
-		case code == 1 || code == 2:
+		switch code {
+		case 0:
+		case 1, 2:
 			// Errors were corrected (after an unclean shutdown, say).
 			rep.Repaired = true
 			d.Log.Warn("data disk had errors that e2fsck corrected", "output", strings.TrimSpace(string(out)))

@@ -25,8 +25,8 @@ type Link struct {
 	buf  []byte
 }
 
-// New makes a link that keeps up to max bytes while it is down.
-func New(max int) *Link { return &Link{max: max} }
+// New makes a link that keeps up to limit bytes while it is down.
+func New(limit int) *Link { return &Link{max: limit} }
 
 func (l *Link) Write(p []byte) (int, error) {
 	l.mu.Lock()
@@ -50,7 +50,7 @@ func (l *Link) keep(p []byte) {
 // again by Run.
 func (l *Link) send(p []byte) bool {
 	if d, ok := l.conn.(interface{ SetWriteDeadline(time.Time) error }); ok {
-		d.SetWriteDeadline(time.Now().Add(writeWait))
+		d.SetWriteDeadline(time.Now().Add(writeWait)) //nolint:errcheck // a failed deadline shows as the write failing
 	}
 	if _, err := l.conn.Write(p); err != nil {
 		l.conn.Close()

@@ -29,6 +29,7 @@ type ErrorBody struct {
 // State is the guest's overall state.
 type State string
 
+// The guest's states, in the order a boot goes through them.
 const (
 	Booting      State = "booting"
 	Ready        State = "ready"         // the engine answers
@@ -67,6 +68,7 @@ type Health struct {
 // its life.
 type ServiceState string
 
+// A supervised service's states.
 const (
 	ServiceStarting   ServiceState = "starting"
 	ServiceRunning    ServiceState = "running"    // started and, if it has a Ready check, ready

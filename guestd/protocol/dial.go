@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/berthvm/berth/netproxy/relay"
 )
 
 // The dial tunnel lets the host open connections to ports on the guest's
@@ -127,15 +129,7 @@ func (c *UpgradedConn) Read(p []byte) (int, error) { return c.R.Read(p) }
 
 // CloseWrite half-closes the connection where it can, so a client's EOF
 // reaches the server while replies still flow back.
-func (c *UpgradedConn) CloseWrite() error { return CloseWrite(c.Conn) }
-
-// CloseWrite half-closes c where it can, and closes it where it cannot.
-func CloseWrite(c net.Conn) error {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return c.Close()
-}
+func (c *UpgradedConn) CloseWrite() error { return relay.CloseWrite(c.Conn) }
 
 // MaxDatagram is the largest UDP payload; its length fits the 2-byte frame
 // header.

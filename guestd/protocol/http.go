@@ -16,7 +16,7 @@ import (
 func WriteJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	json.NewEncoder(w).Encode(v) //nolint:errcheck // the client that went away has no one to hear of it
 }
 
 // WriteError answers a failed request with code and err in an ErrorBody.

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -36,12 +37,6 @@ type Options struct {
 	// log as well as the console: Hyper-V's console pipe may be out of
 	// the host daemon's reach, and a failed boot must still be seen.
 	VsockLog uint32
-
-	Hostname string
-
-	// Ports on eth0 reserved for the host.
-	EnginePort int // dockerd's TCP listener
-	APIPort    int // the guest API
 
 	// The disks' IDs, set by the host: virtio-blk serial numbers, or
 	// SCSILUN+N for SCSI disks (Hyper-V).
@@ -131,9 +126,6 @@ func DefaultOptions() Options {
 		DNS:         []netip.Addr{GatewayIP},
 		MTU:         MTU,
 		HostGateway: HostGatewayIP,
-		Hostname:    "berth",
-		EnginePort:  EnginePort,
-		APIPort:     APIPort,
 		SystemDisk:  SystemDiskSerial,
 		DataDisk:    DataDiskSerial,
 		LogLevel:    "info",
@@ -163,73 +155,143 @@ func ParseOptions(cmdline string) (Options, error) {
 }
 
 func (c *Options) set(name, value string) error {
-	var err error
-	switch name {
-	case "ip":
-		c.Address, err = netip.ParsePrefix(value)
-	case "gw":
-		c.Gateway, err = netip.ParseAddr(value)
-	case "dns":
-		c.DNS = nil
-		for _, s := range strings.Split(value, ",") {
-			a, perr := netip.ParseAddr(s)
-			if perr != nil {
-				return perr
-			}
-			c.DNS = append(c.DNS, a)
-		}
-	case "mtu":
-		c.MTU, err = strconv.Atoi(value)
-	case "host_gateway":
-		c.HostGateway, err = netip.ParseAddr(value)
-	case "rosetta":
-		c.Rosetta = value
-	case "vsock_nic":
-		c.VsockNIC, err = parsePort(value)
-	case "vsock_options":
-		c.VsockOptions, err = parsePort(value)
-	case "vsock_log":
-		c.VsockLog, err = parsePort(value)
-	case "share_vsock":
-		// TAG:PORT, after the share's berth.share option.
-		tag, port, _ := strings.Cut(value, ":")
-		i := slices.IndexFunc(c.Shares, func(s Share) bool { return s.Tag == tag })
-		if i < 0 {
-			return fmt.Errorf("no berth.share with tag %q before it", tag)
-		}
-		c.Shares[i].VsockPort, err = parsePort(port)
-	case "hostname":
-		c.Hostname = value
-	case "engine_port":
-		c.EnginePort, err = strconv.Atoi(value)
-	case "api_port":
-		c.APIPort, err = strconv.Atoi(value)
-	case "system_disk":
-		c.SystemDisk = value
-	case "data_disk":
-		c.DataDisk = value
-	case "debug":
-		c.DebugShell = value == "shell"
-		if value != "shell" && value != "" {
-			return fmt.Errorf("unknown debug mode %q (want berth.debug=shell)", value)
-		}
-	case "log":
-		c.LogLevel = value
-	case "time":
-		c.HostTime, err = strconv.ParseInt(value, 10, 64)
-		if err == nil && c.HostTime <= 0 {
-			err = fmt.Errorf("want Unix seconds after 1970")
-		}
-	case "share":
-		sh, perr := parseShare(value)
-		if perr != nil {
-			return perr
-		}
-		c.Shares = append(c.Shares, sh)
-	default:
-		return fmt.Errorf("unknown option")
+	i := slices.IndexFunc(options, func(o option) bool { return o.key == name })
+	if i < 0 {
+		return errors.New("unknown option")
 	}
-	return err
+	return options[i].parse(c, value)
+}
+
+// option is one berth.KEY: how guestd reads its value, and the values the
+// host writes for it (none where the option is its default d's).
+type option struct {
+	key    string
+	parse  func(c *Options, v string) error
+	render func(c, d *Options) []string
+}
+
+// options are all the berth.* keys, in the order the host writes them.
+var options = []option{
+	{"ip", func(c *Options, v string) (err error) { c.Address, err = netip.ParsePrefix(v); return },
+		func(c, d *Options) []string { return unless(c.Address == d.Address, c.Address.String()) }},
+	{"gw", func(c *Options, v string) (err error) { c.Gateway, err = netip.ParseAddr(v); return },
+		func(c, d *Options) []string { return unless(c.Gateway == d.Gateway, c.Gateway.String()) }},
+	{"dns", parseDNS, func(c, d *Options) []string { return unless(slices.Equal(c.DNS, d.DNS), joinAddrs(c.DNS)) }},
+	{"mtu", func(c *Options, v string) (err error) { c.MTU, err = strconv.Atoi(v); return },
+		func(c, d *Options) []string { return unless(c.MTU == d.MTU, strconv.Itoa(c.MTU)) }},
+	{"host_gateway", func(c *Options, v string) (err error) { c.HostGateway, err = netip.ParseAddr(v); return },
+		func(c, d *Options) []string { return unless(c.HostGateway == d.HostGateway, c.HostGateway.String()) }},
+	{"vsock_nic", func(c *Options, v string) (err error) { c.VsockNIC, err = parsePort(v); return },
+		func(c, _ *Options) []string { return unlessZero(c.VsockNIC) }},
+	{"vsock_options", func(c *Options, v string) (err error) { c.VsockOptions, err = parsePort(v); return },
+		func(c, _ *Options) []string { return unlessZero(c.VsockOptions) }},
+	{"vsock_log", func(c *Options, v string) (err error) { c.VsockLog, err = parsePort(v); return },
+		func(c, _ *Options) []string { return unlessZero(c.VsockLog) }},
+	{"system_disk", func(c *Options, v string) error { c.SystemDisk = v; return nil },
+		func(c, d *Options) []string { return unless(c.SystemDisk == d.SystemDisk, c.SystemDisk) }},
+	{"data_disk", func(c *Options, v string) error { c.DataDisk = v; return nil },
+		func(c, d *Options) []string { return unless(c.DataDisk == d.DataDisk, c.DataDisk) }},
+	{"debug", parseDebug, func(c, _ *Options) []string { return unless(!c.DebugShell, "shell") }},
+	{"log", func(c *Options, v string) error { c.LogLevel = v; return nil },
+		func(c, d *Options) []string { return unless(c.LogLevel == d.LogLevel, c.LogLevel) }},
+	{"rosetta", func(c *Options, v string) error { c.Rosetta = v; return nil },
+		func(c, _ *Options) []string { return unless(c.Rosetta == "", c.Rosetta) }},
+	{"time", parseTime, func(c, _ *Options) []string {
+		return unless(c.HostTime == 0, strconv.FormatInt(c.HostTime, 10))
+	}},
+	{"share", parseShareOption, func(c, _ *Options) []string {
+		var v []string
+		for _, sh := range c.Shares {
+			v = append(v, sh.String())
+		}
+		return v
+	}},
+	// TAG:PORT, after the share's berth.share option.
+	{"share_vsock", parseShareVsock, func(c, _ *Options) []string {
+		var v []string
+		for _, sh := range c.Shares {
+			if sh.VsockPort != 0 {
+				v = append(v, sh.Tag+":"+strconv.FormatUint(uint64(sh.VsockPort), 10))
+			}
+		}
+		return v
+	}},
+}
+
+// unless is v as the one value of an option, or none when default is true.
+func unless(isDefault bool, v string) []string {
+	if isDefault {
+		return nil
+	}
+	return []string{v}
+}
+
+// unlessZero is a vsock port's value, or none when it is not set.
+func unlessZero(port uint32) []string {
+	return unless(port == 0, strconv.FormatUint(uint64(port), 10))
+}
+
+func joinAddrs(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func parseDNS(c *Options, v string) error {
+	c.DNS = nil
+	for _, s := range strings.Split(v, ",") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return err
+		}
+		c.DNS = append(c.DNS, a)
+	}
+	return nil
+}
+
+func parseDebug(c *Options, v string) error {
+	if v != "shell" && v != "" {
+		return fmt.Errorf("unknown debug mode %q (want berth.debug=shell)", v)
+	}
+	c.DebugShell = v == "shell"
+	return nil
+}
+
+func parseTime(c *Options, v string) error {
+	t, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return err
+	}
+	if t <= 0 {
+		return errors.New("want Unix seconds after 1970")
+	}
+	c.HostTime = t
+	return nil
+}
+
+func parseShareOption(c *Options, v string) error {
+	sh, err := parseShare(v)
+	if err != nil {
+		return err
+	}
+	c.Shares = append(c.Shares, sh)
+	return nil
+}
+
+func parseShareVsock(c *Options, v string) error {
+	tag, port, _ := strings.Cut(v, ":")
+	i := slices.IndexFunc(c.Shares, func(s Share) bool { return s.Tag == tag })
+	if i < 0 {
+		return fmt.Errorf("no berth.share with tag %q before it", tag)
+	}
+	p, err := parsePort(port)
+	if err != nil {
+		return err
+	}
+	c.Shares[i].VsockPort = p
+	return nil
 }
 
 // parsePort reads a vsock port: any 32-bit number but 0 and -1 (the
@@ -258,20 +320,6 @@ func (c Options) Validate() error {
 	}
 	if c.MTU < 576 || c.MTU > 65520 {
 		return fmt.Errorf("berth.mtu %d out of range 576..65520", c.MTU)
-	}
-	for _, p := range []struct {
-		name string
-		port int
-	}{{"berth.engine_port", c.EnginePort}, {"berth.api_port", c.APIPort}} {
-		if p.port < 1 || p.port > 65535 {
-			return fmt.Errorf("%s %d out of range 1..65535", p.name, p.port)
-		}
-	}
-	if c.EnginePort == c.APIPort {
-		return fmt.Errorf("berth.engine_port and berth.api_port are both %d", c.APIPort)
-	}
-	if c.Hostname == "" || len(c.Hostname) > 63 || strings.ContainsAny(c.Hostname, " ./") {
-		return fmt.Errorf("berth.hostname %q: need a single DNS label", c.Hostname)
 	}
 	if c.SystemDisk == "" || c.DataDisk == "" || c.SystemDisk == c.DataDisk {
 		return fmt.Errorf("disk serials %q and %q must be set and differ", c.SystemDisk, c.DataDisk)
@@ -302,35 +350,10 @@ func (c Options) KernelCmdline(console string) string {
 func (c Options) KernelArgs() []string {
 	d := DefaultOptions()
 	var args []string
-	add := func(differs bool, k, v string) {
-		if differs {
-			args = append(args, "berth."+k+"="+v)
+	for _, o := range options {
+		for _, v := range o.render(&c, &d) {
+			args = append(args, "berth."+o.key+"="+v)
 		}
-	}
-	add(c.Address != d.Address, "ip", c.Address.String())
-	add(c.Gateway != d.Gateway, "gw", c.Gateway.String())
-	dns := make([]string, len(c.DNS))
-	for i, a := range c.DNS {
-		dns[i] = a.String()
-	}
-	add(strings.Join(dns, ",") != d.DNS[0].String(), "dns", strings.Join(dns, ","))
-	add(c.MTU != d.MTU, "mtu", strconv.Itoa(c.MTU))
-	add(c.HostGateway != d.HostGateway, "host_gateway", c.HostGateway.String())
-	add(c.VsockNIC != 0, "vsock_nic", strconv.FormatUint(uint64(c.VsockNIC), 10))
-	add(c.VsockOptions != 0, "vsock_options", strconv.FormatUint(uint64(c.VsockOptions), 10))
-	add(c.VsockLog != 0, "vsock_log", strconv.FormatUint(uint64(c.VsockLog), 10))
-	add(c.Hostname != d.Hostname, "hostname", c.Hostname)
-	add(c.EnginePort != d.EnginePort, "engine_port", strconv.Itoa(c.EnginePort))
-	add(c.APIPort != d.APIPort, "api_port", strconv.Itoa(c.APIPort))
-	add(c.SystemDisk != d.SystemDisk, "system_disk", c.SystemDisk)
-	add(c.DataDisk != d.DataDisk, "data_disk", c.DataDisk)
-	add(c.DebugShell, "debug", "shell")
-	add(c.LogLevel != d.LogLevel, "log", c.LogLevel)
-	add(c.Rosetta != "", "rosetta", c.Rosetta)
-	add(c.HostTime != 0, "time", strconv.FormatInt(c.HostTime, 10))
-	for _, sh := range c.Shares {
-		add(true, "share", sh.String())
-		add(sh.VsockPort != 0, "share_vsock", sh.Tag+":"+strconv.FormatUint(uint64(sh.VsockPort), 10))
 	}
 	return args
 }

@@ -12,10 +12,10 @@ import (
 func FuzzParseOptions(f *testing.F) {
 	for _, s := range []string{
 		"console=ttyS0 quiet root=/dev/vda ro",
-		"console=hvc0 berth.ip=10.0.2.15/24 berth.gw=10.0.2.2 berth.dns=1.1.1.1,9.9.9.9 berth.mtu=4000 berth.hostname=dev berth.debug=shell berth.log=debug berth.api_port=9000 berth.vsock_nic=1024",
+		"console=hvc0 berth.ip=10.0.2.15/24 berth.gw=10.0.2.2 berth.dns=1.1.1.1,9.9.9.9 berth.mtu=4000 berth.debug=shell berth.log=debug berth.vsock_nic=1024",
 		"berth.share=berth0,rw,/home/me/My%20Projects berth.share=berth1,ro,/mnt/host/c/Users/me berth.share_vsock=berth1:1101",
 		"berth.system_disk=scsi-lun:1 berth.data_disk=scsi-lun:2 berth.vsock_options=1024 berth.rosetta=rosetta",
-		"berth.host_gateway=10.0.2.254 berth.engine_port=2376 berth.api_port=2378",
+		"berth.host_gateway=10.0.2.254 berth.time=1800000000",
 		"berth.share=s0,rw,/a%ZZ berth.dns= berth.mtu=-1",
 	} {
 		f.Add(s)

@@ -18,7 +18,7 @@ func TestParseDefaults(t *testing.T) {
 }
 
 func TestParseOverrides(t *testing.T) {
-	c, err := ParseOptions("console=hvc0 berth.ip=10.0.2.15/24 berth.gw=10.0.2.2 berth.dns=1.1.1.1,9.9.9.9 berth.mtu=4000 berth.hostname=dev berth.debug=shell berth.log=debug berth.api_port=9000 berth.vsock_nic=1024")
+	c, err := ParseOptions("console=hvc0 berth.ip=10.0.2.15/24 berth.gw=10.0.2.2 berth.dns=1.1.1.1,9.9.9.9 berth.mtu=4000 berth.debug=shell berth.log=debug berth.vsock_nic=1024")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,10 +27,8 @@ func TestParseOverrides(t *testing.T) {
 	want.Gateway = netip.MustParseAddr("10.0.2.2")
 	want.DNS = []netip.Addr{netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("9.9.9.9")}
 	want.MTU = 4000
-	want.Hostname = "dev"
 	want.DebugShell = true
 	want.LogLevel = "debug"
-	want.APIPort = 9000
 	want.VsockNIC = 1024
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v\nwant %+v", c, want)
@@ -45,9 +43,7 @@ func TestParseErrors(t *testing.T) {
 		"berth.mtu=100":                               "out of range",
 		"berth.host_gateway=::1":                      "need an IPv4 address",
 		"berth.mtu=abc":                               "berth.mtu=abc",
-		"berth.engine_port=70000":                     "out of range",
-		"berth.api_port=2375":                         "both 2375",
-		"berth.hostname=a.b":                          "single DNS label",
+		"berth.hostname=dev":                          "unknown option",
 		"berth.data_disk=berth-system":                "must be set and differ",
 		"berth.debug=yes":                             "unknown debug mode",
 		"berth.log=verbose":                           "want debug, info",

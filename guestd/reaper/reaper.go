@@ -152,7 +152,7 @@ func (r *Reaper) Run(ctx context.Context, cmd *exec.Cmd) error {
 	}
 	if err := p.Wait(ctx); err != nil {
 		if ctx.Err() != nil {
-			p.Signal(unix.SIGKILL)
+			p.Signal(unix.SIGKILL) //nolint:errcheck // the process may be gone; reaping reports it
 		}
 		return err
 	}

@@ -131,7 +131,7 @@ func (m *Mounter) Keep(ctx context.Context, shares []protocol.Share, interval ti
 			}
 			if points[s.Path] {
 				// Still in the table but dead (ENOTCONN): detach it first.
-				unix.Unmount(s.Path, unix.MNT_DETACH)
+				unix.Unmount(s.Path, unix.MNT_DETACH) //nolint:errcheck // undoing a failed mount; the mount error is reported
 			}
 			if fs, err := m.Mount(s); err != nil {
 				m.Log.Warn("shared folder dropped and could not be mounted again", "path", s.Path, "err", err)

@@ -200,12 +200,12 @@ func (s *Supervisor) runOnce(ctx context.Context, grace time.Duration) error {
 
 // stop terminates p gracefully, then forcibly.
 func stop(p *reaper.Process, grace time.Duration, waitErr <-chan error) error {
-	p.Signal(unix.SIGTERM)
+	p.Signal(unix.SIGTERM) //nolint:errcheck // the process may be gone; Wait reports it
 	select {
 	case err := <-waitErr:
 		return err
 	case <-time.After(grace):
-		p.Signal(unix.SIGKILL)
+		p.Signal(unix.SIGKILL) //nolint:errcheck // the process may be gone; Wait reports it
 		return <-waitErr
 	}
 }

@@ -65,9 +65,9 @@ func Pump(ctx context.Context, tap Tap, link io.ReadWriteCloser) error {
 	// End the other direction: its link I/O fails on the closed link, its
 	// tap read at the deadline.
 	link.Close()
-	tap.SetReadDeadline(time.Now())
-	<-errc
-	tap.SetReadDeadline(time.Time{})
+	tap.SetReadDeadline(time.Now())  //nolint:errcheck // ending a read that the closed link ends too
+	<-errc                           //nolint:errcheck // the first direction's error is the one returned
+	tap.SetReadDeadline(time.Time{}) //nolint:errcheck // ending a read that the closed link ends too
 	if ctx.Err() != nil {
 		return nil
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/berthvm/berth/guestd/netconf"
 	"github.com/berthvm/berth/internal/netnstest"
-	"github.com/berthvm/berth/netproxy"
+	"github.com/berthvm/berth/netproxy/vnet"
 )
 
 // streamPair is a SOCK_STREAM socket pair: the guest's end as a pollable
@@ -45,7 +45,7 @@ func streamPair(t *testing.T) (*os.File, net.Conn) {
 // ways through it, and again after the link drops and Serve redials.
 func TestTapBridgeCarriesTheGuestsTraffic(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
-	n, err := netproxy.New(netproxy.DefaultConfig(), log)
+	n, err := vnet.New(vnet.DefaultConfig(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,16 +9,16 @@
 package tunnel
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/berthvm/berth/guestd/protocol"
+	"github.com/berthvm/berth/netproxy/relay"
 )
 
 // dialTimeout bounds the guest's dial of its own loopback; a refusal is
@@ -62,7 +62,9 @@ func Handler(log *slog.Logger) http.HandlerFunc {
 		if network == "udp" {
 			joinDatagrams(client, target)
 		} else {
-			join(client, target)
+			// A hijacked connection outlives the request's context:
+			// the two ends' own closes end the join.
+			relay.Join(context.Background(), client, target)
 		}
 	}
 }
@@ -73,19 +75,6 @@ func Handler(log *slog.Logger) http.HandlerFunc {
 func writeError(w http.ResponseWriter, code int, err error) {
 	w.Header().Set("Connection", "close")
 	protocol.WriteError(w, code, err)
-}
-
-// join copies both ways until both directions are done, passing each
-// side's EOF on as a half-close.
-func join(a, b net.Conn) {
-	var wg sync.WaitGroup
-	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
-		protocol.CloseWrite(dst)
-	}
-	wg.Go(func() { pipe(a, b) })
-	pipe(b, a)
-	wg.Wait()
 }
 
 // joinDatagrams carries framed datagrams from stream to the connected UDP
@@ -117,7 +106,7 @@ func joinDatagrams(stream, sock net.Conn) {
 		if err != nil {
 			break
 		}
-		sock.Write(buf[:n]) // a refused send is like a lost datagram
+		sock.Write(buf[:n]) //nolint:errcheck // a refused send is like a lost datagram
 	}
 	sock.Close()
 	<-done

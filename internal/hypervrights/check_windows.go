@@ -68,7 +68,7 @@ func inGroupDatabase(user string, group *windows.SID) (bool, error) {
 	r, _, _ := procNetUserGetLocalGroups.Call(0, uintptr(unsafe.Pointer(u)), 0, lgIncludeIndirect,
 		uintptr(unsafe.Pointer(&buf)), 0xFFFFFFFF, uintptr(unsafe.Pointer(&read)), uintptr(unsafe.Pointer(&total)))
 	if buf != nil {
-		defer procNetAPIBufferFree.Call(uintptr(unsafe.Pointer(buf)))
+		defer procNetAPIBufferFree.Call(uintptr(unsafe.Pointer(buf))) //nolint:errcheck // frees a buffer; nothing to do if it fails
 	}
 	if r != 0 {
 		return false, windows.Errno(r)

@@ -30,14 +30,14 @@ func Enter(t *testing.T) netns.NsHandle {
 	}
 	ns, err := netns.New() // this thread is now in it
 	if err != nil {
-		orig.Close()
+		orig.Close() //nolint:errcheck // test tooling: cleanup on an error path
 		runtime.UnlockOSThread()
 		t.Skipf("cannot create a network namespace: %v", err)
 	}
 	t.Cleanup(func() {
-		netns.Set(orig)
-		ns.Close()
-		orig.Close()
+		netns.Set(orig) //nolint:errcheck // test tooling: the thread is locked and dropped
+		ns.Close()      //nolint:errcheck // test tooling: cleanup
+		orig.Close()    //nolint:errcheck // test tooling: cleanup
 		runtime.UnlockOSThread()
 	})
 	return ns

@@ -22,7 +22,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/berthvm/berth/netproxy"
+	"github.com/berthvm/berth/netproxy/relay"
 )
 
 // Vet rewrites a container-create request body, or refuses it with an error
@@ -39,8 +39,8 @@ const maxHeader = http.DefaultMaxHeaderBytes + 4096
 
 var createPath = regexp.MustCompile(`^(/v[0-9]+(\.[0-9]+)*)?/containers/create$`)
 
-// Joiner returns a netproxy.JoinFunc that vets create requests with vet.
-func Joiner(vet Vet, log *slog.Logger) netproxy.JoinFunc {
+// Joiner returns a relay.JoinFunc that vets create requests with vet.
+func Joiner(vet Vet, log *slog.Logger) relay.JoinFunc {
 	return func(ctx context.Context, client, up net.Conn) {
 		join(ctx, client, up, vet, log)
 	}
@@ -59,14 +59,14 @@ func join(ctx context.Context, client, up net.Conn, vet Vet, log *slog.Logger) {
 	responses := make(chan struct{})
 	go func() {
 		io.Copy(out, up)
-		netproxy.CloseWrite(client)
+		relay.CloseWrite(client)
 		close(responses)
 	}()
 	if err := requests(client, up, out, vet); err != nil {
 		log.Debug("docker API connection ended", "err", err)
 		cancel()
 	} else {
-		netproxy.CloseWrite(up) // the client's EOF reaches the engine
+		relay.CloseWrite(up) // the client's EOF reaches the engine
 	}
 	<-responses
 }

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berthvm/berth/netproxy"
+	"github.com/berthvm/berth/netproxy/relay"
 )
 
 // engine is a stand-in for dockerd on a unix socket: create echoes its
@@ -61,7 +61,7 @@ func proxy(t *testing.T, engineSock string, vet Vet) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		netproxy.Forward(ctx, l, func(ctx context.Context) (net.Conn, error) {
+		relay.Forward(ctx, l, func(ctx context.Context) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", engineSock)
 		}, Joiner(vet, slog.New(slog.DiscardHandler)), slog.New(slog.DiscardHandler))

@@ -154,7 +154,7 @@ func (e *engine) do(ctx context.Context, path string) (*http.Response, error) {
 		return nil, fmt.Errorf("engine GET %s: %w", path, errNotFound)
 	}
 	var msg struct{ Message string }
-	json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&msg)
+	json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&msg) //nolint:errcheck // an error body that is not JSON leaves the message empty
 	return nil, fmt.Errorf("engine GET %s: %s: %s", path, resp.Status, msg.Message)
 }
 

@@ -27,7 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berthvm/berth/netproxy"
+	"github.com/berthvm/berth/netproxy/relay"
 )
 
 // Dialer opens a connection to addr ("ip:port") in the guest: the guest's
@@ -387,9 +387,9 @@ func (f *Forwarder) listen(ctx context.Context, wg *sync.WaitGroup, fw Forward, 
 			return nil, err
 		}
 		wg.Go(func() {
-			netproxy.Forward(ctx, l, func(ctx context.Context) (net.Conn, error) {
+			relay.Forward(ctx, l, func(ctx context.Context) (net.Conn, error) {
 				return f.cfg.Guest(ctx, "tcp", guest)
-			}, netproxy.Join, log)
+			}, relay.Join, log)
 		})
 		return l, nil
 	case "udp":

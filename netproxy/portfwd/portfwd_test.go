@@ -47,7 +47,7 @@ type fakeContainer struct {
 
 // apiBinding spells the engine's JSON exactly, independently of the package.
 type apiBinding struct {
-	HostIp   string // the engine's spelling, not Go's
+	HostIP   string `json:"HostIp"` // the engine's spelling, not Go's
 	HostPort string
 }
 
@@ -89,6 +89,7 @@ type fakeEngine struct {
 	containers map[string]*fakeContainer
 	subs       []*subscriber
 	down       bool // answer 503, as an engine that is not up would fail
+	refused    int  // requests answered 503
 	subscribed int
 }
 
@@ -115,6 +116,7 @@ func (e *fakeEngine) isDown(w http.ResponseWriter) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.down {
+		e.refused++
 		http.Error(w, `{"message":"engine is down"}`, http.StatusServiceUnavailable)
 	}
 	return e.down
@@ -233,6 +235,12 @@ func (e *fakeEngine) setDown(down bool) {
 	e.mu.Unlock()
 }
 
+func (e *fakeEngine) refusals() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.refused
+}
+
 func (e *fakeEngine) subscriptions() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -247,6 +255,19 @@ type fakeGuest struct {
 	tcp, udp map[int]string
 	dialed   []string // "network addr" of each dial
 	udpDials atomic.Int32
+	udpEnds  atomic.Int32 // UDP flows closed
+}
+
+// countedClose counts its Close in n: a test waits for a flow's end.
+type countedClose struct {
+	net.Conn
+	n    *atomic.Int32
+	once sync.Once
+}
+
+func (c *countedClose) Close() error {
+	c.once.Do(func() { c.n.Add(1) })
+	return c.Conn.Close()
 }
 
 func (g *fakeGuest) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -261,11 +282,13 @@ func (g *fakeGuest) dial(ctx context.Context, network, addr string) (net.Conn, e
 	if !ok {
 		return nil, fmt.Errorf("dial %s %s: connection refused", network, addr)
 	}
-	if network == "udp" {
-		g.udpDials.Add(1)
-	}
 	var d net.Dialer
-	return d.DialContext(ctx, network, local)
+	c, err := d.DialContext(ctx, network, local)
+	if err != nil || network != "udp" {
+		return c, err
+	}
+	g.udpDials.Add(1)
+	return &countedClose{Conn: c, n: &g.udpEnds}, nil
 }
 
 func (g *fakeGuest) dials() []string {
@@ -758,7 +781,7 @@ func TestUDP(t *testing.T) {
 	if n := h.guest.udpDials.Load(); n != 2 {
 		t.Fatalf("guest flows = %d, want one per client (2)", n)
 	}
-	time.Sleep(3 * cfg.UDPIdle) // both flows expire
+	h.waitFor("both flows to expire", func() bool { return h.guest.udpEnds.Load() == 2 })
 	echoOnce(t, a, "a4")
 	if n := h.guest.udpDials.Load(); n != 3 {
 		t.Fatalf("guest flows = %d after idling, want a new flow (3)", n)
@@ -835,7 +858,8 @@ func TestReconnectResyncs(t *testing.T) {
 	h.eng.dropStreams()
 	h.eng.remove("d")
 	h.webContainer("c", pub{"tcp", 80, "", strconv.Itoa(pc), pc})
-	time.Sleep(300 * time.Millisecond) // a few failed reconnects
+	before := h.eng.refusals()
+	h.waitFor("a few failed reconnects", func() bool { return h.eng.refusals() >= before+3 })
 	if _, ok := h.forward("tcp", pd); !ok {
 		t.Fatal("forwards were dropped while the engine was unreachable")
 	}

@@ -1,7 +1,6 @@
 // Package portspec spells a published container port as `docker run -p`
 // takes it. The daemon's port forwarder and the dashboard both show it;
-// it is a leaf package so that the dashboard links nothing of the
-// forwarder's network.
+// it is a leaf package so that the dashboard links no forwarder.
 package portspec
 
 import (

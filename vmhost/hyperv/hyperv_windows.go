@@ -32,6 +32,18 @@ var (
 	_ = [1]int{}[int(hypervctl.Starting)-int(esStarting)]
 )
 
+// killWait bounds how long a turned-off VM may take to read as off:
+// Hyper-V answers the turn-off at once, so a VM still running after this
+// is stuck (its worker process hung), not slow.
+const killWait = 30 * time.Second
+
+// What Backend is: every vmhost interface it implements.
+var (
+	_ vmhost.Backend       = (*Backend)(nil)
+	_ vmhost.DiskFormatter = (*Backend)(nil)
+	_ vmhost.GuestFiler    = (*Backend)(nil)
+)
+
 // Backend runs machines in Hyper-V. They live in the Hyper-V service and
 // can outlive this process, but their links (network, options, shares,
 // console) are served from here: a VM left without them is cut off, and
@@ -426,8 +438,3 @@ func (vhdx) Grow(path string, size int64) error {
 	}
 	return hypervctl.ResizeDisk(path, strongunits.GiB(size>>30))
 }
-
-var (
-	_ vmhost.DiskFormatter = (*Backend)(nil)
-	_ vmhost.GuestFiler    = (*Backend)(nil)
-)

@@ -49,11 +49,6 @@ func (s startSteps) undo(err error) error {
 	return err
 }
 
-// killWait bounds how long a turned-off VM may take to read as off:
-// Hyper-V answers the turn-off at once, so a VM still running after this
-// is stuck (its worker process hung), not slow.
-const killWait = 30 * time.Second
-
 // waitStopped polls state until the VM is off (or gone), ctx ends or
 // limit passes, whichever comes first; then it says what it saw last.
 func waitStopped(ctx context.Context, state func(context.Context) (vmhost.State, error), every, limit time.Duration) error {

@@ -80,8 +80,13 @@ func serveLinks(ctx context.Context, p plan, network vmhost.Network, listen func
 	for i, sh := range p.Shares {
 		// The guest mounts a read-only share ro, but its root could mount
 		// it again: the server refuses changes too, as vz does.
-		a := p9share.New(sh.HostPath, sh.ReadOnly, log.With("vm", p.Name))
-		go p9.NewServer(a).ServeContext(ctx, shareLs[i])
+		log := log.With("vm", p.Name, "share", sh.HostPath)
+		srv, l := p9.NewServer(p9share.New(sh.HostPath, sh.ReadOnly, log)), shareLs[i]
+		go func() {
+			if err := srv.ServeContext(ctx, l); err != nil && ctx.Err() == nil {
+				log.Warn("9P server stopped", "err", err)
+			}
+		}()
 	}
 	return nil
 }

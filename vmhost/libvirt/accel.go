@@ -3,13 +3,11 @@ package libvirt
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -202,39 +200,4 @@ func emulatedCPUs(asked int, qemu uint64) (int, string) {
 	}
 	return 1, fmt.Sprintf("emulating 1 CPU instead of %d: QEMU %d.%d emulates several CPUs with a race that crashes Linux guests at random (fixed in QEMU 8.1)",
 		asked, qemu/1_000_000, qemu/1000%1000)
-}
-
-// kvmProbe starts QEMU itself on KVM with one vCPU, paused, and quits it
-// over QMP. A host whose /dev/kvm opens but cannot set up a vCPU (nested
-// hosts that refuse the CPU's MSRs) makes QEMU abort within a tenth of a
-// second, where the same failure found by booting through libvirt costs two
-// (the domain's setup and cleanup around it, on every first start after
-// the host boots). It cannot see a guest that KVM fails to run: the boot
-// still watches for that (kvmLife).
-type kvmProbe struct {
-	QEMU    string        // the emulator; "" skips the probe
-	Machine string        // q35, or virt on arm64
-	Timeout time.Duration // past it the probe has no verdict
-}
-
-// run returns why KVM does not work, or "" when the vCPU came up or the
-// probe could not tell (QEMU missing, slow, or failing for a reason that
-// does not name KVM: the boot then finds out).
-func (p kvmProbe) run(ctx context.Context) string {
-	if p.QEMU == "" {
-		return ""
-	}
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, p.QEMU, "-accel", "kvm", "-machine", p.Machine, "-cpu", "host", "-smp", "1", "-m", "64",
-		"-nodefaults", "-display", "none", "-S", "-qmp", "stdio")
-	cmd.Stdin = strings.NewReader(`{"execute":"qmp_capabilities"}` + "\n" + `{"execute":"quit"}` + "\n")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = time.Second // past the timeout, do not wait on its output
-	err := cmd.Run()
-	if err == nil || ctx.Err() != nil || !strings.Contains(strings.ToLower(stderr.String()), "kvm") {
-		return ""
-	}
-	return "QEMU did not start: " + firstNonEmpty(qemuErrors(stderr.Bytes()), err.Error())
 }

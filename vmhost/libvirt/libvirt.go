@@ -39,13 +39,20 @@ type rpc interface {
 	Disconnect() error
 }
 
+// What Backend is: every vmhost interface it implements.
+var (
+	_ vmhost.Backend   = (*Backend)(nil)
+	_ vmhost.Diagnoser = (*Backend)(nil)
+	_ vmhost.Resumer   = (*Backend)(nil)
+)
+
 // Backend runs machines through libvirtd.
 type Backend struct {
 	rpc rpc
 	log *slog.Logger
 	ep  endpoint
 	kvm kvmCheck
-	// probe tries a KVM vCPU before a boot under KVM.
+	// probe runs guest code on KVM before a boot under KVM.
 	probe kvmProbe
 	// lifeBound is how long a guest under KVM may stay silent.
 	lifeBound time.Duration
@@ -133,8 +140,9 @@ func newBackend(r rpc, log *slog.Logger, ep endpoint) *Backend {
 		machine = "virt"
 	}
 	return &Backend{rpc: r, log: log, ep: ep, fsd: map[string]*fsDaemons{}, lifeBound: kvmLifeBound,
-		probe: kvmProbe{QEMU: findProgram(exec.LookPath, "qemu-system-"+arch, []string{"/usr/bin/qemu-system-" + arch}), Machine: machine, Timeout: 10 * time.Second},
-		opts:  DomainOptions{Arch: arch, UID: os.Getuid(), GID: os.Getgid(), Session: ep.Session}}
+		probe: kvmProbe{QEMU: findProgram(exec.LookPath, "qemu-system-"+arch, []string{"/usr/bin/qemu-system-" + arch}), Machine: machine,
+			Firmware: probeFirmware(arch), GuestBound: 2 * time.Second, Timeout: 10 * time.Second},
+		opts: DomainOptions{Arch: arch, UID: os.Getuid(), GID: os.Getgid(), Session: ep.Session}}
 }
 
 // Start defines the domain from spec and boots it: under KVM when the host
@@ -161,7 +169,10 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	if !o.KVM {
 		return b.boot(ctx, b.emulated(spec), o)
 	}
-	why := b.probe.run(ctx)
+	why, err := b.probe.run(ctx)
+	if err != nil {
+		b.log.Warn("KVM not probed; the boot finds out", "err", err)
+	}
 	if why == "" {
 		if err := b.boot(ctx, spec, o); err != nil {
 			why = "QEMU did not start: " + firstNonEmpty(qemuErrors(tail(b.ep.qemuLog(spec.Name), 16<<10)), err.Error())
@@ -367,73 +378,6 @@ func (b *Backend) Diagnose(ctx context.Context, name string) string {
 	return msg + "; QEMU's log: " + b.ep.qemuLog(name)
 }
 
-func stateOf(s golibvirt.DomainState, reason int32) vmhost.State {
-	switch s {
-	case golibvirt.DomainRunning, golibvirt.DomainBlocked, golibvirt.DomainShutdown:
-		return vmhost.Running
-	case golibvirt.DomainPaused:
-		if golibvirt.DomainPausedReason(reason) == golibvirt.DomainPausedUser {
-			return vmhost.Suspended
-		}
-		return vmhost.Paused
-	case golibvirt.DomainPmsuspended:
-		return vmhost.Paused
-	case golibvirt.DomainCrashed:
-		return vmhost.Crashed
-	default:
-		return vmhost.Stopped
-	}
-}
-
-// reasonOf names libvirt's state reasons that matter here.
-func reasonOf(s golibvirt.DomainState, r int32) string {
-	switch s {
-	case golibvirt.DomainPaused:
-		switch golibvirt.DomainPausedReason(r) {
-		case golibvirt.DomainPausedIoerror:
-			return "paused on an I/O error (a full disk on the host?)"
-		case golibvirt.DomainPausedUser:
-			return "paused by a user"
-		case golibvirt.DomainPausedCrashed:
-			return "paused after the guest crashed"
-		case golibvirt.DomainPausedUnknown:
-			return "paused for an unknown reason, as QEMU does on a KVM internal error"
-		}
-		return fmt.Sprintf("paused (reason %d)", r)
-	case golibvirt.DomainShutoff:
-		switch golibvirt.DomainShutoffReason(r) {
-		case golibvirt.DomainShutoffCrashed:
-			return "QEMU crashed"
-		case golibvirt.DomainShutoffShutdown:
-			return "the guest powered off"
-		case golibvirt.DomainShutoffDestroyed:
-			return "destroyed"
-		case golibvirt.DomainShutoffFailed:
-			return "QEMU failed to start"
-		}
-		return "shut off"
-	case golibvirt.DomainCrashed:
-		return "crashed"
-	}
-	return "running"
-}
-
-// eventState maps a lifecycle event to the state it leaves the domain in;
-// ok is false for events that change no state (defined, undefined).
-func eventState(e golibvirt.DomainEventType) (vmhost.State, bool) {
-	switch e {
-	case golibvirt.DomainEventStarted, golibvirt.DomainEventResumed:
-		return vmhost.Running, true
-	case golibvirt.DomainEventSuspended, golibvirt.DomainEventPmsuspended:
-		return vmhost.Paused, true
-	case golibvirt.DomainEventStopped:
-		return vmhost.Stopped, true
-	case golibvirt.DomainEventCrashed:
-		return vmhost.Crashed, true
-	}
-	return "", false
-}
-
 // Watch streams the domain's state from libvirt's lifecycle events.
 func (b *Backend) Watch(ctx context.Context, name string) (<-chan vmhost.State, error) {
 	events, err := b.rpc.LifecycleEvents(ctx)
@@ -484,7 +428,7 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
-// GuestFacts: QEMU gives the guest a 16550 console and virtio-blk disks
+// GuestFacts says that QEMU gives the guest a 16550 console and virtio-blk disks
 // by serial, and exports shares by tag (virtiofs or 9P).
 // QEMU's stream netdev frames up to 69,632 bytes and virtio-net takes the
 // MTU the guest sets without a device limit: the link carries 65,520-byte
@@ -501,8 +445,3 @@ func (b *Backend) Close() error {
 	}
 	return nil
 }
-
-var (
-	_ vmhost.Backend = (*Backend)(nil)
-	_ vmhost.Resumer = (*Backend)(nil)
-)

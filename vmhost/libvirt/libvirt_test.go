@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -332,28 +333,64 @@ const msrAbort = `echo "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x
 echo "qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion failed." >&2
 kill -ABRT $$`
 
-// The probe names QEMU's failure only when QEMU names KVM; a QEMU that
-// quits when asked, fails for another reason, or hangs leaves the verdict to
-// the boot.
+// The probe names QEMU's failure only when QEMU names KVM, and a guest
+// that runs none of its code; a QEMU that quits when asked, fails for
+// another reason, or hangs before its vCPU runs leaves the verdict to the
+// boot.
 func TestKVMProbe(t *testing.T) {
+	const resume = `echo '{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "RESUME"}'`
 	for _, c := range []struct {
 		name, script string
+		firmware     bool
 		want         string
 	}{
-		{"vCPU refused", msrAbort, "failed to set MSR 0x10a"},
-		{"quits over QMP", `grep -q '"quit"' && exit 0; exit 1`, ""},
-		{"fails for another reason", `echo "qemu-system-x86_64: -machine q35: unsupported machine type" >&2; exit 1`, ""},
-		{"hangs", `sleep 30`, ""},
+		{"vCPU refused", msrAbort, true, "failed to set MSR 0x10a"},
+		{"quits over QMP", `grep -q '"quit"' && exit 0; exit 1`, false, ""},
+		{"fails for another reason", `echo "qemu-system-x86_64: -machine q35: unsupported machine type" >&2; exit 1`, true, ""},
+		{"hangs", `exec sleep 30`, true, ""},
+		{"guest prints", resume + `; printf K >&3; exec sleep 30`, true, ""},
+		{"guest runs nothing", resume + `; exec sleep 30`, true, "ran none of its code"},
 	} {
-		p := kvmProbe{QEMU: fakeQEMU(t, c.script), Machine: "q35", Timeout: time.Second}
-		got := p.run(context.Background())
-		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
-			t.Errorf("%s: probe = %q, want %q", c.name, got, c.want)
+		p := kvmProbe{QEMU: fakeQEMU(t, c.script), Machine: "q35", GuestBound: 200 * time.Millisecond, Timeout: time.Second}
+		if c.firmware {
+			p.Firmware = probeFirmware("x86_64")
+		}
+		got, err := p.run(context.Background())
+		if err != nil || (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s: probe = %q, %v; want %q", c.name, got, err, c.want)
 		}
 	}
-	if got := (kvmProbe{}).run(context.Background()); got != "" {
-		t.Errorf("without a QEMU the probe = %q, want no verdict", got)
+	if got, err := (kvmProbe{}).run(context.Background()); got != "" || err != nil {
+		t.Errorf("without a QEMU the probe = %q, %v; want no verdict", got, err)
 	}
+}
+
+// The probe's guest code runs on this host's QEMU under emulation, which
+// proves the payload; under KVM, where /dev/kvm opens, it gives a verdict
+// within its bounds. Each run's time is logged.
+func TestKVMProbeOnThisQEMU(t *testing.T) {
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		t.Skip("no qemu-system-x86_64")
+	}
+	p := kvmProbe{QEMU: qemu, Machine: "q35", Firmware: probeFirmware("x86_64"), GuestBound: 2 * time.Second, Timeout: 10 * time.Second}
+	tcg := p
+	tcg.Accel = "tcg"
+	began := time.Now()
+	if why, err := tcg.run(context.Background()); why != "" || err != nil {
+		t.Fatalf("under emulation the probe = %q, %v; want the guest's byte", why, err)
+	}
+	t.Logf("emulated: the guest printed in %v", time.Since(began))
+	if openRW("/dev/kvm") != nil {
+		t.Skip("/dev/kvm does not open here")
+	}
+	began = time.Now()
+	why, err := p.run(context.Background())
+	took := time.Since(began)
+	if err != nil || took > p.GuestBound+5*time.Second {
+		t.Fatalf("under KVM: %q, %v after %v", why, err, took)
+	}
+	t.Logf("KVM: verdict %q in %v", why, took)
 }
 
 // When the probe finds that KVM cannot set up a vCPU, no KVM domain is

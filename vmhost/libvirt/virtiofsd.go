@@ -126,7 +126,7 @@ func (f *fsDaemons) startOne(v virtiofsd, dir string, sh vmhost.Share, log *slog
 	if err != nil {
 		return fmt.Errorf("shared folder %s: %w", sh.HostPath, err)
 	}
-	defer l.Close() // virtiofsd holds its own copy
+	defer l.Close() //nolint:errcheck // virtiofsd holds its own copy
 	l.SetUnlinkOnClose(false)
 	if err := os.Chmod(path, 0o600); err != nil {
 		return err
@@ -146,7 +146,7 @@ func (f *fsDaemons) startOne(v virtiofsd, dir string, sh vmhost.Share, log *slog
 	}
 	log.Debug("virtiofsd started", "share", sh.HostPath, "pid", cmd.Process.Pid, "args", args)
 	go func() {
-		cmd.Wait()
+		cmd.Wait() //nolint:errcheck // reaping the daemon; its end is logged by its watcher
 		close(d.done)
 	}()
 	f.mu.Lock()
@@ -204,7 +204,7 @@ type limitedWriter struct {
 func (l *limitedWriter) Write(p []byte) (int, error) {
 	if l.n > 0 {
 		k := min(len(p), l.n)
-		l.w.Write(p[:k])
+		l.w.Write(p[:k]) //nolint:errcheck // a log line lost with a failing log
 		l.n -= k
 	}
 	return len(p), nil

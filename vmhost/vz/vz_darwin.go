@@ -30,6 +30,10 @@ var (
 	_ = [1]int{}[int(vz.DiskImageSynchronizationModeFsync)-int(syncFsync)]
 )
 
+// What Backend is: every vmhost interface it implements (none of the
+// opt-in ones).
+var _ vmhost.Backend = (*Backend)(nil)
+
 // Backend runs machines in this process; they end with it.
 type Backend struct {
 	log *slog.Logger

@@ -12,9 +12,9 @@ import (
 	"syscall"
 
 	"github.com/berthvm/berth/app/daemon"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/app/launcher"
 	"github.com/berthvm/berth/app/settings"
-	"github.com/berthvm/berth/netproxy/dockerctx"
 )
 
 func cmdDaemon(args []string) error {
@@ -49,7 +49,7 @@ func cmdDaemon(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer backend.Close()
+	defer backend.Close() //nolint:errcheck // at exit, nothing is left to report to
 	d := daemon.New(daemon.Options{
 		Paths: p, Host: settings.ThisHost(), GuestDir: guestDir, Backend: backend,
 		Contexts: dockerctx.DefaultStore(), Version: version, Log: log,

@@ -1,4 +1,4 @@
-package netproxy
+package vnet
 
 import (
 	"errors"
@@ -118,12 +118,12 @@ func newStack(c *types.Configuration) (*stack.Stack, *link, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("dns: %w", err)
 	}
-	go dnsSrv.Serve()
-	go dnsSrv.ServeTCP()
+	go dnsSrv.Serve()    //nolint:errcheck // runs until the stack closes
+	go dnsSrv.ServeTCP() //nolint:errcheck // runs until the stack closes
 	dhcpSrv, err := dhcp.New(c, s, pool)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dhcp: %w", err)
 	}
-	go dhcpSrv.Serve()
+	go dhcpSrv.Serve() //nolint:errcheck // runs until the stack closes
 	return s, ep, nil
 }

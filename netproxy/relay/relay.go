@@ -1,4 +1,8 @@
-package netproxy
+// Package relay carries bytes between two connections: the accept loop of a
+// forwarded port, a two-way copy that passes each side's EOF on as a
+// half-close, and the half-close itself. It is the standard library's only,
+// so the daemon, the CLI and guestd share it.
+package relay
 
 import (
 	"context"
@@ -52,12 +56,11 @@ func Forward(ctx context.Context, l net.Listener, dial func(context.Context) (ne
 
 // CloseWrite half-closes c where it can (TCP, unix, gvisor TCP), so the
 // peer sees EOF while replies still flow back; other connections are closed.
-func CloseWrite(c net.Conn) {
+func CloseWrite(c net.Conn) error {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	} else {
-		c.Close()
+		return cw.CloseWrite()
 	}
+	return c.Close()
 }
 
 // Join copies between a and b in both directions, byte for byte, until both
@@ -73,7 +76,7 @@ func Join(ctx context.Context, a, b net.Conn) {
 		// a net.TCPConn's ReadFrom or WriteTo with 32 KiB of its own.
 		io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *buf)
 		copyBuffers.Put(buf)
-		CloseWrite(dst)
+		CloseWrite(dst) //nolint:errcheck // a failed half-close: the other copy sees the connection gone
 		done <- struct{}{}
 	}
 	go pipe(a, b)

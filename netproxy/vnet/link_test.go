@@ -1,6 +1,6 @@
 //go:build unix
 
-package netproxy
+package vnet
 
 import (
 	"bytes"
@@ -25,6 +25,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+
+	"github.com/berthvm/berth/netproxy/relay"
 )
 
 // bareStack is a gvisor stack with TCP tuned as the virtual network's, one
@@ -122,7 +124,7 @@ func TestLinkCarriesTCP(t *testing.T) {
 			waitAttached(t, n.link)
 			guest(t, ctx, cfg, vm, c.fr, 80, func(c net.Conn) {
 				io.Copy(c, c)
-				CloseWrite(c)
+				relay.CloseWrite(c)
 			})
 
 			conn, err := n.DialGuest(ctx, 80)
@@ -134,7 +136,7 @@ func TestLinkCarriesTCP(t *testing.T) {
 			rand.Read(sent)
 			go func() {
 				conn.Write(sent)
-				CloseWrite(conn)
+				relay.CloseWrite(conn)
 			}()
 			got, err := io.ReadAll(conn)
 			if err != nil {
@@ -228,7 +230,7 @@ func blast(b *testing.B, conn net.Conn, dir string) {
 				b.Fatal(err)
 			}
 		}
-		CloseWrite(conn)
+		relay.CloseWrite(conn)
 		var n int
 		fmt.Fscan(conn, &n)
 		if n != b.N*chunk {
@@ -305,18 +307,18 @@ func BenchmarkLink(b *testing.B) {
 func BenchmarkForward(b *testing.B) {
 	joins := []struct {
 		name string
-		join JoinFunc
+		join relay.JoinFunc
 	}{
-		{"Join", Join},
+		{"Join", relay.Join},
 		{"io.Copy", func(ctx context.Context, a, c net.Conn) {
 			done := make(chan struct{})
 			go func() {
 				io.Copy(a, c)
-				CloseWrite(a)
+				relay.CloseWrite(a)
 				close(done)
 			}()
 			io.Copy(c, a)
-			CloseWrite(c)
+			relay.CloseWrite(c)
 			<-done
 		}},
 	}
@@ -339,7 +341,7 @@ func BenchmarkForward(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				go Forward(ctx, l, func(ctx context.Context) (net.Conn, error) { return n.DialGuest(ctx, 80) }, j.join, slog.New(slog.DiscardHandler))
+				go relay.Forward(ctx, l, func(ctx context.Context) (net.Conn, error) { return n.DialGuest(ctx, 80) }, j.join, slog.New(slog.DiscardHandler))
 				conn, err := net.Dial("tcp", l.Addr().String())
 				if err != nil {
 					b.Fatal(err)

@@ -1,9 +1,9 @@
-// Package netproxy is the host side of the guest's network: a user-mode
-// virtual network (gvisor-tap-vsock, in process) that the VM's NIC attaches
-// to, and the proxies that carry host sockets to guest ports through it.
-// Nothing listens on the host's real network for the guest; the host reaches
-// guest services by dialing inside the virtual network.
-package netproxy
+// Package vnet is the guest's user-mode virtual network (gvisor-tap-vsock's
+// parts, in process): the VM's link, DHCP, DNS that answers as the host
+// resolves, and NAT to the host. Nothing listens on the host's real network
+// for the guest; the host reaches guest services by dialing inside this
+// network. It is the only package of Berth that links gvisor.
+package vnet
 
 import (
 	"context"
@@ -83,11 +83,11 @@ func New(cfg Config, log *slog.Logger) (*Network, error) {
 // Config returns the network's layout.
 func (n *Network) Config() Config { return n.cfg }
 
-// ServeQemu attaches VMs that connect to l with QEMU's stream netdev framing
+// ServeQEMU attaches VMs that connect to l with QEMU's stream netdev framing
 // (4-byte big-endian length before each frame). It serves one VM connection
 // at a time, the next after the previous ends (a rebooted VM reconnects),
 // until ctx ends or l is closed.
-func (n *Network) ServeQemu(ctx context.Context, l net.Listener) error {
+func (n *Network) ServeQEMU(ctx context.Context, l net.Listener) error {
 	go func() {
 		<-ctx.Done()
 		l.Close()

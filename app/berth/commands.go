@@ -21,11 +21,12 @@ import (
 
 	"github.com/berthvm/berth/app/allusers"
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/app/launcher"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/app/shellenv"
 	"github.com/berthvm/berth/filesharing"
-	"github.com/berthvm/berth/netproxy/dockerctx"
+	"github.com/berthvm/berth/netproxy/relay"
 )
 
 func newFlags(name string) *flag.FlagSet {
@@ -217,11 +218,7 @@ func cmdStop(args []string) error {
 	if err != nil {
 		return err
 	}
-	c := launcher.Running(context.Background(), p)
-	if c == nil {
-		fmt.Println("Berth is not running.")
-		return nil
-	}
+	c := launcher.Client{Paths: p}
 	st, err := c.Status(context.Background())
 	if err != nil {
 		return err
@@ -282,11 +279,9 @@ func cmdStatus(args []string) error {
 	if err != nil {
 		return err
 	}
-	st := control.Status{State: control.Stopped}
-	if c := launcher.Running(context.Background(), p); c != nil {
-		if st, err = c.Status(context.Background()); err != nil {
-			return err
-		}
+	st, err := launcher.Client{Paths: p}.Status(context.Background())
+	if err != nil {
+		return err
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -400,11 +395,9 @@ func cmdVersion(args []string) error {
 		fmt.Printf("guest image: %v\n", err)
 	}
 	if p, err := paths(); err == nil {
-		if c := launcher.Running(context.Background(), p); c != nil {
-			if st, err := c.Status(context.Background()); err == nil && st.Guest != nil {
-				v := st.Guest.Versions
-				fmt.Printf("guest: docker %s (API %s), containerd %s, kernel %s, guestd %s\n", v.Docker, v.DockerAPI, v.Containerd, v.Kernel, v.Guestd)
-			}
+		if st, err := (launcher.Client{Paths: p}).Status(context.Background()); err == nil && st.Guest != nil {
+			v := st.Guest.Versions
+			fmt.Printf("guest: docker %s (API %s), containerd %s, kernel %s, guestd %s\n", v.Docker, v.DockerAPI, v.Containerd, v.Kernel, v.Guestd)
 		}
 	}
 	return nil
@@ -432,13 +425,11 @@ func cmdShell(args []string) error {
 		if err != nil {
 			return err
 		}
-		defer term.Restore(in, old)
+		defer term.Restore(in, old) //nolint:errcheck // deferred: the terminal is left as it is
 	}
 	go func() {
 		io.Copy(conn, os.Stdin)
-		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-		}
+		relay.CloseWrite(conn)
 	}()
 	io.Copy(os.Stdout, br)
 	return nil

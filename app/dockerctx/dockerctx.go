@@ -217,8 +217,8 @@ func (s Store) configFile() (string, error) {
 		return "", err
 	}
 	name := filepath.Join(dir, "config.json")
-	if real, err := filepath.EvalSymlinks(name); err == nil {
-		return real, nil
+	if resolved, err := filepath.EvalSymlinks(name); err == nil {
+		return resolved, nil
 	}
 	return name, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -35,8 +36,12 @@ func servePprof(ctx context.Context, p settings.Paths, log *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux}
-	context.AfterFunc(ctx, func() { srv.Close() })
-	go srv.Serve(l)
+	context.AfterFunc(ctx, func() { srv.Close() }) //nolint:errcheck // stopping the profiler at exit
+	go func() {
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("profiler stopped", "err", err)
+		}
+	}()
 	log.Info("profiler on", "socket", path)
 	return nil
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package netproxy
+package vnet
 
 import (
 	"bytes"
