@@ -56,7 +56,7 @@ esac`,
 	"go": `log go "$@"
 prev= out= pkg=
 for a; do [ "$prev" = -o ] && out=$a; case $a in ./*) pkg=$a;; esac; prev=$a; done
-if [ "$1" = build ] && { [ "$pkg" = ./app ] || [ "$pkg" = ./app/berth-gui ]; }; then
+if [ "$1" = build ] && { [ "$pkg" = ./app/berth ] || [ "$pkg" = ./app/berth-gui ]; }; then
   mkdir -p "$(dirname "$out")"
   # mach_header_64: MH_MAGIC_64, CPU_TYPE_ARM64, subtype 0, MH_EXECUTE, no commands.
   printf '\317\372\355\376\014\000\000\001\000\000\000\000\002\000\000\000' > "$out"
@@ -183,7 +183,7 @@ func TestDarwinMakeRun(t *testing.T) {
 		"xcode-select\t-p",
 		"sw_vers\t-productVersion",
 		"mkguest\t-recipe\tpackaging/guest/recipe.json\t-arch\tarm64\t-cache\t"+d.build+"/cache/debs\t-guestd\t"+d.build+"/bin/guestd-arm64\t-out\t"+d.build+"/guest/arm64",
-		"go\tbuild\t-trimpath\t-ldflags\t-X main.version=1.2.3\t-o\t"+d.build+"/bin/berth\t./app",
+		"go\tbuild\t-trimpath\t-ldflags\t-X main.version=1.2.3\t-o\t"+d.build+"/bin/berth\t./app/berth",
 		"codesign\t--force\t--options\truntime\t--entitlements\t",
 		"codesign\t--verify\t--strict\t--verbose=2\t"+app,
 		"macos-run\t"+app+"/Contents/MacOS/berth\tstart",
