@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -58,8 +59,10 @@ func (b *Builder) Assemble(r *Recipe, root *Root, x Extras) (*Image, error) {
 	// the modules (with dependencies) that mount the system image.
 	k := root.Kernel
 	ird := fstree.New()
-	ird.WriteFile("/init", x.Guestd, 0o755)
-	ird.Put("/dev/console", &fstree.Node{Mode: fs.ModeDevice | fs.ModeCharDevice | 0o600, Major: 5, Minor: 1})
+	if err := errors.Join(ird.WriteFile("/init", x.Guestd, 0o755),
+		ird.Put("/dev/console", &fstree.Node{Mode: fs.ModeDevice | fs.ModeCharDevice | 0o600, Major: 5, Minor: 1})); err != nil {
+		return nil, fmt.Errorf("initrd: %w", err)
+	}
 	mods := "/lib/modules/" + k.Release
 	mt := &fstree.Tree{Root: k.Modules}
 	for _, f := range []string{"modules.dep", "modules.builtin"} {
@@ -67,11 +70,15 @@ func (b *Builder) Assemble(r *Recipe, root *Root, x Extras) (*Image, error) {
 		if n == nil {
 			return nil, fmt.Errorf("kernel %s has no %s", k.Release, f)
 		}
-		ird.Put(mods+"/"+f, &fstree.Node{Mode: 0o644, Data: n.Data})
+		if err := ird.Put(mods+"/"+f, &fstree.Node{Mode: 0o644, Data: n.Data}); err != nil {
+			return nil, fmt.Errorf("initrd: %w", err)
+		}
 	}
 	names := append(append([]string{}, r.InitrdModules...), r.InitrdModulesArch[b.Arch]...)
 	for _, p := range k.InitrdModules(names) {
-		ird.Put(mods+"/"+p, &fstree.Node{Mode: 0o644, Data: mt.Get(p).Data})
+		if err := ird.Put(mods+"/"+p, &fstree.Node{Mode: 0o644, Data: mt.Get(p).Data}); err != nil {
+			return nil, fmt.Errorf("initrd: %w", err)
+		}
 	}
 	var initrd bytes.Buffer
 	if err := cpio.Write(&initrd, ird, b.Epoch); err != nil {

@@ -89,12 +89,14 @@ func (b *Builder) kernel(ctx context.Context, ix *resolve.Index, r *Recipe) (*Ke
 		return nil, fmt.Errorf("kernel %s: %w", p, err)
 	}
 	var mods []kmod.Module
-	mt.Walk(func(p string, n *fstree.Node) error {
+	if err := mt.Walk(func(p string, n *fstree.Node) error {
 		if strings.HasSuffix(p, ".ko") {
 			mods = append(mods, kmod.Module{Path: strings.TrimPrefix(p, "/"), ELF: n.Data})
 		}
 		return nil
-	})
+	}); err != nil {
+		return nil, fmt.Errorf("kernel %s: %w", p, err)
+	}
 	var builtin []byte
 	if n := mt.Get("/modules.builtin"); n != nil {
 		builtin = n.Data
@@ -126,12 +128,14 @@ func (k *Kernel) Install(t *fstree.Tree) error {
 // every boot (README "Guest kernel").
 func uncompressModules(ctx context.Context, mt *fstree.Tree) error {
 	var paths []string
-	mt.Walk(func(p string, n *fstree.Node) error {
+	if err := mt.Walk(func(p string, n *fstree.Node) error {
 		if strings.HasSuffix(p, ".ko.xz") {
 			paths = append(paths, p)
 		}
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
 	out := make([][]byte, len(paths))
 	g, _ := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))

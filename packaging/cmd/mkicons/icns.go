@@ -34,12 +34,12 @@ func icns(render func(size int) ([]byte, error)) ([]byte, error) {
 			pngs[c.Size] = p
 		}
 		body.WriteString(c.Type)
-		binary.Write(&body, binary.BigEndian, uint32(8+len(p)))
+		body.Write(binary.BigEndian.AppendUint32(nil, uint32(8+len(p))))
 		body.Write(p)
 	}
 	var out bytes.Buffer
 	out.WriteString("icns")
-	binary.Write(&out, binary.BigEndian, uint32(8+body.Len()))
+	out.Write(binary.BigEndian.AppendUint32(nil, uint32(8+body.Len())))
 	out.Write(body.Bytes())
 	return out.Bytes(), nil
 }

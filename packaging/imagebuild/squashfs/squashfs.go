@@ -99,7 +99,7 @@ func Write(w io.Writer, t *fstree.Tree, mtime time.Time) error {
 	out.Write(idData)
 	idTable := uint64(out.Len())
 	for _, s := range idm.starts {
-		binary.Write(&out, binary.LittleEndian, idBlocks+uint64(s))
+		out.Write(binary.LittleEndian.AppendUint64(nil, idBlocks+uint64(s)))
 	}
 	used := uint64(out.Len())
 	// Block devices are read in 4 KiB units: pad to a whole one.
@@ -202,13 +202,15 @@ func (wr *writer) id(id uint32) uint16 {
 func (wr *writer) writeData(out *bytes.Buffer, root *fstree.Node) error {
 	var files []*fstree.Node
 	seen := map[*fstree.Node]bool{}
-	(&fstree.Tree{Root: root}).Walk(func(p string, n *fstree.Node) error {
+	if err := (&fstree.Tree{Root: root}).Walk(func(p string, n *fstree.Node) error {
 		if n.Mode.IsRegular() && !seen[n] && len(n.Data) > 0 {
 			seen[n] = true
 			files = append(files, n)
 		}
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
 	blocks := make([][][]byte, len(files))
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -143,7 +142,7 @@ func TestUnsquashfs(t *testing.T) {
 	}
 	a, _ := os.Stat(filepath.Join(ext, "usr/lib/big"))
 	b, _ := os.Stat(filepath.Join(ext, "usr/lib/big-link"))
-	if a.Sys().(*syscall.Stat_t).Nlink != 2 || !os.SameFile(a, b) {
+	if !os.SameFile(a, b) { // two names of one inode: a hard link
 		t.Error("hard link not kept")
 	}
 }

@@ -27,37 +27,52 @@ func Build(comp string, control string, files []tar.Header, contents map[string]
 		if err := tw.WriteHeader(&h); err != nil {
 			return nil, err
 		}
-		io.WriteString(tw, c)
+		if _, err := io.WriteString(tw, c); err != nil {
+			return nil, err
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
 	var z bytes.Buffer
 	name := "data.tar"
+	compress := func(w io.WriteCloser, err error) error {
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(data.Bytes()); err != nil {
+			return err
+		}
+		return w.Close()
+	}
+	var err error
 	switch comp {
 	case "xz":
-		w, _ := xz.NewWriter(&z)
-		w.Write(data.Bytes())
-		w.Close()
+		err = compress(xz.NewWriter(&z))
 		name += ".xz"
 	case "zst":
-		w, _ := zstd.NewWriter(&z)
-		w.Write(data.Bytes())
-		w.Close()
+		err = compress(zstd.NewWriter(&z))
 		name += ".zst"
 	case "gz":
-		w := gzip.NewWriter(&z)
-		w.Write(data.Bytes())
-		w.Close()
+		err = compress(gzip.NewWriter(&z), nil)
 		name += ".gz"
 	default:
 		z = data
 	}
+	if err != nil {
+		return nil, err
+	}
 	var ctl bytes.Buffer
 	cw := tar.NewWriter(&ctl)
-	cw.WriteHeader(&tar.Header{Name: "./control", Mode: 0o644, Size: int64(len(control)), Typeflag: tar.TypeReg})
-	io.WriteString(cw, control)
-	cw.Close()
+	if err := cw.WriteHeader(&tar.Header{Name: "./control", Mode: 0o644, Size: int64(len(control)), Typeflag: tar.TypeReg}); err != nil {
+		return nil, err
+	}
+	if _, err := io.WriteString(cw, control); err != nil {
+		return nil, err
+	}
+	if err := cw.Close(); err != nil {
+		return nil, err
+	}
 
 	var out bytes.Buffer
 	out.WriteString("!<arch>\n")
