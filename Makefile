@@ -32,7 +32,7 @@ GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-go guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
+.PHONY: all deps run test unit fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
 all: guest-image
 
 ifeq ($(UNAME_S),Darwin)
@@ -45,17 +45,15 @@ deps:
 guest-image: deps $(GUEST)/manifest.json
 endif
 
-$(CACHE)/rootfs.tar: packaging/guest/packages.txt packaging/guest/rootfs.sh
-	bash packaging/guest/rootfs.sh $(SUITE) $(ARCH) packaging/guest/packages.txt $@
+# Single packages (busybox for the welcome image, the CLI plugins) come
+# from the same verified archive as the guest, unpacked by the Go builder
+# without apt (mkguest -fetch).
+MKGUEST_FETCH = $(BIN)/mkguest -recipe packaging/guest/recipe.json -cache $(BUILD)/cache/debs \
+	$(if $(MIRROR),-mirror $(MIRROR))
 
-$(CACHE)/kernel-$(KERNEL_FLAVOUR).txt: packaging/guest/debs.sh
-	rm -rf $(CACHE)/kernel-$(KERNEL_FLAVOUR)
-	bash packaging/guest/debs.sh $(SUITE) $(ARCH) $(CACHE)/debs $(CACHE)/kernel-$(KERNEL_FLAVOUR) $(KERNEL_PKG) > $@.tmp
-	mv $@.tmp $@
-
-$(CACHE)/busybox: packaging/guest/debs.sh
+$(CACHE)/busybox: $(BIN)/mkguest
 	rm -rf $(CACHE)/busybox-deb
-	bash packaging/guest/debs.sh $(SUITE) $(ARCH) $(CACHE)/debs $(CACHE)/busybox-deb busybox-static >/dev/null
+	$(MKGUEST_FETCH) -suite $(SUITE) -arch $(ARCH) -fetch busybox-static -out $(CACHE)/busybox-deb
 	cp $$(find $(CACHE)/busybox-deb -path '*bin/busybox' -type f) $@
 
 $(BIN)/guestd-$(ARCH): $(GUESTD_SOURCES)
@@ -82,25 +80,19 @@ $(CACHE)/images/welcome.tar: $(CACHE)/busybox $(BIN)/mkimagearchive packaging/gu
 	$(BIN)/mkimagearchive -rootfs $(CACHE)/welcome-rootfs -tag berth/welcome:latest -arch $(ARCH) \
 		-cmd '["/bin/httpd","-f","-v","-p","80","-h","/www"]' -expose 80/tcp -o $@
 
-$(GUEST)/manifest.json: $(CACHE)/rootfs.tar $(CACHE)/kernel-$(KERNEL_FLAVOUR).txt $(BIN)/guestd-$(ARCH) \
-		$(CACHE)/images/welcome.tar packaging/guest/assemble.sh
-	bash packaging/guest/assemble.sh $(ARCH) $(CACHE)/rootfs.tar $(CACHE)/kernel-$(KERNEL_FLAVOUR) \
-		$(CACHE)/kernel-$(KERNEL_FLAVOUR).txt $(BIN)/guestd-$(ARCH) $(CACHE)/images $(GUEST) $(CACHE)/work
-
 # The guest image from Berth's own Go builder (packaging/imagebuild, README
-# "The Go image builder"): Debian's archive to squashfs image and initrd with
-# no root and no Debian tools. Not yet what guest-image builds.
-GO_GUEST := $(BUILD)/guest-go/$(ARCH)
-guest-image-go: $(GO_GUEST)/manifest.json
-
+# "The guest image"): Debian's archive to squashfs image and initrd with no
+# root and no Debian tools. The kernel as Debian ships it (a bzImage on
+# amd64) is kept beside the cache for Hyper-V's boot disk.
 $(BIN)/mkguest: $(shell find packaging -name '*.go')
 	go build -o $@ ./packaging/cmd/mkguest
 
-$(GO_GUEST)/manifest.json: $(BIN)/mkguest $(BIN)/guestd-$(ARCH) $(CACHE)/images/welcome.tar \
+$(GUEST)/manifest.json: $(BIN)/mkguest $(BIN)/guestd-$(ARCH) $(CACHE)/images/welcome.tar \
 		packaging/guest/recipe.json packaging/guest/packages.txt
 	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct -- packaging/guest 2>/dev/null || echo 0) \
-	$(BIN)/mkguest -recipe packaging/guest/recipe.json -arch $(ARCH) -cache $(BUILD)/cache/debs \
-		$(if $(MIRROR),-mirror $(MIRROR)) -guestd $(BIN)/guestd-$(ARCH) -images $(CACHE)/images -out $(GO_GUEST)
+	$(BIN)/mkguest -recipe packaging/guest/recipe.json -arch $(ARCH) -suite $(SUITE) -kernel $(KERNEL_PKG) \
+		-cache $(BUILD)/cache/debs $(if $(MIRROR),-mirror $(MIRROR)) -guestd $(BIN)/guestd-$(ARCH) \
+		-images $(CACHE)/images -kernel-shipped $(CACHE)/vmlinuz-$(KERNEL_FLAVOUR) -out $(GUEST)
 
 # The host side must keep building for macOS and Windows, which cannot run
 # here; the guest side (guestd, e2e) is Linux only and tagged so.
@@ -174,7 +166,7 @@ guest-image-hyperv: guest-image-generic
 	$(MAKE) $(GENERIC_GUEST)/hyperv/boot.vhdx
 
 $(GENERIC_GUEST)/hyperv/boot.vhdx: $(GENERIC_GUEST)/manifest.json packaging/guest/hyperv-boot.sh
-	bash packaging/guest/hyperv-boot.sh $(wildcard $(CACHE)/kernel-generic/boot/vmlinuz-*) \
+	bash packaging/guest/hyperv-boot.sh $(CACHE)/vmlinuz-generic \
 		$(GENERIC_GUEST)/initrd.img $(GENERIC_GUEST)/system.img '$(HYPERV_CMDLINE)' \
 		$(GENERIC_GUEST)/hyperv $(CACHE)/hyperv-work
 
@@ -190,9 +182,9 @@ guest-image-bookworm: deps
 # binaries): unpacked, nothing installed on the host.
 HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 CLI_PLUGINS := $(BUILD)/cache/cli-plugins-$(HOST_ARCH)
-$(CLI_PLUGINS)/docker-buildx: packaging/guest/debs.sh
+$(CLI_PLUGINS)/docker-buildx: $(BIN)/mkguest
 	rm -rf $(CLI_PLUGINS) $(CLI_PLUGINS)-deb
-	bash packaging/guest/debs.sh trixie $(HOST_ARCH) $(BUILD)/cache/trixie/$(HOST_ARCH)/debs $(CLI_PLUGINS)-deb docker-buildx docker-compose >/dev/null
+	$(MKGUEST_FETCH) -arch $(HOST_ARCH) -fetch docker-buildx,docker-compose -out $(CLI_PLUGINS)-deb
 	mkdir -p $(CLI_PLUGINS)
 	cp $(CLI_PLUGINS)-deb/usr/libexec/docker/cli-plugins/docker-buildx $(CLI_PLUGINS)-deb/usr/libexec/docker/cli-plugins/docker-compose $(CLI_PLUGINS)/
 
