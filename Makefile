@@ -32,7 +32,7 @@ GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
+.PHONY: all deps run test unit fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm guest-image-arm64 package test-package clean
 all: guest-image
 
 ifeq ($(UNAME_S),Darwin)
@@ -177,6 +177,11 @@ BOOKWORM_GUEST := $(BUILD)/guest-bookworm/$(ARCH)
 guest-image-bookworm: deps
 	$(MAKE) guest-image SUITE=bookworm
 
+# The arm64 guest (what vz boots on Apple silicon), which TestArm64Guest
+# boots under emulation.
+guest-image-arm64: deps
+	$(MAKE) guest-image ARCH=arm64
+
 # The docker CLI's buildx and compose plugins for the e2e suite's docker
 # config, from Debian 13's docker-buildx and docker-compose packages (static
 # binaries): unpacked, nothing installed on the host.
@@ -207,10 +212,10 @@ endef
 # Screenshots of the GUI test land in build/artifacts/gui. TestBench runs
 # as a smoke (each group once, small: README "Performance"), so that the
 # benchmarks' code runs in every CI run; make bench measures.
-e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookworm $(BIN)/berth $(BIN)/berth-gui package $(CLI_PLUGINS)/docker-buildx
+e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookworm guest-image-arm64 $(BIN)/berth $(BIN)/berth-gui package $(CLI_PLUGINS)/docker-buildx
 	$(call logged_test,$(BUILD)/e2e.log,$(E2E_CLEAN_ENV) BERTH_BENCH=smoke \
 		BERTH_DEB=$(CURDIR)/$(DEB) BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
-		BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) BERTH_CLI_PLUGINS=$(CURDIR)/$(CLI_PLUGINS) \
+		BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) BERTH_GUEST_DIR_ARM64=$(CURDIR)/$(BUILD)/guest/arm64 BERTH_CLI_PLUGINS=$(CURDIR)/$(CLI_PLUGINS) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts \
 		go test -tags e2e -count=1 -timeout 75m -parallel 2 -v ./e2e/)

@@ -9,6 +9,8 @@ pkgs=(
   # running the guest: QEMU under libvirt (system instance without systemd:
   # see start-libvirtd.sh)
   qemu-system-x86 qemu-utils
+  # the arm64 guest's e2e test (qemu-system-aarch64, emulated)
+  qemu-system-arm
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   # the GUI: fyne builds with cgo against GLFW (X11 + OpenGL headers)
   gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev
