@@ -93,7 +93,8 @@ $(GUEST)/manifest.json: $(BIN)/mkguest $(BIN)/guestd-$(ARCH) $(CACHE)/images/wel
 	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct -- packaging/guest 2>/dev/null || echo 0) \
 	$(BIN)/mkguest -recipe packaging/guest/recipe.json -arch $(ARCH) -suite $(SUITE) -kernel $(KERNEL_PKG) \
 		-cache $(BUILD)/cache/debs $(if $(MIRROR),-mirror $(MIRROR)) -guestd $(BIN)/guestd-$(ARCH) \
-		-images $(CACHE)/images -kernel-shipped $(CACHE)/vmlinuz-$(KERNEL_FLAVOUR) -out $(GUEST)
+		-images $(CACHE)/images -kernel-shipped $(CACHE)/vmlinuz-$(KERNEL_FLAVOUR) \
+		-modules-list $(CACHE)/modules-$(KERNEL_FLAVOUR).txt -out $(GUEST)
 
 # The host side must keep building for macOS and Windows, which cannot run
 # here; the guest side (guestd, e2e) is Linux only and tagged so.

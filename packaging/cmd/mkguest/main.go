@@ -23,6 +23,7 @@ import (
 
 	"github.com/berthvm/berth/packaging/imagebuild"
 	"github.com/berthvm/berth/packaging/imagebuild/archive"
+	"github.com/berthvm/berth/packaging/imagebuild/fstree"
 )
 
 func main() {
@@ -46,6 +47,7 @@ func run() error {
 	suite := flag.String("suite", "", "build from this Debian release instead of the recipe's (bookworm: the engine-upgrade test's image)")
 	kernel := flag.String("kernel", "", "the kernel metapackage instead of the recipe's, {arch} replaced (linux-image-{arch}: the generic kernel, with 9p)")
 	kernelOut := flag.String("kernel-shipped", "", "also write the kernel as Debian ships it (amd64: the bzImage an EFI stub boots) to this file")
+	modulesOut := flag.String("modules-list", "", "also write the kernel's modules, one path (under kernel/) a line, to this file")
 	fetch := flag.String("fetch", "", "comma-separated packages: only download and unpack them into -out")
 	flag.Parse()
 	if *out == "" || (*guestd == "" && *fetch == "") {
@@ -128,6 +130,18 @@ func run() error {
 			return err
 		}
 		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	if *modulesOut != "" && root.Kernel != nil {
+		var list strings.Builder
+		(&fstree.Tree{Root: root.Kernel.Modules}).Walk(func(p string, n *fstree.Node) error {
+			if strings.HasSuffix(p, ".ko") {
+				list.WriteString(strings.TrimPrefix(p, "/") + "\n")
+			}
+			return nil
+		})
+		if err := os.WriteFile(*modulesOut, []byte(list.String()), 0o644); err != nil {
 			return err
 		}
 	}
