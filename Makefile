@@ -32,7 +32,7 @@ GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd netproxy/relay -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit lint fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-go guest-image-generic guest-image-hyperv guest-image-bookworm package test-package clean
+.PHONY: all deps run test unit lint fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm guest-image-arm64 package test-package clean
 all: guest-image
 
 ifeq ($(UNAME_S),Darwin)
@@ -42,20 +42,19 @@ deps:
 	bash packaging/install-deps.sh
 	bash packaging/start-libvirtd.sh
 
-guest-image: deps $(GUEST)/manifest.json
+# Nothing from the host but Go: no deps, so a normal user builds it.
+guest-image: $(GUEST)/manifest.json
 endif
 
-$(CACHE)/rootfs.tar: packaging/guest/packages.txt packaging/guest/rootfs.sh
-	bash packaging/guest/rootfs.sh $(SUITE) $(ARCH) packaging/guest/packages.txt $@
+# Single packages (busybox for the welcome image, the CLI plugins) come
+# from the same verified archive as the guest, unpacked by the Go builder
+# without apt (mkguest -fetch).
+MKGUEST_FETCH = $(BIN)/mkguest -recipe packaging/guest/recipe.json -cache $(BUILD)/cache/debs \
+	$(if $(MIRROR),-mirror $(MIRROR))
 
-$(CACHE)/kernel-$(KERNEL_FLAVOUR).txt: packaging/guest/debs.sh
-	rm -rf $(CACHE)/kernel-$(KERNEL_FLAVOUR)
-	bash packaging/guest/debs.sh $(SUITE) $(ARCH) $(CACHE)/debs $(CACHE)/kernel-$(KERNEL_FLAVOUR) $(KERNEL_PKG) > $@.tmp
-	mv $@.tmp $@
-
-$(CACHE)/busybox: packaging/guest/debs.sh
+$(CACHE)/busybox: $(BIN)/mkguest
 	rm -rf $(CACHE)/busybox-deb
-	bash packaging/guest/debs.sh $(SUITE) $(ARCH) $(CACHE)/debs $(CACHE)/busybox-deb busybox-static >/dev/null
+	$(MKGUEST_FETCH) -suite $(SUITE) -arch $(ARCH) -fetch busybox-static -out $(CACHE)/busybox-deb
 	cp $$(find $(CACHE)/busybox-deb -path '*bin/busybox' -type f) $@
 
 $(BIN)/guestd-$(ARCH): $(GUESTD_SOURCES)
@@ -82,25 +81,20 @@ $(CACHE)/images/welcome.tar: $(CACHE)/busybox $(BIN)/mkimagearchive packaging/gu
 	$(BIN)/mkimagearchive -rootfs $(CACHE)/welcome-rootfs -tag berth/welcome:latest -arch $(ARCH) \
 		-cmd '["/bin/httpd","-f","-v","-p","80","-h","/www"]' -expose 80/tcp -o $@
 
-$(GUEST)/manifest.json: $(CACHE)/rootfs.tar $(CACHE)/kernel-$(KERNEL_FLAVOUR).txt $(BIN)/guestd-$(ARCH) \
-		$(CACHE)/images/welcome.tar packaging/guest/assemble.sh
-	bash packaging/guest/assemble.sh $(ARCH) $(CACHE)/rootfs.tar $(CACHE)/kernel-$(KERNEL_FLAVOUR) \
-		$(CACHE)/kernel-$(KERNEL_FLAVOUR).txt $(BIN)/guestd-$(ARCH) $(CACHE)/images $(GUEST) $(CACHE)/work
-
 # The guest image from Berth's own Go builder (packaging/imagebuild, README
-# "The Go image builder"): Debian's archive to squashfs image and initrd with
-# no root and no Debian tools. Not yet what guest-image builds.
-GO_GUEST := $(BUILD)/guest-go/$(ARCH)
-guest-image-go: $(GO_GUEST)/manifest.json
-
+# "The guest image"): Debian's archive to squashfs image and initrd with no
+# root and no Debian tools. The kernel as Debian ships it (a bzImage on
+# amd64) is kept beside the cache for Hyper-V's boot disk.
 $(BIN)/mkguest: $(shell find packaging -name '*.go')
 	go build -o $@ ./packaging/cmd/mkguest
 
-$(GO_GUEST)/manifest.json: $(BIN)/mkguest $(BIN)/guestd-$(ARCH) $(CACHE)/images/welcome.tar \
+$(GUEST)/manifest.json: $(BIN)/mkguest $(BIN)/guestd-$(ARCH) $(CACHE)/images/welcome.tar \
 		packaging/guest/recipe.json packaging/guest/packages.txt
 	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct -- packaging/guest 2>/dev/null || echo 0) \
-	$(BIN)/mkguest -recipe packaging/guest/recipe.json -arch $(ARCH) -cache $(BUILD)/cache/debs \
-		$(if $(MIRROR),-mirror $(MIRROR)) -guestd $(BIN)/guestd-$(ARCH) -images $(CACHE)/images -out $(GO_GUEST)
+	$(BIN)/mkguest -recipe packaging/guest/recipe.json -arch $(ARCH) -suite $(SUITE) -kernel $(KERNEL_PKG) \
+		-cache $(BUILD)/cache/debs $(if $(MIRROR),-mirror $(MIRROR)) -guestd $(BIN)/guestd-$(ARCH) \
+		-images $(CACHE)/images -kernel-shipped $(CACHE)/vmlinuz-$(KERNEL_FLAVOUR) \
+		-modules-list $(CACHE)/modules-$(KERNEL_FLAVOUR).txt -out $(GUEST)
 
 # The host side must keep building for macOS and Windows, which cannot run
 # here; the guest side (guestd, e2e) is Linux only and tagged so.
@@ -180,7 +174,7 @@ $(WIN_BIN)/docker.exe: $(DOCKER_CLI)
 	cp $< $@
 
 # The generic kernel's image: the only one with 9p, the sharing fallback.
-guest-image-generic: deps
+guest-image-generic:
 	$(MAKE) guest-image KERNEL_FLAVOUR=generic GUEST=$(GENERIC_GUEST)
 
 # Hyper-V's disks (README "Windows"), from the generic kernel's image
@@ -192,7 +186,7 @@ guest-image-hyperv: guest-image-generic
 	$(MAKE) $(GENERIC_GUEST)/hyperv/boot.vhdx
 
 $(GENERIC_GUEST)/hyperv/boot.vhdx: $(GENERIC_GUEST)/manifest.json packaging/guest/hyperv-boot.sh
-	bash packaging/guest/hyperv-boot.sh $(wildcard $(CACHE)/kernel-generic/boot/vmlinuz-*) \
+	bash packaging/guest/hyperv-boot.sh $(CACHE)/vmlinuz-generic \
 		$(GENERIC_GUEST)/initrd.img $(GENERIC_GUEST)/system.img '$(HYPERV_CMDLINE)' \
 		$(GENERIC_GUEST)/hyperv $(CACHE)/hyperv-work
 
@@ -200,17 +194,22 @@ BOOKWORM_GUEST := $(BUILD)/guest-bookworm/$(ARCH)
 
 # The previous guest (Debian 12, dockerd 20.10), which the engine-upgrade
 # test boots before the current one on the same data disk.
-guest-image-bookworm: deps
+guest-image-bookworm:
 	$(MAKE) guest-image SUITE=bookworm
+
+# The arm64 guest (what vz boots on Apple silicon), which TestArm64Guest
+# boots under emulation.
+guest-image-arm64:
+	$(MAKE) guest-image ARCH=arm64
 
 # The docker CLI's buildx and compose plugins for the e2e suite's docker
 # config, from Debian 13's docker-buildx and docker-compose packages (static
 # binaries): unpacked, nothing installed on the host.
 HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 CLI_PLUGINS := $(BUILD)/cache/cli-plugins-$(HOST_ARCH)
-$(CLI_PLUGINS)/docker-buildx: packaging/guest/debs.sh
+$(CLI_PLUGINS)/docker-buildx: $(BIN)/mkguest
 	rm -rf $(CLI_PLUGINS) $(CLI_PLUGINS)-deb
-	bash packaging/guest/debs.sh trixie $(HOST_ARCH) $(BUILD)/cache/trixie/$(HOST_ARCH)/debs $(CLI_PLUGINS)-deb docker-buildx docker-compose >/dev/null
+	$(MKGUEST_FETCH) -arch $(HOST_ARCH) -fetch docker-buildx,docker-compose -out $(CLI_PLUGINS)-deb
 	mkdir -p $(CLI_PLUGINS)
 	cp $(CLI_PLUGINS)-deb/usr/libexec/docker/cli-plugins/docker-buildx $(CLI_PLUGINS)-deb/usr/libexec/docker/cli-plugins/docker-compose $(CLI_PLUGINS)/
 
@@ -233,10 +232,10 @@ endef
 # Screenshots of the GUI test land in build/artifacts/gui. TestBench runs
 # as a smoke (each group once, small: README "Performance"), so that the
 # benchmarks' code runs in every CI run; make bench measures.
-e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookworm $(BIN)/berth $(BIN)/berth-gui package $(CLI_PLUGINS)/docker-buildx
+e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookworm guest-image-arm64 $(BIN)/berth $(BIN)/berth-gui package $(CLI_PLUGINS)/docker-buildx
 	$(call logged_test,$(BUILD)/e2e.log,$(E2E_CLEAN_ENV) BERTH_BENCH=smoke \
 		BERTH_DEB=$(CURDIR)/$(DEB) BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
-		BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) BERTH_CLI_PLUGINS=$(CURDIR)/$(CLI_PLUGINS) \
+		BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) BERTH_GUEST_DIR_ARM64=$(CURDIR)/$(BUILD)/guest/arm64 BERTH_CLI_PLUGINS=$(CURDIR)/$(CLI_PLUGINS) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts \
 		go test -tags e2e -count=1 -timeout 75m -parallel 2 -v ./e2e/)

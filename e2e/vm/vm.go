@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -39,6 +40,11 @@ type Options struct {
 	// benchmarks compare Berth's network with. The guest API and the engine
 	// are forwarded too; Net is then nil.
 	UserNet []int
+	// Arch is the guest's architecture: "amd64" (the default, q35 with a
+	// 16550 UART) or "arm64", booted under qemu-system-aarch64's virt
+	// machine with what Apple's Virtualization framework gives it: a
+	// virtio console (hvc0), virtio-blk disks by serial, virtio-net.
+	Arch string
 }
 
 // facts are what this QEMU machine's guest must be told: its -serial is a
@@ -99,6 +105,10 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 	os.Chmod(dockerSock, 0o600) //nolint:errcheck // the socket is in a 0700 directory already
 	v := &VM{DockerSock: dockerSock, cancel: cancel, exited: make(chan error, 1), gone: make(chan struct{})}
 	// The guest's options, composed as the daemon does.
+	facts := facts
+	if o.Arch == "arm64" {
+		facts = vmhost.GuestFacts{Console: protocol.ConsoleVirtio}
+	}
 	gcfg := vmhost.GuestOptions(protocol.HostGatewayIP, nil, facts)
 	var netdev string
 	if o.UserNet != nil {
@@ -157,11 +167,21 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 	if a := os.Getenv("BERTH_ACCEL"); a != "" {
 		accel = a
 	}
-	args := []string{
-		"-accel", accel, "-machine", "q35", "-cpu", "max",
+	qemu, machine, console := "qemu-system-x86_64", []string{"-machine", "q35", "-cpu", "max"}, []string{"-serial", "file:" + serial}
+	if o.Arch == "arm64" {
+		// pauth-impdef: QEMU's own pointer-authentication hash, much
+		// cheaper to emulate than the architected one -cpu max has.
+		qemu, machine = "qemu-system-aarch64", []string{"-machine", "virt", "-cpu", "max,pauth-impdef=on"}
+		console = []string{"-device", "virtio-serial-pci", "-chardev", "file,id=con,path=" + serial,
+			"-device", "virtconsole,chardev=con"}
+		if os.Getenv("BERTH_ACCEL") == "" {
+			accel = "tcg"
+		}
+	}
+	args := slices.Concat([]string{"-accel", accel}, machine, []string{
 		"-smp", fmt.Sprint(o.CPUs), "-m", fmt.Sprint(o.MemoryMB),
 		"-nodefaults", "-no-user-config", "-display", "none",
-		"-serial", "file:" + serial,
+	}, console, []string{
 		"-kernel", filepath.Join(o.GuestDir, "vmlinuz"),
 		"-initrd", filepath.Join(o.GuestDir, "initrd.img"),
 		"-append", cmdline,
@@ -173,8 +193,8 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 		"-device", "virtio-net-pci,netdev=net0,mac=" + vnet.DefaultConfig().GuestMAC,
 		"-device", "virtio-rng-pci",
 		"-no-reboot",
-	}
-	cmd := exec.Command("qemu-system-x86_64", args...)
+	})
+	cmd := exec.Command(qemu, args...)
 	// Its own process group: a Ctrl-C meant for us must not kill the VM
 	// before the guest has shut down cleanly.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}

@@ -122,3 +122,12 @@ func TestBuildUnknownPackage(t *testing.T) {
 		t.Fatalf("unknown package: %v", err)
 	}
 }
+
+func TestWithSuite(t *testing.T) {
+	r := &Recipe{Sources: []Source{{Suites: []string{"trixie", "trixie-updates"}}, {Suites: []string{"trixie-security"}}}}
+	r.WithSuite("bookworm")
+	got := fmt.Sprint(r.Sources[0].Suites, r.Sources[1].Suites)
+	if want := "[bookworm bookworm-updates] [bookworm-security]"; got != want {
+		t.Fatalf("suites %s, want %s", got, want)
+	}
+}

@@ -27,6 +27,7 @@ type Kernel struct {
 	Package *archive.Package
 	Release string
 	Image   []byte       // what the VM boots: ELF vmlinux (amd64), Image (arm64)
+	Shipped []byte       // /boot/vmlinuz as Debian ships it (amd64: the bzImage an EFI stub boots)
 	Modules *fstree.Node // the /usr/lib/modules/<release> directory
 	Deps    map[string][]string
 }
@@ -78,6 +79,7 @@ func (b *Builder) kernel(ctx context.Context, ix *resolve.Index, r *Recipe) (*Ke
 	if vmlinuz == nil {
 		return nil, fmt.Errorf("kernel %s has no /boot/vmlinuz-%s", p, k.Release)
 	}
+	k.Shipped = vmlinuz.Data
 	if k.Image, err = bootImage(b.Arch, b.BzImage, vmlinuz.Data); err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", p, err)
 	}

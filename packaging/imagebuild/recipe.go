@@ -73,3 +73,18 @@ func LoadRecipe(path string) (*Recipe, error) {
 	}
 	return &r, nil
 }
+
+// WithSuite returns the recipe's sources for another Debian release:
+// each suite's codename (the part before any "-updates" or "-security")
+// replaced by suite, so one recipe builds trixie and bookworm images.
+func (r *Recipe) WithSuite(suite string) {
+	for i := range r.Sources {
+		for j, s := range r.Sources[i].Suites {
+			_, rest, _ := strings.Cut(s, "-")
+			if rest != "" {
+				rest = "-" + rest
+			}
+			r.Sources[i].Suites[j] = suite + rest
+		}
+	}
+}

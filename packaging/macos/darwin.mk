@@ -24,13 +24,13 @@ MACOS_NOTARY_PROFILE ?=
 # with no apt, no root and no emulation (ARCHITECTURE.md, decision 9). On an
 # Intel Mac vz boots a bzImage (vmhost/vz/plan.go), not the ELF vmlinux the
 # amd64 image carries for QEMU: -bzimage keeps Debian's kernel as shipped.
-# The welcome image is left out: its busybox still comes through apt.
+# The welcome image's busybox comes from the same archive (mkguest -fetch).
 GUEST_BUILDER ?= $(BIN)/mkguest
 GUEST_BUILDER_ARGS ?= -recipe packaging/guest/recipe.json -arch $(ARCH) -cache $(BUILD)/cache/debs \
-	-guestd $(BIN)/guestd-$(ARCH) -out $(GUEST) $(if $(filter amd64,$(ARCH)),-bzimage)
+	-guestd $(BIN)/guestd-$(ARCH) -images $(CACHE)/images -out $(GUEST) $(if $(filter amd64,$(ARCH)),-bzimage)
 # What the builder needs built first; the Linux test of these recipes,
 # whose builder is a stub, empties it.
-GUEST_PREREQS ?= $(BIN)/mkguest $(BIN)/guestd-$(ARCH)
+GUEST_PREREQS ?= $(BIN)/mkguest $(BIN)/guestd-$(ARCH) $(CACHE)/images/welcome.tar
 
 # What runs a binary of the bundle: nothing on a Mac. The Linux test of
 # these recipes sets it to a stub, since Linux cannot exec Mach-O.

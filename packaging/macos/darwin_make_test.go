@@ -182,7 +182,7 @@ func TestDarwinMakeRun(t *testing.T) {
 	wantInOrder(t, cmds,
 		"xcode-select\t-p",
 		"sw_vers\t-productVersion",
-		"mkguest\t-recipe\tpackaging/guest/recipe.json\t-arch\tarm64\t-cache\t"+d.build+"/cache/debs\t-guestd\t"+d.build+"/bin/guestd-arm64\t-out\t"+d.build+"/guest/arm64",
+		"mkguest\t-recipe\tpackaging/guest/recipe.json\t-arch\tarm64\t-cache\t"+d.build+"/cache/debs\t-guestd\t"+d.build+"/bin/guestd-arm64\t-images\t"+d.build+"/cache/trixie/arm64/images\t-out\t"+d.build+"/guest/arm64",
 		"go\tbuild\t-trimpath\t-ldflags\t-X main.version=1.2.3\t-o\t"+d.build+"/bin/berth\t./app/berth",
 		"codesign\t--force\t--options\truntime\t--entitlements\t",
 		"codesign\t--verify\t--strict\t--verbose=2\t"+app,
@@ -198,7 +198,7 @@ func TestDarwinMakeRunOnIntel(t *testing.T) {
 		t.Fatalf("make guest-image: %v\n%s", err, out)
 	}
 	// vz on Intel boots a bzImage: the builder keeps Debian's kernel so.
-	wantInOrder(t, cmds, "mkguest\t-recipe\tpackaging/guest/recipe.json\t-arch\tamd64\t-cache\t"+d.build+"/cache/debs\t-guestd\t"+d.build+"/bin/guestd-amd64\t-out\t"+d.build+"/guest/amd64\t-bzimage")
+	wantInOrder(t, cmds, "mkguest\t-recipe\tpackaging/guest/recipe.json\t-arch\tamd64\t-cache\t"+d.build+"/cache/debs\t-guestd\t"+d.build+"/bin/guestd-amd64\t-images\t"+d.build+"/cache/trixie/amd64/images\t-out\t"+d.build+"/guest/amd64\t-bzimage")
 }
 
 func TestDarwinMakePackage(t *testing.T) {

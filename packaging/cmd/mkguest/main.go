@@ -1,7 +1,12 @@
 // Command mkguest builds Berth's guest image from Debian's archive with the
 // Go builder (packaging/imagebuild): no root, no Debian tools, any OS.
 //
-//	mkguest -recipe packaging/guest/recipe.json -arch arm64 -guestd build/bin/guestd-arm64 -out build/guest-go/arm64
+//	mkguest -recipe packaging/guest/recipe.json -arch arm64 -guestd build/bin/guestd-arm64 -out build/guest/arm64
+//
+// With -fetch it only downloads and unpacks the named packages (no
+// dependencies) from the recipe's sources into -out:
+//
+//	mkguest -fetch busybox-static -arch amd64 -out build/cache/busybox-deb
 package main
 
 import (
@@ -13,10 +18,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berthvm/berth/packaging/imagebuild"
 	"github.com/berthvm/berth/packaging/imagebuild/archive"
+	"github.com/berthvm/berth/packaging/imagebuild/fstree"
 )
 
 func main() {
@@ -37,14 +44,21 @@ func run() error {
 	guestd := flag.String("guestd", "", "the guestd binary for the architecture")
 	images := flag.String("images", "", "directory of image archives (*.tar) to preload")
 	bzImage := flag.Bool("bzimage", false, "amd64: keep the kernel a bzImage (what vz boots on Intel Macs) rather than the ELF vmlinux QEMU boots fastest")
+	suite := flag.String("suite", "", "build from this Debian release instead of the recipe's (bookworm: the engine-upgrade test's image)")
+	kernel := flag.String("kernel", "", "the kernel metapackage instead of the recipe's, {arch} replaced (linux-image-{arch}: the generic kernel, with 9p)")
+	kernelOut := flag.String("kernel-shipped", "", "also write the kernel as Debian ships it (amd64: the bzImage an EFI stub boots) to this file")
+	modulesOut := flag.String("modules-list", "", "also write the kernel's modules, one path (under kernel/) a line, to this file")
+	fetch := flag.String("fetch", "", "comma-separated packages: only download and unpack them into -out")
 	flag.Parse()
-	if *out == "" || *guestd == "" {
-		return fmt.Errorf("-out and -guestd are required")
+	if *out == "" || (*guestd == "" && *fetch == "") {
+		return fmt.Errorf("-out and -guestd (or -fetch) are required")
 	}
 	x := imagebuild.Extras{Images: map[string][]byte{}}
 	var err error
-	if x.Guestd, err = os.ReadFile(*guestd); err != nil {
-		return err
+	if *fetch == "" {
+		if x.Guestd, err = os.ReadFile(*guestd); err != nil {
+			return err
+		}
 	}
 	if *images != "" {
 		tars, err := filepath.Glob(filepath.Join(*images, "*.tar"))
@@ -70,6 +84,12 @@ func run() error {
 			r.Sources[i].Mirror = m
 		}
 	}
+	if *suite != "" {
+		r.WithSuite(*suite)
+	}
+	if *kernel != "" {
+		r.Kernel = *kernel
+	}
 	epoch, err := sourceDateEpoch()
 	if err != nil {
 		return err
@@ -80,9 +100,24 @@ func run() error {
 	}
 	b := &imagebuild.Builder{Fetch: client, Log: log, Arch: *arch, Epoch: epoch, BzImage: *bzImage}
 	start := time.Now()
+	if *fetch != "" {
+		t, err := b.FetchPackages(ctx, r, strings.Split(*fetch, ","))
+		if err != nil {
+			return err
+		}
+		return imagebuild.WriteFiles(t, *out)
+	}
 	root, err := b.Build(ctx, r)
 	if err != nil {
 		return err
+	}
+	if *kernelOut != "" && root.Kernel != nil {
+		if err := os.MkdirAll(filepath.Dir(*kernelOut), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(*kernelOut, root.Kernel.Shipped, 0o644); err != nil {
+			return err
+		}
 	}
 	log.Info("root filesystem built", "packages", len(root.Packages), "took", time.Since(start).Round(time.Millisecond))
 	if *tarOut != "" {
@@ -95,6 +130,20 @@ func run() error {
 			return err
 		}
 		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	if *modulesOut != "" && root.Kernel != nil {
+		var list strings.Builder
+		if err := (&fstree.Tree{Root: root.Kernel.Modules}).Walk(func(p string, n *fstree.Node) error {
+			if strings.HasSuffix(p, ".ko") {
+				list.WriteString(strings.TrimPrefix(p, "/") + "\n")
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := os.WriteFile(*modulesOut, []byte(list.String()), 0o644); err != nil {
 			return err
 		}
 	}
