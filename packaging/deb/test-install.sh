@@ -40,9 +40,15 @@ guest=/usr/lib/berth/guest/$arch
 for f in vmlinuz initrd.img system.img manifest.json; do
   [ -f "$guest/$f" ] || fail "$guest/$f is not installed"
 done
-# The guest image is intact: its manifest holds each file's sha256.
-sed -n 's/^ *"\([^"]*\)": {"size": [0-9]*, "sha256": "\([0-9a-f]*\)"}.*/\2  \1/p' "$guest/manifest.json" |
-  (cd "$guest" && sha256sum --quiet -c -) || fail "the installed guest image does not match its manifest"
+# The guest image is intact: its manifest's "files" holds each file's
+# sha256 (mkguest writes one field a line). Each of the three must be
+# listed and match.
+sums=$(awk '/^  "files": \{/ {in_files = 1; next}
+  in_files && /^  \}/ {in_files = 0}
+  in_files && /^    "[^"]*": \{/ {name = $1; gsub(/[":]/, "", name)}
+  in_files && /"sha256":/ {sum = $2; gsub(/[",]/, "", sum); print sum "  " name}' "$guest/manifest.json")
+[ "$(printf '%s\n' "$sums" | grep -c .)" = 3 ] || fail "the guest image's manifest does not list its three files: $sums"
+printf '%s\n' "$sums" | (cd "$guest" && sha256sum --quiet -c -) || fail "the installed guest image does not match its manifest"
 [ -f /usr/share/applications/dev.berth.Berth.desktop ] || fail "no desktop entry"
 [ -f /usr/share/icons/hicolor/scalable/apps/dev.berth.Berth.svg ] || fail "no scalable icon"
 [ -f /usr/share/icons/hicolor/48x48/apps/dev.berth.Berth.png ] || fail "no 48x48 icon"
