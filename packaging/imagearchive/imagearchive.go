@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/berthvm/berth/packaging/imagebuild/fstree"
 )
 
 // Config is the part of the image's runtime configuration that Berth sets.
@@ -309,7 +311,7 @@ func addEntry(tw *tar.Writer, root, p string, d fs.DirEntry, mtime time.Time) er
 	}
 	hdr := &tar.Header{
 		Name:    filepath.ToSlash(rel),
-		Mode:    tarMode(fi.Mode()),
+		Mode:    int64(fstree.UnixPerm(fi.Mode())),
 		ModTime: mtime,
 		// Uid/Gid stay 0: files belong to root in the image regardless of
 		// who built the rootfs.
@@ -362,22 +364,6 @@ func addRegular(tw *tar.Writer, p string, hdr *tar.Header, walked fs.FileInfo) e
 		return fmt.Errorf("file shrank while reading: got %d of %d bytes", n, hdr.Size)
 	}
 	return nil
-}
-
-// tarMode converts permission and special bits; the file type lives in the
-// tar type flag instead.
-func tarMode(m fs.FileMode) int64 {
-	mode := int64(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		mode |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		mode |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		mode |= 0o1000
-	}
-	return mode
 }
 
 // spec is a validated, normalized Image.

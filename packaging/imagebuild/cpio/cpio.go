@@ -25,16 +25,7 @@ func Write(w io.Writer, t *fstree.Tree, mtime time.Time) error {
 		}
 		ino++
 		var data []byte
-		mode := uint32(n.Mode.Perm())
-		if n.Mode&fs.ModeSetuid != 0 {
-			mode |= 0o4000
-		}
-		if n.Mode&fs.ModeSetgid != 0 {
-			mode |= 0o2000
-		}
-		if n.Mode&fs.ModeSticky != 0 {
-			mode |= 0o1000
-		}
+		mode := fstree.UnixPerm(n.Mode)
 		nlink := uint32(1)
 		switch {
 		case n.IsDir():

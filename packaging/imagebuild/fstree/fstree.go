@@ -243,3 +243,20 @@ func (t *Tree) Glob(pattern string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// UnixPerm is m's permission bits with setuid, setgid and sticky where
+// Unix keeps them (04000, 02000, 01000): what tar, cpio and SquashFS store;
+// the file type is stored apart in each.
+func UnixPerm(m fs.FileMode) uint32 {
+	p := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		p |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		p |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		p |= 0o1000
+	}
+	return p
+}

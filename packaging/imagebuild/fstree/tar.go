@@ -18,16 +18,7 @@ func (t *Tree) WriteTar(w io.Writer, mtime time.Time) error {
 			return nil
 		}
 		name := strings.TrimPrefix(p, "/")
-		h := &tar.Header{Name: name, Mode: int64(n.Mode.Perm()), Uid: int(n.UID), Gid: int(n.GID), ModTime: mtime, Format: tar.FormatPAX}
-		if n.Mode&fs.ModeSetuid != 0 {
-			h.Mode |= 0o4000
-		}
-		if n.Mode&fs.ModeSetgid != 0 {
-			h.Mode |= 0o2000
-		}
-		if n.Mode&fs.ModeSticky != 0 {
-			h.Mode |= 0o1000
-		}
+		h := &tar.Header{Name: name, Mode: int64(UnixPerm(n.Mode)), Uid: int(n.UID), Gid: int(n.GID), ModTime: mtime, Format: tar.FormatPAX}
 		for k, v := range n.Xattrs {
 			if h.PAXRecords == nil {
 				h.PAXRecords = map[string]string{}

@@ -382,25 +382,11 @@ func (wr *writer) put(n *fstree.Node, inode []byte) uint64 {
 func (wr *writer) header(n *fstree.Node, typ uint16) []byte {
 	le := binary.LittleEndian
 	b := le.AppendUint16(nil, typ)
-	b = le.AppendUint16(b, unixPerm(n.Mode))
+	b = le.AppendUint16(b, uint16(fstree.UnixPerm(n.Mode)))
 	b = le.AppendUint16(b, wr.id(n.UID))
 	b = le.AppendUint16(b, wr.id(n.GID))
 	b = le.AppendUint32(b, wr.mtime)
 	return le.AppendUint32(b, wr.num[n])
-}
-
-func unixPerm(m fs.FileMode) uint16 {
-	p := uint16(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		p |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		p |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		p |= 0o1000
-	}
-	return p
 }
 
 func basicType(m fs.FileMode) uint16 {
