@@ -10,6 +10,8 @@ import (
 	"io"
 	"strings"
 	"syscall"
+
+	"github.com/berthvm/berth/internal/hypervrights"
 )
 
 // ExitSignOut is the exit status of `berth setup` when it added the
@@ -143,10 +145,10 @@ func addUser(sys System, out io.Writer) (int, error) {
 	}
 	group, err := sys.HyperVAdminsGroup()
 	if err != nil {
-		return 0, fmt.Errorf("look up the Hyper-V Administrators group (S-1-5-32-578): %w", err)
+		return 0, fmt.Errorf("look up the Hyper-V Administrators group (%s): %w", hypervrights.GroupSID, err)
 	}
 	if user.Name == "" {
-		fmt.Fprintf(out, "No one is signed in to this session (an installer run by a deployment tool?): add each user of Berth to the local group %q (S-1-5-32-578) yourself; it counts from their next sign-in.\n", group)
+		fmt.Fprintf(out, "No one is signed in to this session (an installer run by a deployment tool?): add each user of Berth to the local group %q (%s) yourself; it counts from their next sign-in.\n", group, hypervrights.GroupSID)
 		return 0, nil
 	}
 	err = sys.AddGroupMember(group, user)
@@ -155,7 +157,7 @@ func addUser(sys System, out io.Writer) (int, error) {
 		fmt.Fprintf(out, "%s is in %q already.\n", user, group)
 		return 0, nil
 	case err != nil:
-		return 0, fmt.Errorf("add %s to the local group %q (S-1-5-32-578), which Berth needs to run Hyper-V VMs without elevation: %w; an administrator can add them in Computer Management → Local Users and Groups", user, group, err)
+		return 0, fmt.Errorf("add %s to the local group %q (%s), which Berth needs to run Hyper-V VMs without elevation: %w; an administrator can add them in Computer Management → Local Users and Groups", user, group, hypervrights.GroupSID, err)
 	}
 	by := ""
 	if me, err := sys.ProcessUser(); err == nil && !strings.EqualFold(me.String(), user.String()) {
