@@ -75,7 +75,11 @@ func (b *Builder) Assemble(r *Recipe, root *Root, x Extras) (*Image, error) {
 		}
 	}
 	names := append(append([]string{}, r.InitrdModules...), r.InitrdModulesArch[b.Arch]...)
-	for _, p := range k.InitrdModules(names) {
+	initrdMods, err := k.InitrdModules(names)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range initrdMods {
 		if err := ird.Put(mods+"/"+p, &fstree.Node{Mode: 0o644, Data: mt.Get(p).Data}); err != nil {
 			return nil, fmt.Errorf("initrd: %w", err)
 		}
@@ -85,7 +89,6 @@ func (b *Builder) Assemble(r *Recipe, root *Root, x Extras) (*Image, error) {
 		return nil, fmt.Errorf("initrd: %w", err)
 	}
 	img := &Image{System: sys.Bytes(), Initrd: initrd.Bytes(), Kernel: k.Image}
-	var err error
 	if img.Manifest, err = manifest(b.Arch, root, x, img); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -12,14 +13,15 @@ import (
 
 // fakeBzImage is the least of an x86 bzImage bootImage reads: the setup
 // header's sector count and payload location, and a zstd payload that is
-// an "ELF" file.
+// a vmlinux.
 func fakeBzImage() string {
 	b := make([]byte, 2*512)
 	b[0x1f1] = 1 // setup sectors: the payload area starts at 1024
 	copy(b[0x202:], "HdrS")
 	enc, _ := zstd.NewWriter(nil)
-	payload := enc.EncodeAll([]byte("\x7fELF fake kernel"), nil)
-	payload = binary.LittleEndian.AppendUint32(payload, 16)
+	vmlinux := fakeVmlinux()
+	payload := enc.EncodeAll(vmlinux, nil)
+	payload = binary.LittleEndian.AppendUint32(payload, uint32(len(vmlinux)))
 	binary.LittleEndian.PutUint32(b[0x248:], 0)
 	binary.LittleEndian.PutUint32(b[0x24c:], uint32(len(payload)))
 	return string(append(b, payload...))
@@ -64,8 +66,8 @@ func TestReproducible(t *testing.T) {
 			t.Errorf("%s differs between two builds", name)
 		}
 	}
-	if string(a.Kernel) != "\x7fELF fake kernel" {
-		t.Errorf("vmlinuz is not the bzImage's ELF payload: %q", a.Kernel)
+	if want, _ := compactELF(fakeVmlinux()); !bytes.Equal(a.Kernel, want) {
+		t.Errorf("vmlinuz is not the bzImage's ELF payload, compacted")
 	}
 	if !bytes.Contains(a.Manifest, []byte(`"release": "6.12.0-1-cloud-amd64"`)) || !bytes.Contains(a.Manifest, []byte(`"daemon": {`)) {
 		t.Errorf("manifest:\n%s", a.Manifest)
@@ -77,8 +79,8 @@ func TestReproducible(t *testing.T) {
 func TestBootImageFormats(t *testing.T) {
 	bz := []byte(fakeBzImage())
 	elf, err := bootImage("amd64", false, bz)
-	if err != nil || string(elf) != "\x7fELF fake kernel" {
-		t.Fatalf("ELF: %q, %v", elf, err)
+	if want, _ := compactELF(fakeVmlinux()); err != nil || !bytes.Equal(elf, want) {
+		t.Fatalf("ELF: %d bytes, %v", len(elf), err)
 	}
 	kept, err := bootImage("amd64", true, bz)
 	if err != nil || string(kept) != string(bz) {
@@ -86,5 +88,22 @@ func TestBootImageFormats(t *testing.T) {
 	}
 	if _, err := bootImage("amd64", true, []byte("\x7fELF not a bzImage, long enough to have a header at 0x202 ...")); err == nil {
 		t.Fatal("an ELF file passed for a bzImage")
+	}
+}
+
+// An initrd module the kernel neither ships nor has built in (a typo, or
+// one pruned away with what it needs) refuses the build: the initrd could
+// not reach its disk.
+func TestInitrdModuleUnknown(t *testing.T) {
+	f, r := fixtureWithKernel(t)
+	r.InitrdModules = []string{"ext4", "hv_storvsc"}
+	b := testBuilder(f)
+	root, err := b.Build(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Assemble(r, root, Extras{Guestd: []byte("guestd")})
+	if err == nil || !strings.Contains(err.Error(), "initrd module hv_storvsc") {
+		t.Fatalf("Assemble = %v, want an error naming hv_storvsc", err)
 	}
 }

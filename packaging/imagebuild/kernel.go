@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -30,6 +31,7 @@ type Kernel struct {
 	Shipped []byte       // /boot/vmlinuz as Debian ships it (amd64: the bzImage an EFI stub boots)
 	Modules *fstree.Node // the /usr/lib/modules/<release> directory
 	Deps    map[string][]string
+	Builtin map[string]bool // names of the modules built into the image
 }
 
 // kernel finds the recipe's kernel metapackage's image package (it depends
@@ -84,24 +86,43 @@ func (b *Builder) kernel(ctx context.Context, ix *resolve.Index, r *Recipe) (*Ke
 		return nil, fmt.Errorf("kernel %s: %w", p, err)
 	}
 	mt := &fstree.Tree{Root: k.Modules}
-	for _, d := range r.KernelPrune {
-		mt.Remove("/kernel/" + d)
-	}
 	if err := uncompressModules(ctx, mt); err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", p, err)
 	}
-	var mods []kmod.Module
+	var all []kmod.Module
 	if err := mt.Walk(func(p string, n *fstree.Node) error {
 		if strings.HasSuffix(p, ".ko") {
-			mods = append(mods, kmod.Module{Path: strings.TrimPrefix(p, "/"), ELF: n.Data})
+			all = append(all, kmod.Module{Path: strings.TrimPrefix(p, "/"), ELF: n.Data})
 		}
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", p, err)
 	}
+	mods, orphans, err := kmod.Prune(all, func(path string) bool {
+		return slices.ContainsFunc(r.KernelPrune, func(d string) bool {
+			d = "kernel/" + d
+			return path == d || strings.HasPrefix(path, d+"/")
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s: %w", p, err)
+	}
+	for _, d := range r.KernelPrune {
+		mt.Remove("/kernel/" + d)
+	}
+	for _, o := range orphans {
+		mt.Remove("/" + o)
+	}
+	if len(orphans) > 0 {
+		b.Log.Info("kernel modules pruned for what they use", "modules", orphans)
+	}
 	var builtin []byte
 	if n := mt.Get("/modules.builtin"); n != nil {
 		builtin = n.Data
+	}
+	k.Builtin = map[string]bool{}
+	for _, p := range strings.Fields(string(builtin)) {
+		k.Builtin[kmod.Name(p)] = true
 	}
 	files, deps, err := kmod.Files(mods, builtin)
 	if err != nil {
@@ -220,7 +241,7 @@ func bootImage(arch string, bz bool, vmlinuz []byte) ([]byte, error) {
 		if !bytes.HasPrefix(elf, []byte("\x7fELF")) {
 			return nil, fmt.Errorf("the kernel's compressed payload is not an ELF image")
 		}
-		return elf, nil
+		return compactELF(elf)
 	case "arm64":
 		img := vmlinuz
 		if bytes.HasPrefix(img, []byte{0x1f, 0x8b}) {
@@ -241,26 +262,28 @@ func bootImage(arch string, bz bool, vmlinuz []byte) ([]byte, error) {
 }
 
 // InitrdModules returns the module files (relative to the modules
-// directory) to load names, dependencies included, sorted; built-in and
-// unknown names are skipped, as the kernel may have them built in.
-func (k *Kernel) InitrdModules(names []string) []string {
+// directory) to load names, dependencies included, sorted. A name built
+// into the kernel needs none; a name that is neither, a typo or a module
+// pruned away, is an error rather than an initrd that cannot reach its
+// disk.
+func (k *Kernel) InitrdModules(names []string) ([]string, error) {
 	byName := map[string]string{}
 	for p := range k.Deps {
 		byName[kmod.Name(p)] = p
 	}
 	set := map[string]bool{}
 	for _, n := range names {
-		if p, ok := byName[n]; ok {
-			set[p] = true
-			for _, d := range k.Deps[p] {
-				set[d] = true
+		p, ok := byName[n]
+		if !ok {
+			if k.Builtin[n] {
+				continue
 			}
+			return nil, fmt.Errorf("initrd module %s is neither a module of kernel %s nor built into it", n, k.Release)
+		}
+		set[p] = true
+		for _, d := range k.Deps[p] {
+			set[d] = true
 		}
 	}
-	var out []string
-	for p := range set {
-		out = append(out, p)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(set)), nil
 }

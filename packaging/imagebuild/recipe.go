@@ -27,8 +27,10 @@ type Recipe struct {
 	Exclude []string `json:"exclude"`
 	// Kernel is the kernel metapackage, "{arch}" replaced.
 	Kernel string `json:"kernel"`
-	// KernelPrune are module directories (under kernel/) no VM of ours
-	// has hardware for.
+	// KernelPrune are module directories or files (under kernel/) for
+	// hardware no VM of ours has, or for what a container engine's VM never
+	// mounts or speaks (other disk filesystems, storage targets, RAID);
+	// modules that need one of them go too.
 	KernelPrune []string `json:"kernelPrune"`
 	// InitrdModules are what guestd loads in the initrd to reach and
 	// mount the system image; InitrdModulesArch adds per architecture.

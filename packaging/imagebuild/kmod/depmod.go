@@ -19,39 +19,103 @@ type Module struct {
 	ELF  []byte
 }
 
-// Depends returns, for each module path, the paths of every module it
-// needs, directly or not, in depmod's order: a module's dependencies come
-// after it, so loading the list from the end satisfies each in turn.
-func Depends(mods []Module) (map[string][]string, error) {
-	exporter := map[string]string{} // symbol -> module path
-	needs := map[string][]string{}  // module path -> undefined symbols
+// symbols is who exports each symbol among a set of modules, and which
+// symbols each module uses but does not define. A symbol no module exports
+// is the kernel's own.
+type symbols struct {
+	exporter map[string]string   // symbol -> module path
+	needs    map[string][]string // module path -> undefined symbols
+}
+
+func readSymbols(mods []Module) (symbols, error) {
+	s := symbols{exporter: map[string]string{}, needs: map[string][]string{}}
 	for _, m := range mods {
 		f, err := elf.NewFile(bytes.NewReader(m.ELF))
 		if err != nil {
-			return nil, fmt.Errorf("module %s: %w", m.Path, err)
+			return s, fmt.Errorf("module %s: %w", m.Path, err)
 		}
-		if s := f.Section("__ksymtab_strings"); s != nil {
-			b, err := s.Data()
+		if sec := f.Section("__ksymtab_strings"); sec != nil {
+			b, err := sec.Data()
 			if err != nil {
-				return nil, fmt.Errorf("module %s: %w", m.Path, err)
+				return s, fmt.Errorf("module %s: %w", m.Path, err)
 			}
 			for _, name := range strings.Split(string(b), "\x00") {
 				if name != "" {
-					exporter[name] = m.Path
+					s.exporter[name] = m.Path
 				}
 			}
 		}
 		syms, err := f.Symbols()
 		if err != nil && err != elf.ErrNoSymbols {
-			return nil, fmt.Errorf("module %s: %w", m.Path, err)
+			return s, fmt.Errorf("module %s: %w", m.Path, err)
 		}
-		for _, s := range syms {
-			if s.Section == elf.SHN_UNDEF && s.Name != "" {
-				needs[m.Path] = append(needs[m.Path], s.Name)
+		for _, sym := range syms {
+			if sym.Section == elf.SHN_UNDEF && sym.Name != "" {
+				s.needs[m.Path] = append(s.needs[m.Path], sym.Name)
 			}
 		}
 		f.Close()
 	}
+	return s, nil
+}
+
+// Prune removes the modules drop selects, then every module that uses a
+// symbol only a removed one exported, until none is left: a pruned
+// directory must not leave behind a module that fails to load. It returns
+// the modules kept and, sorted, those removed for what they use.
+func Prune(mods []Module, drop func(path string) bool) ([]Module, []string, error) {
+	s, err := readSymbols(mods)
+	if err != nil {
+		return nil, nil, err
+	}
+	gone := map[string]bool{}
+	for _, m := range mods {
+		if drop(m.Path) {
+			gone[m.Path] = true
+		}
+	}
+	orphans := s.orphans(gone)
+	var kept []Module
+	for _, m := range mods {
+		if !gone[m.Path] {
+			kept = append(kept, m)
+		}
+	}
+	return kept, orphans, nil
+}
+
+// orphans adds to gone every module that needs a symbol exported only by a
+// module in gone, transitively, and returns those it added, sorted.
+func (s symbols) orphans(gone map[string]bool) []string {
+	var added []string
+	for changed := true; changed; {
+		changed = false
+		for p, syms := range s.needs {
+			if gone[p] {
+				continue
+			}
+			for _, sym := range syms {
+				if e, ok := s.exporter[sym]; ok && gone[e] {
+					gone[p], changed = true, true
+					added = append(added, p)
+					break
+				}
+			}
+		}
+	}
+	slices.Sort(added)
+	return added
+}
+
+// Depends returns, for each module path, the paths of every module it
+// needs, directly or not, in depmod's order: a module's dependencies come
+// after it, so loading the list from the end satisfies each in turn.
+func Depends(mods []Module) (map[string][]string, error) {
+	s, err := readSymbols(mods)
+	if err != nil {
+		return nil, err
+	}
+	exporter, needs := s.exporter, s.needs
 	direct := map[string][]string{}
 	for _, m := range mods {
 		set := map[string]bool{}
