@@ -3,7 +3,6 @@
 package supervise
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berthvm/berth/internal/syncbuf"
 
 	"golang.org/x/sys/unix"
 
@@ -38,23 +39,6 @@ func TestBackoffNext(t *testing.T) {
 	if d := b.Next(8*time.Second, 2*time.Minute); d != time.Second {
 		t.Fatalf("after a long run the delay is %v, want reset to 1s", d)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // One reaper per test binary, as in guestd.
@@ -91,7 +75,7 @@ echo "starting attempt $n"
 if [ "$n" -lt 3 ]; then echo "fatal: attempt $n failed" >&2; exit 1; fi
 touch ` + readyFile + `
 exec sleep 60`
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	svc := Service{
 		Name:    "fakeengine",
 		Command: func() *exec.Cmd { return exec.Command("sh", "-c", script) },
@@ -147,7 +131,7 @@ exec sleep 60`
 
 // A service that ignores SIGTERM is killed after the grace period.
 func TestStopEscalatesToKill(t *testing.T) {
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	svc := Service{
 		Name: "stubborn",
 		Command: func() *exec.Cmd {

@@ -1,7 +1,6 @@
 package portfwd
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berthvm/berth/internal/syncbuf"
 
 	"github.com/berthvm/berth/guestd/protocol"
 )
@@ -359,29 +360,12 @@ func udpEcho(t *testing.T) string {
 
 // --- harness ---------------------------------------------------------------
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	t     *testing.T
 	eng   *fakeEngine
 	guest *fakeGuest
 	fwd   *Forwarder
-	log   *syncBuffer
+	log   *syncbuf.Buffer
 
 	mu       sync.Mutex
 	listened []string // "network addr" asked of Listen
@@ -394,7 +378,7 @@ func newHarness(t *testing.T) *harness {
 		t:     t,
 		eng:   newFakeEngine(t),
 		guest: &fakeGuest{tcp: map[int]string{}, udp: map[int]string{}},
-		log:   &syncBuffer{},
+		log:   &syncbuf.Buffer{},
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
