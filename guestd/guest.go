@@ -23,6 +23,7 @@ import (
 
 	"github.com/berthvm/berth/guestd/api"
 	"github.com/berthvm/berth/guestd/datadisk"
+	"github.com/berthvm/berth/guestd/diskwatch"
 	"github.com/berthvm/berth/guestd/engine"
 	"github.com/berthvm/berth/guestd/firewall"
 	"github.com/berthvm/berth/guestd/kmod"
@@ -102,6 +103,8 @@ type guest struct {
 	boot     []protocol.Step
 	versions protocol.Versions
 	disk     *protocol.DataDiskReport
+	dataDev  string // the data disk, /dev/vdb
+	disks    *diskwatch.Watcher
 	services []*supervise.Supervisor
 
 	engineCtx  context.Context
@@ -161,6 +164,7 @@ func (g *guest) health() protocol.Health {
 	h := protocol.Health{
 		State: g.state, Error: g.err, Problems: append([]string(nil), g.problems...),
 		Uptime: uptime(), Boot: append([]protocol.Step(nil), g.boot...), Versions: g.versions, DataDisk: g.disk,
+		DiskStall: g.diskStall(),
 	}
 	for _, s := range g.services {
 		h.Services = append(h.Services, s.Status())
@@ -227,6 +231,7 @@ func (g *guest) run() {
 	}
 	g.step("network")
 	go g.serveAPI()
+	g.watchDisks(ctx)
 
 	if err := g.dataDisk(ctx); err != nil {
 		g.fail(err)
@@ -386,6 +391,9 @@ func (g *guest) dataDisk(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("data disk: %w", err)
 	}
+	g.mu.Lock()
+	g.dataDev = dev
+	g.mu.Unlock()
 	d := datadisk.Disk{
 		Device: dev, MountPoint: dataMount, Label: "berth-data", Run: g.reaper, Log: g.log,
 		Mount: func(dev, target string) error {

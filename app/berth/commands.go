@@ -227,7 +227,12 @@ func cmdStop(args []string) error {
 		fmt.Println("Berth is not running.")
 		return nil
 	}
-	fmt.Println("Stopping Berth (containers get their stop timeout)...")
+	if st.DiskStall != nil && !*force {
+		// The daemon makes it a forced stop: a clean one would hang.
+		fmt.Printf("The VM's disk (%s) stopped answering: powering the VM off without stopping containers...\n", st.DiskStall.Device)
+	} else {
+		fmt.Println("Stopping Berth (containers get their stop timeout)...")
+	}
 	began := time.Now()
 	if err := c.Stop(context.Background(), *force); err != nil {
 		return err
@@ -269,6 +274,16 @@ func cmdRestart(args []string) error {
 	return cmdStart(args)
 }
 
+// diskStallStatus is status's report of a disk of the running VM that
+// stopped answering, or "".
+func diskStallStatus(st control.Status, now time.Time) string {
+	if st.State != control.Running || st.DiskStall == nil {
+		return ""
+	}
+	return "disk:    STOPPED ANSWERING (" + st.DiskStall.Device + ")\n" +
+		"problem: " + control.DiskStallText(st.DiskStall, now) + "\n"
+}
+
 func cmdStatus(args []string) error {
 	fs := newFlags("status")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -293,6 +308,7 @@ func cmdStatus(args []string) error {
 		fmt.Printf(" (%s)", st.Step)
 	}
 	fmt.Println()
+	fmt.Print(diskStallStatus(st, time.Now()))
 	if st.Reason != "" {
 		fmt.Printf("reason:  %s\n", st.Reason)
 	}

@@ -92,7 +92,10 @@ type Status struct {
 	DaemonPid    int              `json:"daemon_pid"`
 	Version      string           `json:"version"`
 	Guest        *protocol.Health `json:"guest,omitempty"`
-	Forwards     []Forward        `json:"forwards,omitempty"`
+	// DiskStall is set while a disk of the VM has stopped answering: the
+	// guest's latest report (Guest.DiskStall when the guest answered now).
+	DiskStall *protocol.DiskStall `json:"disk_stall,omitempty"`
+	Forwards  []Forward           `json:"forwards,omitempty"`
 	// Notes are what the host decided at this start that the user should
 	// know (e.g. the CPU is emulated, and why).
 	Notes []string `json:"notes,omitempty"`

@@ -56,7 +56,7 @@ func (d *Daemon) bootSteps(s settings.Settings) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	run := &session{ctx: ctx, cancel: cancel, stopped: make(chan struct{})}
+	run := &session{ctx: ctx, cancel: cancel, stopped: make(chan struct{}), stall: newStallWatch(d.o.Log)}
 	d.mu.Lock()
 	d.run = run
 	d.mu.Unlock()
@@ -79,6 +79,7 @@ func (d *Daemon) bootSteps(s settings.Settings) error {
 	if err := d.startForwards(ctx, run, s.Shares); err != nil {
 		return err
 	}
+	run.goRun(func() { run.stall.poll(ctx, run.guest.Health) })
 	d.ensureContext(s.Activate)
 	return nil
 }
@@ -217,20 +218,22 @@ func (d *Daemon) startForwards(ctx context.Context, run *session, shares []files
 		return err
 	}
 	engine := func(ctx context.Context) (net.Conn, error) { return run.dial(ctx, protocol.EnginePort) }
-	run.goRun(func() {
-		// Container-create requests are vetted against the shares this
-		// machine booted with (their bind sources become VM paths) and
-		// for host addresses ports cannot be published on.
-		binds := filesharing.HostPolicy(shares).RewriteCreate
-		vet := func(body []byte) ([]byte, error) {
-			body, err := binds(body)
-			if err != nil {
-				return nil, err
-			}
-			return portfwd.VetCreate(body)
+	// Container-create requests are vetted against the shares this
+	// machine booted with (their bind sources become VM paths) and for
+	// host addresses ports cannot be published on.
+	binds := filesharing.HostPolicy(shares).RewriteCreate
+	vet := func(body []byte) ([]byte, error) {
+		body, err := binds(body)
+		if err != nil {
+			return nil, err
 		}
-		relay.Forward(ctx, dockL, engine, apifilter.Joiner(vet, d.o.Log), d.o.Log)
-	})
+		return portfwd.VetCreate(body)
+	}
+	// While a disk of the VM stalls, the engine cannot answer: the socket
+	// answers for it, also to requests already waiting (diskstall.go).
+	filter := &apifilter.Filter{Vet: vet, Gate: run.stall.gate, Log: d.o.Log}
+	run.stall.onStall(filter.Recheck)
+	run.goRun(func() { relay.Forward(ctx, dockL, engine, filter.Join, d.o.Log) })
 	nw := run.net
 	run.fwd = portfwd.New(portfwd.Config{
 		Engine: engine,

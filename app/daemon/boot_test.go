@@ -28,6 +28,9 @@ type fakeGuest struct {
 	mu        sync.Mutex
 	state     protocol.State
 	shutdowns int
+	stall     *protocol.DiskStall // reported in the health
+	// engine, when set, is the socket of the engine port.
+	engine string
 }
 
 func startFakeGuest(t *testing.T, vm *bootOnlyBackend, state protocol.State) *fakeGuest {
@@ -40,7 +43,7 @@ func startFakeGuest(t *testing.T, vm *bootOnlyBackend, state protocol.State) *fa
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+protocol.HealthPath, func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
-		h := protocol.Health{State: g.state, Boot: []protocol.Step{{Name: "engine", At: 1}}}
+		h := protocol.Health{State: g.state, Boot: []protocol.Step{{Name: "engine", At: 1}}, DiskStall: g.stall}
 		g.mu.Unlock()
 		protocol.WriteJSON(w, http.StatusOK, h)
 	})
@@ -60,6 +63,13 @@ func startFakeGuest(t *testing.T, vm *bootOnlyBackend, state protocol.State) *fa
 
 // dial reaches the fake guest API; the fake guest has no engine.
 func (g *fakeGuest) dial(ctx context.Context, port int) (net.Conn, error) {
+	g.mu.Lock()
+	engine := g.engine
+	g.mu.Unlock()
+	if port == protocol.EnginePort && engine != "" {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", engine)
+	}
 	if port != protocol.APIPort {
 		return nil, fmt.Errorf("the fake guest has nothing on port %d", port)
 	}

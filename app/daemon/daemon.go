@@ -88,6 +88,9 @@ type session struct {
 	expectStop bool
 	// held says why the VM is paused until the host has room (hostdisk.go).
 	held string
+	// stall is the guest's word on a disk that stopped answering
+	// (diskstall.go).
+	stall *stallWatch
 }
 
 // New returns a daemon for the machine.
@@ -141,11 +144,13 @@ func (d *Daemon) Status(ctx context.Context) control.Status {
 		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		if h, err := run.guest.Health(hctx); err == nil {
 			s.Guest = &h
+			run.stall.set(h.DiskStall)
 			if st, err := run.guest.Stats(hctx); err == nil {
 				h.Problems = append(h.Problems, dataDiskProblems(st.DataDisk, s.DiskGiB)...)
 			}
 		}
 		cancel()
+		s.DiskStall = run.stall.get()
 		for _, f := range run.fwd.Status() {
 			s.Forwards = append(s.Forwards, control.Forward{
 				Container: f.Name, Published: f.Published, Proto: f.Proto, HostIP: f.HostIP, HostPort: f.HostPort, Error: f.Error,
@@ -297,6 +302,14 @@ func (d *Daemon) Stop(ctx context.Context, force bool) error {
 		run.expectStop = true
 	}
 	d.mu.Unlock()
+	if run != nil && !force {
+		if s := run.stall.get(); s != nil {
+			// Containers and the engine would wait on the disk, and so would
+			// the final sync: the clean stop would only end at stopTimeout.
+			d.o.Log.Warn("a disk of the VM stopped answering: powering the VM off without stopping containers", "device", s.Device)
+			force = true
+		}
+	}
 	if run != nil && !force {
 		if err := d.shutdownGuest(ctx, run); err != nil {
 			d.o.Log.Warn("graceful stop failed; stopping the VM", "err", err)

@@ -92,6 +92,8 @@ func TestHeaderForEachState(t *testing.T) {
 	running := control.Status{State: control.Running, DockerSocket: "/run/user/1000/berth/docker.sock", Context: "berth",
 		Notes: []string{"KVM does not work on this host (QEMU: KVM internal error): booting again with the CPU emulated"},
 		Guest: &protocol.Health{Versions: protocol.Versions{Docker: "20.10.24", Kernel: "6.1.0"}, Uptime: 125, Problems: []string{"share /srv: not mounted"}}}
+	stalled := running
+	stalled.DiskStall = &protocol.DiskStall{Device: "vdb", DataDisk: true, Since: time.Now().Add(-time.Minute), InFlight: 12}
 	for _, c := range []struct {
 		st                   control.Status
 		err                  error
@@ -104,6 +106,7 @@ func TestHeaderForEachState(t *testing.T) {
 		{st: running, title: "Running", detail: "Docker 20.10.24 · kernel 6.1.0 · up 2 min", stop: true, restart: true},
 		{st: control.Status{State: control.Running, Reason: "host disk full: /home/u/.local/share/berth/data.img, 0 bytes free; the VM is paused"},
 			title: "Paused", detail: "host disk full: /home/u/.local/share/berth/data.img, 0 bytes free", stop: true},
+		{st: stalled, title: "Disk not answering", detail: "The VM's disk stopped answering: vdb (the data disk", stop: true, restart: true},
 		{st: control.Status{State: control.Stopping}, title: "Stopping", detail: "Stopping containers", progress: true},
 		{st: control.Status{State: control.Error, Reason: "the guest did not answer"}, title: "Error", detail: "the guest did not answer — see the logs", start: true, stop: true},
 		{err: errors.New("dial unix berth.sock: connection refused"), title: "Daemon not reachable", detail: "connection refused", start: true},
@@ -119,7 +122,11 @@ func TestHeaderForEachState(t *testing.T) {
 		if u.progress.Visible() != c.progress {
 			t.Errorf("%s: progress visible %v", c.title, u.progress.Visible())
 		}
-		wantLogs := c.title == "Error" || c.title == "Paused" || c.err != nil
+		stall := c.st.DiskStall != nil
+		if (u.restartBtn.Importance == widget.DangerImportance) != stall || stall && !strings.Contains(u.detail.Text, "`berth restart`") {
+			t.Errorf("%s: restart urged %v, want %v; detail %q", c.title, u.restartBtn.Importance == widget.DangerImportance, stall, u.detail.Text)
+		}
+		wantLogs := c.title == "Error" || c.title == "Paused" || stall || c.err != nil
 		if (u.logBtn.Importance == widget.WarningImportance) != wantLogs {
 			t.Errorf("%s: the logs button stands out: %v, want %v", c.title, u.logBtn.Importance == widget.WarningImportance, wantLogs)
 		}
@@ -130,7 +137,7 @@ func TestHeaderForEachState(t *testing.T) {
 			if !u.notice.Visible() || !strings.Contains(u.notice.Text, "share /srv: not mounted") || !strings.Contains(u.notice.Text, "KVM internal error") {
 				t.Errorf("running: guest problems and host notes not shown: %q", u.notice.Text)
 			}
-		} else if !u.copyBtn.Disabled() && c.title != "Paused" {
+		} else if !u.copyBtn.Disabled() && c.st.State != control.Running {
 			t.Errorf("%s: copy enabled without an endpoint", c.title)
 		}
 	}

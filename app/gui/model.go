@@ -44,6 +44,9 @@ type MachineView struct {
 	Progress bool
 	// ShowLogs offers the daemon and VM logs (after an error).
 	ShowLogs bool
+	// UrgeRestart makes Restart the button to press (a disk of the VM
+	// stopped answering).
+	UrgeRestart bool
 }
 
 // machineView maps a status, or the error of fetching it, to the header.
@@ -64,6 +67,10 @@ func machineView(st control.Status, err error) MachineView {
 		if st.Reason != "" {
 			// The VM is held paused (the host disk is full) and resumes by itself.
 			return MachineView{Title: "Paused", Detail: st.Reason, Tone: Bad, CanStop: true, ShowLogs: true}
+		}
+		if st.DiskStall != nil {
+			return MachineView{Title: "Disk not answering", Detail: control.DiskStallText(st.DiskStall, time.Now()),
+				Tone: Bad, CanStop: true, CanRestart: true, ShowLogs: true, UrgeRestart: true}
 		}
 		d := "The docker engine is ready."
 		if g := st.Guest; g != nil && g.Versions.Docker != "" {

@@ -259,6 +259,12 @@ func (u *UI) showStatus(st control.Status, err error) {
 		u.logBtn.Importance = widget.MediumImportance
 	}
 	u.logBtn.Refresh()
+	if v.UrgeRestart {
+		u.restartBtn.Importance = widget.DangerImportance
+	} else {
+		u.restartBtn.Importance = widget.MediumImportance
+	}
+	u.restartBtn.Refresh()
 
 	if st.State == control.Running && st.DockerSocket != "" {
 		u.endpoint.SetText(fmt.Sprintf("context %q · %s", st.Context, dockerctx.HostURL(st.DockerSocket)))

@@ -36,14 +36,7 @@ func (p Paths) VMName() string {
 // three directories under it so tests and CI stay self-contained.
 func DefaultPaths() (Paths, error) {
 	if h := os.Getenv("BERTH_HOME"); h != "" {
-		abs, err := filepath.Abs(h)
-		if err != nil {
-			return Paths{}, fmt.Errorf("BERTH_HOME %q: %w", h, err)
-		}
-		return Paths{
-			Config: filepath.Join(abs, "config"), Data: filepath.Join(abs, "data"), Run: filepath.Join(abs, "run"),
-			VM: machineFor(abs),
-		}, nil
+		return HomePaths(h)
 	}
 	switch runtime.GOOS {
 	case "windows":
@@ -157,6 +150,18 @@ func windowsPaths(roaming, local string) Paths {
 // uses DefaultPaths.
 func WindowsProfilePaths(profile string) Paths {
 	return windowsPaths(filepath.Join(profile, "AppData", "Roaming"), filepath.Join(profile, "AppData", "Local"))
+}
+
+// HomePaths are the paths BERTH_HOME=home gives.
+func HomePaths(home string) (Paths, error) {
+	abs, err := filepath.Abs(home)
+	if err != nil {
+		return Paths{}, fmt.Errorf("BERTH_HOME %q: %w", home, err)
+	}
+	return Paths{
+		Config: filepath.Join(abs, "config"), Data: filepath.Join(abs, "data"), Run: filepath.Join(abs, "run"),
+		VM: machineFor(abs),
+	}, nil
 }
 
 // machineFor names the machine whose files live under dir.

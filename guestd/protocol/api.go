@@ -62,6 +62,30 @@ type Health struct {
 	Versions Versions        `json:"versions"`
 	Services []ServiceStatus `json:"services,omitempty"`
 	DataDisk *DataDiskReport `json:"data_disk,omitempty"`
+	// DiskStall is set while a disk of the guest has stopped answering
+	// (requests in flight, none completed for a while). A guestd that
+	// predates it never sets it.
+	DiskStall *DiskStall `json:"disk_stall,omitempty"`
+}
+
+// DiskStall is a guest block device with requests in flight that has
+// completed none since Since.
+type DiskStall struct {
+	Device string `json:"device"` // vdb, sda, dm-0, loop0
+	// DataDisk says the device holds the engine's data (/var/lib/docker).
+	DataDisk bool `json:"data_disk,omitempty"`
+	// Stacked says the device is one made inside the VM (a loop or
+	// device-mapper device), not a disk the hypervisor gives it: its stall
+	// hangs what uses it, not necessarily the engine.
+	Stacked  bool      `json:"stacked,omitempty"`
+	Since    time.Time `json:"since"` // the last time it was seen making progress
+	InFlight uint64    `json:"in_flight"`
+	// HungTasks counts the kernel's hung-task reports (tasks blocked for
+	// more than 120 s) since then; HungTask is the latest.
+	HungTasks uint64 `json:"hung_tasks,omitempty"`
+	HungTask  string `json:"hung_task,omitempty"`
+	// Others names further stalled devices.
+	Others []string `json:"others,omitempty"`
 }
 
 // ServiceState is where a supervised service (containerd, dockerd) is in

@@ -2,7 +2,8 @@
 // to the engine, looking only at what it must: container-create requests,
 // whose bind-mount sources are host paths to vet and translate to the VM's.
 // Every other request goes through as sent; responses and upgraded streams
-// (attach, exec, BuildKit sessions) are copied byte for byte.
+// (attach, exec, BuildKit sessions) are copied byte for byte. A Gate may
+// answer requests itself while the engine is known not to (503).
 package apifilter
 
 import (
@@ -21,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/berthvm/berth/netproxy/relay"
 )
@@ -39,14 +41,42 @@ const maxHeader = http.DefaultMaxHeaderBytes + 4096
 
 var createPath = regexp.MustCompile(`^(/v[0-9]+(\.[0-9]+)*)?/containers/create$`)
 
-// Joiner returns a relay.JoinFunc that vets create requests with vet.
-func Joiner(vet Vet, log *slog.Logger) relay.JoinFunc {
-	return func(ctx context.Context, client, up net.Conn) {
-		join(ctx, client, up, vet, log)
+// Gate is asked about each request before it goes to the engine, for
+// when the engine is known not to answer. A nil error lets the request
+// through as it is. An error with wait 0 refuses the request: it is
+// answered 503 Service Unavailable with the error as the message, and the
+// connection closes. An error with a wait lets the request through, and
+// answers it so only if the engine sends nothing back within the wait.
+type Gate func(req *http.Request) (wait time.Duration, err error)
+
+// Filter carries docker API connections: Join is its relay.JoinFunc.
+type Filter struct {
+	Vet  Vet  // container-create requests
+	Gate Gate // every request; nil lets all through
+	Log  *slog.Logger
+
+	mu    sync.Mutex
+	conns map[*waits]*lockedWriter
+}
+
+// Recheck asks the Gate again about each request that is still waiting
+// for the start of its answer (when the engine has just been found not to
+// answer): one it refuses is answered 503 now, one it bounds within its
+// wait. Answers under way, idle connections and upgraded streams are
+// left alone.
+func (f *Filter) Recheck() {
+	if f.Gate == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for w, out := range f.conns {
+		w.recheck(f.Gate, out.written())
 	}
 }
 
-func join(ctx context.Context, client, up net.Conn, vet Vet, log *slog.Logger) {
+// Join carries one client connection to the engine's.
+func (f *Filter) Join(ctx context.Context, client, up net.Conn) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -56,14 +86,29 @@ func join(ctx context.Context, client, up net.Conn, vet Vet, log *slog.Logger) {
 	}()
 
 	out := &lockedWriter{w: client}
+	w := &waits{up: up}
+	f.mu.Lock()
+	if f.conns == nil {
+		f.conns = map[*waits]*lockedWriter{}
+	}
+	f.conns[w] = out
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.conns, w)
+		f.mu.Unlock()
+	}()
 	responses := make(chan struct{})
 	go func() {
-		io.Copy(out, up)
+		_, err := io.Copy(out, up)
+		if reason := w.expired(err, out.written()); reason != nil {
+			unavailable(out, reason)
+		}
 		relay.CloseWrite(client)
 		close(responses)
 	}()
-	if err := requests(client, up, out, vet); err != nil {
-		log.Debug("docker API connection ended", "err", err)
+	if err := requests(client, up, out, f.Vet, f.Gate, w); err != nil {
+		f.Log.Debug("docker API connection ended", "err", err)
 		cancel()
 	} else {
 		relay.CloseWrite(up) // the client's EOF reaches the engine
@@ -74,7 +119,7 @@ func join(ctx context.Context, client, up net.Conn, vet Vet, log *slog.Logger) {
 // requests reads the client's requests one by one and sends them upstream,
 // until the client is done or upgrades the connection, from which point the
 // bytes are copied as they are.
-func requests(client io.Reader, up io.Writer, out io.Writer, vet Vet) error {
+func requests(client io.Reader, up io.Writer, out *lockedWriter, vet Vet, gate Gate, w *waits) error {
 	lim := &io.LimitedReader{R: client}
 	br := bufio.NewReader(lim)
 	for {
@@ -108,6 +153,14 @@ func requests(client io.Reader, up io.Writer, out io.Writer, vet Vet) error {
 			}
 		}
 		upgrade := isUpgrade(req.Header)
+		if gate != nil {
+			wait, reason := gate(req)
+			if reason != nil && wait <= 0 {
+				unavailable(out, reason)
+				return reason
+			}
+			w.forward(req, upgrade, wait, reason, out.written())
+		}
 		if err := req.Write(up); err != nil {
 			return fmt.Errorf("forwarding %s %s: %w", req.Method, req.URL.Path, err)
 		}
@@ -146,6 +199,72 @@ func refuse(w io.Writer, reason error) {
 	fmt.Fprintf(w, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
 }
 
+// unavailable answers a request that the engine cannot answer now, the way
+// the engine reports errors, and the connection closes after it.
+func unavailable(w io.Writer, reason error) {
+	body, _ := json.Marshal(map[string]string{"message": reason.Error()})
+	fmt.Fprintf(w, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+}
+
+// waits bounds the wait for the answer to a request let through by a Gate
+// with a wait: a read deadline on the engine's side of the connection.
+// Docker clients do not pipeline, so the next request comes after the
+// answer, and clears the deadline when its own gate sets none.
+type waits struct {
+	up net.Conn
+
+	mu       sync.Mutex
+	req      *http.Request // the last request forwarded
+	upgraded bool
+	at       int64 // response bytes written before it went out
+	armed    bool
+	reason   error
+}
+
+// forward records a request about to go to the engine and what the gate
+// said of it.
+func (w *waits) forward(req *http.Request, upgrade bool, wait time.Duration, reason error, written int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.req, w.upgraded, w.at = req, upgrade, written
+	switch {
+	case wait > 0 && reason != nil:
+		w.armed, w.reason = true, reason
+		w.up.SetReadDeadline(time.Now().Add(wait)) //nolint:errcheck // a conn without deadlines just waits
+	case w.armed:
+		w.armed, w.reason = false, nil
+		w.up.SetReadDeadline(time.Time{}) //nolint:errcheck // as above
+	}
+}
+
+// recheck asks gate again about the last request if nothing of its answer
+// has come (written is what the client got so far).
+func (w *waits) recheck(gate Gate, written int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.req == nil || w.upgraded || written != w.at {
+		return
+	}
+	wait, reason := gate(w.req)
+	if reason == nil {
+		return
+	}
+	w.armed, w.reason = true, reason
+	w.up.SetReadDeadline(time.Now().Add(max(wait, 0))) //nolint:errcheck // a conn without deadlines just waits
+}
+
+// expired returns the reason to answer with when the response copy ended
+// because the engine did not answer an armed request in time.
+func (w *waits) expired(err error, written int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var ne net.Error
+	if !w.armed || !errors.As(err, &ne) || !ne.Timeout() || written != w.at {
+		return nil
+	}
+	return w.reason
+}
+
 func isUpgrade(h http.Header) bool {
 	for _, v := range h.Values("Connection") {
 		for _, tok := range strings.Split(v, ",") {
@@ -157,14 +276,24 @@ func isUpgrade(h http.Header) bool {
 	return false
 }
 
-// lockedWriter keeps a refusal from interleaving with a response's bytes.
+// lockedWriter keeps a refusal from interleaving with a response's bytes,
+// and counts what was written.
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer
+	n  int64
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	n, err := l.w.Write(p)
+	l.n += int64(n)
+	return n, err
+}
+
+func (l *lockedWriter) written() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n
 }

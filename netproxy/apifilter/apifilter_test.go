@@ -53,22 +53,29 @@ func engine(t *testing.T) string {
 
 // proxy serves the filter on a new socket in front of the engine.
 func proxy(t *testing.T, engineSock string, vet Vet) string {
+	sock, _ := gatedProxy(t, engineSock, vet, nil)
+	return sock
+}
+
+// gatedProxy serves the filter with a gate.
+func gatedProxy(t *testing.T, engineSock string, vet Vet, gate Gate) (string, *Filter) {
 	sock := filepath.Join(t.TempDir(), "docker.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
+	f := &Filter{Vet: vet, Gate: gate, Log: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		relay.Forward(ctx, l, func(ctx context.Context) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", engineSock)
-		}, Joiner(vet, slog.New(slog.DiscardHandler)), slog.New(slog.DiscardHandler))
+		}, f.Join, slog.New(slog.DiscardHandler))
 		close(done)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return sock
+	return sock, f
 }
 
 func client(sock string) *http.Client {
@@ -150,14 +157,14 @@ func TestUpgradeHalfClose(t *testing.T) {
 func TestHugeHeaderRefused(t *testing.T) {
 	var up, out strings.Builder
 	huge := "GET /_ping HTTP/1.1\r\nHost: d\r\nX: " + strings.Repeat("a", 2*http.DefaultMaxHeaderBytes) + "\r\n\r\n"
-	err := requests(strings.NewReader(huge), &up, &out, nil)
+	err := requests(strings.NewReader(huge), &up, &lockedWriter{w: &out}, nil, nil, nil)
 	if err == nil || !strings.Contains(out.String(), "400 Bad Request") || !strings.Contains(out.String(), "request header larger than") || up.Len() != 0 {
 		t.Fatalf("%v; answered %.200q; forwarded %d bytes", err, out.String(), up.Len())
 	}
 	body := strings.Repeat("b", 3*http.DefaultMaxHeaderBytes)
 	big := "POST /images/load HTTP/1.1\r\nHost: d\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
 	up.Reset()
-	if err := requests(strings.NewReader(big+big), &up, &out, nil); err != nil || up.Len() < 2*len(body) {
+	if err := requests(strings.NewReader(big+big), &up, &lockedWriter{w: &out}, nil, nil, nil); err != nil || up.Len() < 2*len(body) {
 		t.Fatalf("large bodies: %v, forwarded %d bytes", err, up.Len())
 	}
 }

@@ -42,7 +42,7 @@ func FuzzRequests(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var up, out bytes.Buffer
-		ended := requests(bytes.NewReader(raw), &up, &out, vet)
+		ended := requests(bytes.NewReader(raw), &up, &lockedWriter{w: &out}, vet, nil, nil)
 		br := bufio.NewReader(&up)
 		for {
 			req, err := http.ReadRequest(br)
