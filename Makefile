@@ -32,7 +32,7 @@ GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd netproxy/relay -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit lint fuzz cross e2e reliability bench bench-compare bench-share bench-boot guest-image guest-image-generic guest-image-hyperv guest-image-bookworm guest-image-arm64 package test-package clean
+.PHONY: all deps run test unit lint fuzz cross e2e reliability bench bench-compare bench-share bench-boot stall-repro guest-image guest-image-generic guest-image-hyperv guest-image-bookworm guest-image-arm64 package test-package clean
 all: guest-image
 
 ifeq ($(UNAME_S),Darwin)
@@ -224,7 +224,7 @@ $(CLI_PLUGINS)/docker-buildx: $(BIN)/mkguest
 # leaks in from the environment: BERTH_ACCEL would hide the KVM fall back,
 # BERTH_LOAD_CALLS shrink the load test, BERTH_BENCH* pick benchmarks.
 E2E_CLEAN_ENV := env -u BERTH_ACCEL -u BERTH_LOAD_CALLS -u BERTH_BENCH -u BERTH_BENCH_ROUNDS -u BERTH_BENCH_SHARE \
-	-u BERTH_BENCH_COMPARE -u BERTH_BENCH_BOOT -u BERTH_BENCH_GUEST -u BERTH_PPROF
+	-u BERTH_BENCH_COMPARE -u BERTH_BENCH_BOOT -u BERTH_BENCH_GUEST -u BERTH_PPROF -u BERTH_STALL_REPRO -u BERTH_STALL_MACHINE
 
 # Runs go test with a log under build/, then lists every skipped test with
 # its reason; the status is go test's.
@@ -306,6 +306,20 @@ bench-compare: deps guest-image $(BIN)/berth
 bench-boot: deps guest-image guest-image-bookworm
 	BERTH_BENCH_BOOT=1 BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) \
 		go test -tags e2e -count=1 -timeout 60m -run TestBootBench -v ./e2e/
+
+# How often the workload that once stalled the data disk under emulation
+# stalls it: RUNS fresh machines, MINUTES of churn each (STALL_MACHINE: berth
+# start's flags, e.g. "--cpus 2"). Its log is kept in
+# build/bench/stall-repro-TIME.log.
+RUNS ?= 10
+MINUTES ?= 15
+STALL_MACHINE ?=
+STALL_SPEC = $(RUNS),$(MINUTES)
+stall-repro: deps guest-image $(BIN)/berth
+	$(call logged_test,$(BUILD)/bench/stall-repro-$(RUN_TIME).log,$(E2E_CLEAN_ENV) \
+		BERTH_STALL_REPRO=$(STALL_SPEC) BERTH_STALL_MACHINE="$(STALL_MACHINE)" \
+		BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
+		go test -tags e2e -count=1 -timeout 0 -run TestStallRepro -v ./e2e/)
 
 # Starts the machine, then opens the dashboard when there is a display.
 ifneq ($(UNAME_S),Darwin)
