@@ -241,6 +241,8 @@ func (g *guest) run() {
 		g.enableRosetta()
 		if err := g.startEngine(ctx, modules); err != nil {
 			g.fail(err)
+		} else {
+			g.giveBack(ctx)
 		}
 	}
 	g.poweroff(<-g.shutdown)
@@ -547,6 +549,9 @@ func (g *guest) poweroff(reboot bool) {
 	}
 	killAll()
 	unix.Sync()
+	if g.stopEngine != nil { // the data disk is mounted and was written
+		g.trimAtShutdown()
+	}
 	unmountData(g.log)
 	unix.Sync()
 	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF

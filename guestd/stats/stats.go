@@ -23,12 +23,12 @@ type Reader struct {
 // Read samples CPU time over r.Interval and reads the rest once.
 func (r Reader) Read() (protocol.Stats, error) {
 	var s protocol.Stats
-	busy0, total0, cpus, err := cpuTimes(filepath.Join(r.Proc, "stat"))
+	busy0, total0, cpus, err := CPUTimes(filepath.Join(r.Proc, "stat"))
 	if err != nil {
 		return s, err
 	}
 	time.Sleep(r.Interval)
-	busy1, total1, _, err := cpuTimes(filepath.Join(r.Proc, "stat"))
+	busy1, total1, _, err := CPUTimes(filepath.Join(r.Proc, "stat"))
 	if err != nil {
 		return s, err
 	}
@@ -52,9 +52,9 @@ func (r Reader) Read() (protocol.Stats, error) {
 	return s, nil
 }
 
-// cpuTimes sums the aggregate "cpu" line of /proc/stat: busy is everything
-// but idle and iowait.
-func cpuTimes(path string) (busy, total uint64, cpus int, err error) {
+// CPUTimes sums the aggregate "cpu" line of /proc/stat (path): busy is
+// everything but idle and iowait; cpus counts the per-CPU lines.
+func CPUTimes(path string) (busy, total uint64, cpus int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("cpu stats: %w", err)
@@ -95,9 +95,22 @@ func cpuTimes(path string) (busy, total uint64, cpus int, err error) {
 }
 
 func memory(path string) (protocol.Usage, error) {
+	kv, err := Meminfo(path)
+	if err != nil {
+		return protocol.Usage{}, err
+	}
+	total, avail := kv["MemTotal"], kv["MemAvailable"]
+	if total == 0 {
+		return protocol.Usage{}, fmt.Errorf("memory stats: no MemTotal in %s", path)
+	}
+	return protocol.Usage{Total: total, Used: total - min(avail, total)}, nil
+}
+
+// Meminfo reads /proc/meminfo (path) into bytes by field name.
+func Meminfo(path string) (map[string]uint64, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return protocol.Usage{}, fmt.Errorf("memory stats: %w", err)
+		return nil, fmt.Errorf("memory stats: %w", err)
 	}
 	kv := map[string]uint64{}
 	for _, line := range strings.Split(string(b), "\n") {
@@ -110,9 +123,5 @@ func memory(path string) (protocol.Usage, error) {
 			kv[k] = n * 1024
 		}
 	}
-	total, avail := kv["MemTotal"], kv["MemAvailable"]
-	if total == 0 {
-		return protocol.Usage{}, fmt.Errorf("memory stats: no MemTotal in %s", path)
-	}
-	return protocol.Usage{Total: total, Used: total - min(avail, total)}, nil
+	return kv, nil
 }

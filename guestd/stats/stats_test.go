@@ -11,7 +11,7 @@ func TestParseProc(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "stat"), []byte("cpu  100 0 100 700 100 0 0 0 50 0\ncpu0 50 0 50 350 50 0 0 0 0 0\ncpu1 50 0 50 350 50 0 0 0 0 0\nintr 1 2 3\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "meminfo"), []byte("MemTotal:        2000 kB\nMemFree:          500 kB\nMemAvailable:    1500 kB\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "loadavg"), []byte("0.50 0.20 0.10 1/100 42\n"), 0o644)
-	busy, total, cpus, err := cpuTimes(filepath.Join(dir, "stat"))
+	busy, total, cpus, err := CPUTimes(filepath.Join(dir, "stat"))
 	if err != nil {
 		t.Fatal(err)
 	}

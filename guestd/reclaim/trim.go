@@ -1,0 +1,86 @@
+package reclaim
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// TrimPolicy decides when the data disk is trimmed: once Threshold bytes
+// have been freed since the lowest free space seen after the last trim. A
+// trim costs a pass over the filesystem's free space, so it waits for a
+// deletion worth giving back (a deleted image or volume) rather than
+// following every small file.
+type TrimPolicy struct {
+	Threshold uint64
+
+	low    uint64
+	primed bool
+}
+
+// Next takes the filesystem's free bytes and says whether to trim now.
+func (p *TrimPolicy) Next(free uint64) bool {
+	if !p.primed || free < p.low {
+		p.low, p.primed = free, true
+		return false
+	}
+	return free-p.low >= p.Threshold
+}
+
+// Trimmed starts counting again from free, the free space measured before
+// the trim began: blocks freed while it ran (a large file's deletion goes
+// on over several journal transactions) may have been passed over, so they
+// count towards the next trim.
+func (p *TrimPolicy) Trimmed(free uint64) { p.low, p.primed = free, true }
+
+// Trim trims the filesystem at Path (the data disk) when TrimPolicy says,
+// checking every Interval; the host's disk file (sparse, with discards
+// passed through) shrinks by what is trimmed.
+type Trim struct {
+	Path     string
+	Interval time.Duration
+	Policy   TrimPolicy
+	Log      *slog.Logger
+}
+
+// Run trims once at the start, for what an earlier boot freed and did not
+// trim (a crash, a kill), then whenever enough has been freed, until ctx
+// ends.
+func (t *Trim) Run(ctx context.Context) {
+	free, err := freeBytes(t.Path)
+	if err != nil {
+		t.Log.Warn("data disk trim stops", "err", err)
+		return
+	}
+	t.trim("boot", free)
+	tick := time.NewTicker(t.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		free, err := freeBytes(t.Path)
+		if err != nil {
+			t.Log.Warn("data disk trim stops", "err", err)
+			return
+		}
+		if t.Policy.Next(free) {
+			t.trim("space freed", free)
+		}
+	}
+}
+
+// trim trims now, logs what it gave back, and restarts the policy's count
+// from free, measured before.
+func (t *Trim) trim(why string, free uint64) {
+	began := time.Now()
+	n, err := TrimNow(t.Path)
+	if err != nil {
+		t.Log.Warn("data disk trim", "why", why, "err", err)
+		return
+	}
+	t.Log.Info("data disk trimmed", "why", why, "MiB", n>>20, "took", time.Since(began).Round(time.Millisecond))
+	t.Policy.Trimmed(free)
+}
