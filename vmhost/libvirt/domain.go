@@ -95,7 +95,8 @@ type devicesXML struct {
 		} `xml:"backend"`
 	} `xml:"rng"`
 	MemBalloon struct {
-		Model string `xml:"model,attr"`
+		Model             string `xml:"model,attr"`
+		FreePageReporting string `xml:"freePageReporting,attr,omitempty"`
 	} `xml:"memballoon"`
 }
 
@@ -148,6 +149,24 @@ type DomainOptions struct {
 	// server).
 	ShareFS  string
 	ShareDir string
+	// FreePageReporting has the guest report the memory it frees, in
+	// 2 MiB blocks, and QEMU give it back to the host (canReportFreePages).
+	FreePageReporting bool
+}
+
+// Free page reporting on the virtio balloon came with QEMU 5.1
+// (virtio-balloon's free-page-reporting property) and libvirt 6.9
+// (memballoon's freePageReporting attribute). With memfd memory, which
+// virtiofs needs, QEMU punches the reported pages out of the memfd.
+const (
+	freePageReportingLibvirt = 6_009_000
+	freePageReportingQEMU    = 5_001_000
+)
+
+// canReportFreePages says whether libvirt and QEMU versions (major*1e6 +
+// minor*1e3 + micro) support free page reporting.
+func canReportFreePages(libvirt, qemu uint64) bool {
+	return libvirt >= freePageReportingLibvirt && qemu >= freePageReportingQEMU
 }
 
 // maxShares is how many virtiofs devices fit in the PCI slots Berth
@@ -231,6 +250,9 @@ func DomainXML(spec vmhost.Spec, o DomainOptions) (string, error) {
 	d.Devices.RNG.Model = "virtio"
 	d.Devices.RNG.Backend.Model, d.Devices.RNG.Backend.Value = "random", "/dev/urandom"
 	d.Devices.MemBalloon.Model = "virtio"
+	if o.FreePageReporting {
+		d.Devices.MemBalloon.FreePageReporting = "on"
+	}
 
 	for _, a := range args {
 		d.QemuCmd.Args = append(d.QemuCmd.Args, struct {

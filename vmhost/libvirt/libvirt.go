@@ -36,6 +36,7 @@ type rpc interface {
 	DomainUndefineFlags(dom golibvirt.Domain, flags golibvirt.DomainUndefineFlagsValues) error
 	LifecycleEvents(ctx context.Context) (<-chan golibvirt.DomainEventLifecycleMsg, error)
 	ConnectGetVersion() (uint64, error)
+	ConnectGetLibVersion() (uint64, error)
 	Disconnect() error
 }
 
@@ -166,6 +167,7 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	}
 	o := b.opts
 	o.KVM = acc.KVM
+	o.FreePageReporting = b.freePageReporting()
 	if !o.KVM {
 		return b.boot(ctx, b.emulated(spec), o)
 	}
@@ -194,6 +196,22 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	}
 	o.KVM = false
 	return b.boot(ctx, b.emulated(spec), o)
+}
+
+// freePageReporting says whether this host's libvirt and QEMU can have
+// the guest report its free memory, which QEMU then gives back.
+func (b *Backend) freePageReporting() bool {
+	lib, err := b.rpc.ConnectGetLibVersion()
+	if err != nil {
+		b.log.Warn("could not ask libvirt for its version; memory the guest frees stays with the VM", "err", err)
+		return false
+	}
+	qemu, err := b.rpc.ConnectGetVersion()
+	if err != nil {
+		b.log.Warn("could not ask libvirt for QEMU's version; memory the guest frees stays with the VM", "err", err)
+		return false
+	}
+	return canReportFreePages(lib, qemu)
 }
 
 // emulated is spec as it boots under emulation: on a QEMU whose

@@ -172,6 +172,7 @@ type fakeRPC struct {
 	createFn func(xml string) error
 	events   chan golibvirt.DomainEventLifecycleMsg
 	qemu     uint64 // QEMU's version as libvirt gives it; 0: unknown
+	libvirt  uint64 // libvirt's version; 0: unknown
 }
 
 var notFound = golibvirt.Error{Code: uint32(golibvirt.ErrNoDomain), Message: "Domain not found"}
@@ -224,8 +225,9 @@ func (f *fakeRPC) DomainUndefineFlags(golibvirt.Domain, golibvirt.DomainUndefine
 func (f *fakeRPC) LifecycleEvents(ctx context.Context) (<-chan golibvirt.DomainEventLifecycleMsg, error) {
 	return f.events, nil
 }
-func (f *fakeRPC) ConnectGetVersion() (uint64, error) { return f.qemu, nil }
-func (f *fakeRPC) Disconnect() error                  { return nil }
+func (f *fakeRPC) ConnectGetVersion() (uint64, error)    { return f.qemu, nil }
+func (f *fakeRPC) ConnectGetLibVersion() (uint64, error) { return f.libvirt, nil }
+func (f *fakeRPC) Disconnect() error                     { return nil }
 
 // testBackend is a backend on f whose /dev/kvm opens, whose QEMU log and
 // verdict live in a temp dir, and whose guest must speak within 300 ms.
@@ -667,6 +669,36 @@ func TestPauseReasons(t *testing.T) {
 	} {
 		if got := stateOf(golibvirt.DomainPaused, int32(reason)); got != want {
 			t.Errorf("paused for reason %d: %s, want %s", reason, got, want)
+		}
+	}
+}
+
+// The balloon reports free pages where libvirt (6.9) and QEMU (5.1) both
+// know how; Debian 12's 9.0 and 7.2 do.
+func TestFreePageReporting(t *testing.T) {
+	for _, c := range []struct {
+		libvirt, qemu uint64
+		want          bool
+	}{
+		{9_000_000, 7_002_000, true},   // Debian 12
+		{11_003_000, 10_000_002, true}, // Debian 13
+		{6_009_000, 5_001_000, true},
+		{6_008_000, 7_002_000, false},
+		{9_000_000, 5_000_000, false},
+		{0, 0, false}, // unknown
+	} {
+		f := &fakeRPC{libvirt: c.libvirt, qemu: c.qemu}
+		b, s, _ := testBackend(t, f)
+		b.kvm.Force = "tcg"
+		if err := b.Start(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+		x := f.defined[len(f.defined)-1]
+		if got := strings.Contains(x, `<memballoon model="virtio" freePageReporting="on">`); got != c.want {
+			t.Errorf("libvirt %d, QEMU %d: free page reporting %v, want %v\n%s", c.libvirt, c.qemu, got, c.want, x)
+		}
+		if !c.want && !strings.Contains(x, `<memballoon model="virtio">`) {
+			t.Errorf("libvirt %d, QEMU %d: no plain balloon\n%s", c.libvirt, c.qemu, x)
 		}
 	}
 }
