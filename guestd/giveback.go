@@ -23,15 +23,18 @@ func (g *guest) giveBack(ctx context.Context) {
 	}
 	mem := &reclaim.Memory{Proc: "/proc", Cgroup: "/sys/fs/cgroup", Interval: 5 * time.Second, Policy: reclaim.DefaultMemPolicy(), Log: g.log}
 	go mem.Run(ctx)
-	trim := &reclaim.Trim{Path: dataMount, Interval: 10 * time.Second, Policy: reclaim.TrimPolicy{Threshold: trimThreshold}, Log: g.log}
-	go trim.Run(ctx)
+	g.trim = &reclaim.Trim{Path: dataMount, Interval: 10 * time.Second, Policy: reclaim.TrimPolicy{Threshold: trimThreshold}, Log: g.log}
+	go g.trim.Run(ctx)
 }
 
 // trimAtShutdown trims what was freed since the last trim, once nothing
 // writes to the data disk any more.
 func (g *guest) trimAtShutdown() {
+	if g.trim == nil { // the engine never ran
+		return
+	}
 	began := time.Now()
-	n, err := reclaim.TrimNow(dataMount)
+	n, err := g.trim.Last()
 	if err != nil {
 		g.log.Warn("data disk trim at shutdown", "err", err)
 		return

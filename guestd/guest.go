@@ -32,6 +32,7 @@ import (
 	"github.com/berthvm/berth/guestd/netconf"
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/guestd/reaper"
+	"github.com/berthvm/berth/guestd/reclaim"
 	"github.com/berthvm/berth/guestd/rootfs"
 	"github.com/berthvm/berth/guestd/rosetta"
 	"github.com/berthvm/berth/guestd/shares"
@@ -110,6 +111,9 @@ type guest struct {
 	engineCtx  context.Context
 	stopEngine context.CancelFunc
 	engineDone chan struct{}
+	// trim trims the data disk once the engine runs (set and read by
+	// run's goroutine only).
+	trim *reclaim.Trim
 
 	shutdownOnce sync.Once
 	shutdown     chan bool // reboot?
@@ -549,9 +553,7 @@ func (g *guest) poweroff(reboot bool) {
 	}
 	killAll()
 	unix.Sync()
-	if g.stopEngine != nil { // the data disk is mounted and was written
-		g.trimAtShutdown()
-	}
+	g.trimAtShutdown()
 	unmountData(g.log)
 	unix.Sync()
 	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF

@@ -1,7 +1,9 @@
 package reclaim
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -180,5 +182,21 @@ func TestTrimPolicy(t *testing.T) {
 func TestTrimNowNamesThePath(t *testing.T) {
 	if _, err := TrimNow(filepath.Join(t.TempDir(), "gone")); err == nil {
 		t.Fatal("trimming a missing path: no error")
+	}
+}
+
+// After Last, Run's trims stop: the filesystem is about to be unmounted.
+func TestTrimLastIsLast(t *testing.T) {
+	var log bytes.Buffer
+	tr := &Trim{Path: filepath.Join(t.TempDir(), "gone"), Log: slog.New(slog.NewTextHandler(&log, nil))}
+	if _, err := tr.Last(); err == nil || errors.Is(err, errLast) {
+		t.Fatalf("first Last: %v, want the trim's own error", err)
+	}
+	if _, err := tr.Last(); !errors.Is(err, errLast) {
+		t.Fatalf("second Last: %v, want errLast", err)
+	}
+	tr.trim("space freed", 1)
+	if log.Len() != 0 {
+		t.Fatalf("a trim after Last tried the filesystem:\n%s", log.String())
 	}
 }

@@ -2,7 +2,9 @@ package reclaim
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -41,6 +43,24 @@ type Trim struct {
 	Interval time.Duration
 	Policy   TrimPolicy
 	Log      *slog.Logger
+
+	mu   sync.Mutex // held while trimming: Last waits for a trim under way
+	last bool       // Last ran: the filesystem is about to be unmounted
+}
+
+// errLast says Last already ran.
+var errLast = errors.New("the data disk had its last trim")
+
+// Last trims for the last time, once a trim under way has ended (it holds
+// the filesystem open, which would fail its unmount), and stops Run's.
+func (t *Trim) Last() (uint64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last {
+		return 0, errLast
+	}
+	t.last = true
+	return TrimNow(t.Path)
 }
 
 // Run trims once at the start, for what an earlier boot freed and did not
@@ -75,6 +95,11 @@ func (t *Trim) Run(ctx context.Context) {
 // trim trims now, logs what it gave back, and restarts the policy's count
 // from free, measured before.
 func (t *Trim) trim(why string, free uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last {
+		return
+	}
 	began := time.Now()
 	n, err := TrimNow(t.Path)
 	if err != nil {
