@@ -347,6 +347,7 @@ endif
 # Installs the package with apt (as root), checks it, removes it, and
 # checks that a user's data outlived the removal.
 test-package: package
+	bash packaging/deb/test-resolve.sh $(DEB)
 	bash packaging/deb/test-install.sh $(DEB)
 
 clean:

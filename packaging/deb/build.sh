@@ -52,13 +52,19 @@ glfw_dlopen="libxcursor1, libxi6, libxinerama1, libxrandr2, libxxf86vm1"
 # and one for each directory or link.
 installed_size=$(find "$root" -path "$root/DEBIAN" -prune -o \( -type f -printf '%s\n' -o -printf '1024\n' \) |
   awk '{ kib += int(($1 + 1023) / 1024) } END { print kib }')
+# virtiofsd serves the shared folders. Debian 12's QEMU (7.2) ships its C
+# virtiofsd in qemu-system-common; QEMU 8 dropped it, and Debian 13 packs
+# the Rust one as virtiofsd, which apt then installs. (Debian 12's
+# backports have QEMU 10 and no virtiofsd: apt says so instead of
+# installing a Berth whose shares cannot work.)
+virtiofsd="virtiofsd | qemu-system-common (<< 1:8.0)"
 cat > "$root/DEBIAN/control" <<CONTROL
 Package: berth
 Version: $version
 Architecture: $arch
 Maintainer: ${DEB_MAINTAINER:-Berth maintainers <maintainers@berth.dev>}
 Installed-Size: $installed_size
-Depends: libvirt-daemon, libvirt-daemon-driver-qemu, qemu-system-x86, uidmap, $depends
+Depends: libvirt-daemon, libvirt-daemon-driver-qemu, qemu-system-x86, $virtiofsd, uidmap, $depends
 Recommends: docker-cli | docker-ce-cli, libvirt-clients, $glfw_dlopen
 Section: admin
 Priority: optional
