@@ -608,17 +608,23 @@ func benchIdle(b *bench, e *berthEnv) {
 
 // rssMiB is a process's resident memory (VmRSS) in MiB.
 func rssMiB(t *testing.T, pid int) float64 {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return procMiB(t, fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+}
+
+// procMiB reads the first "FIELD: N kB" line of a /proc file, in MiB.
+func procMiB(t *testing.T, path, field string) float64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.ParseFloat(f[1], 64)
 			return kb / 1024
 		}
 	}
-	t.Fatalf("no VmRSS for %d", pid)
+	t.Fatalf("no %s in %s", field, path)
 	return 0
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/settings"
 )
 
 // berthEnv runs the real berth binary with a private home and docker config.
@@ -92,6 +93,16 @@ func (e *berthEnv) docker(args ...string) string {
 		e.t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return out
+}
+
+// paths are where berth keeps this home's files (settings' own layout).
+func (e *berthEnv) paths() settings.Paths {
+	e.t.Helper()
+	p, err := settings.HomePaths(e.home)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
 }
 
 func (e *berthEnv) status() control.Status {

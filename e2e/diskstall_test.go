@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/app/control"
-	"github.com/berthvm/berth/app/settings"
 )
 
 // stallSetup makes, in the guest, a loop device whose backing file sits on
@@ -145,17 +144,13 @@ func TestReliabilityDiskStall(t *testing.T) {
 // berth restart, the cure offered, must bring back a working engine on an
 // intact disk.
 func dataDiskStall(t *testing.T, e *berthEnv) {
-	paths, err := settings.HomePaths(e.home)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A volume synced before the stall must outlive the power-off that
 	// ends it; what was not synced yet may not (the disk took nothing
 	// more).
 	e.docker("volume", "create", "kept")
 	e.berth("shell", "sync")
 	began := time.Now()
-	virsh(t, "blkdeviotune", paths.VMName(), "vdb", "--total-bytes-sec", "1", "--live")
+	virsh(t, "blkdeviotune", e.paths().VMName(), "vdb", "--total-bytes-sec", "1", "--live")
 	e.berth("shell", "sh", "-c", "setsid dd if=/dev/zero of=/mnt/data/stall-probe bs=4k count=16 oflag=direct </dev/null >/dev/null 2>&1 &")
 
 	status, reported := awaitStallReport(e, "vdb", began)

@@ -154,18 +154,7 @@ func (q *qemuMem) ram() float64 {
 // rss is QEMU's whole resident set in MiB, shared (memfd) pages counted.
 func (q *qemuMem) rss() float64 {
 	q.t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", q.pid))
-	if err != nil {
-		q.t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "Rss:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	q.t.Fatalf("no Rss in QEMU's smaps_rollup:\n%s", b)
-	return 0
+	return procMiB(q.t, fmt.Sprintf("/proc/%d/smaps_rollup", q.pid), "Rss:")
 }
 
 // settled waits (up to 2 min) until the guest's resident RAM has changed

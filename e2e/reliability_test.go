@@ -174,7 +174,7 @@ func checkRestartPolicies(e *berthEnv, after string) map[string]string {
 	return st
 }
 
-func dataDisk(e *berthEnv) string { return filepath.Join(e.home, "data", "data.img") }
+func dataDisk(e *berthEnv) string { return e.paths().DataDisk() }
 
 // Cases 1 and 8: the daemon is killed (kill -9) while a container writes
 // with sync. The VM it leaves behind is stopped by the next start, which

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/berthvm/berth/guestd/stats"
 )
 
 // TrimPolicy decides when the data disk is trimmed: once Threshold bytes
@@ -108,4 +110,10 @@ func (t *Trim) trim(why string, free uint64) {
 	}
 	t.Log.Info("data disk trimmed", "why", why, "MiB", n>>20, "took", time.Since(began).Round(time.Millisecond))
 	t.Policy.Trimmed(free)
+}
+
+// freeBytes is the free space of the filesystem at path.
+func freeBytes(path string) (uint64, error) {
+	u, err := stats.DiskUsage(path)
+	return u.Total - u.Used, err
 }

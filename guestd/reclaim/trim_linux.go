@@ -41,11 +41,3 @@ func TrimNow(path string) (uint64, error) {
 	}
 	return r.Len, nil
 }
-
-func freeBytes(path string) (uint64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", path, err)
-	}
-	return st.Bfree * uint64(st.Bsize), nil
-}

@@ -8,5 +8,3 @@ var errNotLinux = errors.New("trimming needs Linux")
 
 // TrimNow needs Linux's FITRIM.
 func TrimNow(string) (uint64, error) { return 0, errNotLinux }
-
-func freeBytes(string) (uint64, error) { return 0, errNotLinux }

@@ -10,7 +10,8 @@ import (
 	"github.com/berthvm/berth/guestd/protocol"
 )
 
-func diskUsage(path string) (protocol.Usage, error) {
+// DiskUsage is the size and use of the filesystem mounted at path.
+func DiskUsage(path string) (protocol.Usage, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
 		return protocol.Usage{}, fmt.Errorf("statfs %s: %w", path, err)

@@ -45,7 +45,7 @@ func (r Reader) Read() (protocol.Stats, error) {
 		return s, err
 	}
 	if r.DataDisk != "" {
-		if s.DataDisk, err = diskUsage(r.DataDisk); err != nil {
+		if s.DataDisk, err = DiskUsage(r.DataDisk); err != nil {
 			return s, err
 		}
 	}

@@ -191,19 +191,18 @@ func vetBody(req *http.Request, vet Vet) error {
 	return nil
 }
 
-// refuse answers the request the way the engine reports errors, so the CLI
-// prints "Error response from daemon: <message>". The connection closes
-// after it: nothing else is in flight on it (docker clients do not pipeline).
-func refuse(w io.Writer, reason error) {
-	body, _ := json.Marshal(map[string]string{"message": reason.Error()})
-	fmt.Fprintf(w, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
-}
+// refuse answers a request the filter will not pass on (400).
+func refuse(w io.Writer, reason error) { answerError(w, "400 Bad Request", reason) }
 
-// unavailable answers a request that the engine cannot answer now, the way
-// the engine reports errors, and the connection closes after it.
-func unavailable(w io.Writer, reason error) {
+// unavailable answers a request that the engine cannot answer now (503).
+func unavailable(w io.Writer, reason error) { answerError(w, "503 Service Unavailable", reason) }
+
+// answerError answers the way the engine reports errors, so the CLI prints
+// "Error response from daemon: <message>". The connection closes after it:
+// nothing else is in flight on it (docker clients do not pipeline).
+func answerError(w io.Writer, status string, reason error) {
 	body, _ := json.Marshal(map[string]string{"message": reason.Error()})
-	fmt.Fprintf(w, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+	fmt.Fprintf(w, "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", status, len(body), body)
 }
 
 // waits bounds the wait for the answer to a request let through by a Gate
