@@ -111,8 +111,7 @@ type guest struct {
 	engineCtx  context.Context
 	stopEngine context.CancelFunc
 	engineDone chan struct{}
-	// trim trims the data disk once the engine runs (set and read by
-	// run's goroutine only).
+	// trim trims the data disk once the engine runs.
 	trim *reclaim.Trim
 
 	shutdownOnce sync.Once
@@ -379,6 +378,8 @@ func (g *guest) serveAPI() {
 			Stats: func() (protocol.Stats, error) {
 				return stats.Reader{Proc: "/proc", DataDisk: dataMount, Interval: 200 * time.Millisecond}.Read()
 			},
+			DiskUse:   g.diskUse,
+			Trim:      g.trimNow,
 			Shutdown:  g.requestShutdown,
 			StepClock: g.stepClock,
 			Shell:     g.serveShell,

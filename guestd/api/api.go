@@ -24,6 +24,10 @@ type Server struct {
 	Shell http.HandlerFunc
 	// StepClock moves the wall clock by d (to the host's time).
 	StepClock func(d time.Duration) error
+	// DiskUse and Trim serve protocol.DiskPath and protocol.TrimPath;
+	// both fail until the engine runs on the data disk.
+	DiskUse func() (protocol.DiskUse, error)
+	Trim    func() (uint64, error)
 	// Dial serves protocol.DialPath (package tunnel): an HTTP upgrade to a
 	// connection to a port on the guest's loopback, for port forwarding.
 	Dial http.HandlerFunc
@@ -43,6 +47,26 @@ func (s Server) Handler() http.Handler {
 		}
 		protocol.WriteJSON(w, http.StatusOK, st)
 	})
+	if s.DiskUse != nil {
+		mux.HandleFunc("GET "+protocol.DiskPath, func(w http.ResponseWriter, r *http.Request) {
+			u, err := s.DiskUse()
+			if err != nil {
+				protocol.WriteError(w, http.StatusServiceUnavailable, err)
+				return
+			}
+			protocol.WriteJSON(w, http.StatusOK, u)
+		})
+	}
+	if s.Trim != nil {
+		mux.HandleFunc("POST "+protocol.TrimPath, func(w http.ResponseWriter, r *http.Request) {
+			n, err := s.Trim()
+			if err != nil {
+				protocol.WriteError(w, http.StatusServiceUnavailable, err)
+				return
+			}
+			protocol.WriteJSON(w, http.StatusOK, protocol.Trimmed{Bytes: n})
+		})
+	}
 	mux.HandleFunc("POST "+protocol.ShutdownPath, func(w http.ResponseWriter, r *http.Request) {
 		var req protocol.ShutdownRequest
 		if r.ContentLength != 0 {

@@ -93,3 +93,40 @@ func TestClock(t *testing.T) {
 		t.Fatalf("step clock to 1970: %v (stepped %v)", err, got)
 	}
 }
+
+func TestDiskUseAndTrim(t *testing.T) {
+	engineUp := false
+	notYet := errors.New("the engine is not running yet")
+	srv := httptest.NewServer(Server{
+		DiskUse: func() (protocol.DiskUse, error) {
+			if !engineUp {
+				return protocol.DiskUse{}, notYet
+			}
+			return protocol.DiskUse{Filesystem: protocol.Usage{Total: 1 << 30, Used: 1 << 20}, Logs: 4096}, nil
+		},
+		Trim: func() (uint64, error) {
+			if !engineUp {
+				return 0, notYet
+			}
+			return 512 << 20, nil
+		},
+	}.Handler())
+	defer srv.Close()
+	var d net.Dialer
+	c := protocol.NewClient(strings.TrimPrefix(srv.URL, "http://"), d.DialContext)
+	ctx := context.Background()
+	if _, err := c.DiskUse(ctx); err == nil || !strings.Contains(err.Error(), notYet.Error()) {
+		t.Fatalf("disk use before the engine: %v", err)
+	}
+	if _, err := c.Trim(ctx); err == nil || !strings.Contains(err.Error(), notYet.Error()) {
+		t.Fatalf("trim before the engine: %v", err)
+	}
+	engineUp = true
+	u, err := c.DiskUse(ctx)
+	if err != nil || u.Filesystem.Used != 1<<20 || u.Logs != 4096 {
+		t.Fatalf("disk use %+v, %v", u, err)
+	}
+	if n, err := c.Trim(ctx); err != nil || n != 512<<20 {
+		t.Fatalf("trim %d, %v", n, err)
+	}
+}

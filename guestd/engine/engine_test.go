@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -87,5 +88,36 @@ func TestDockerdCommandListensOnBothSockets(t *testing.T) {
 		if !strings.Contains(args, want) {
 			t.Errorf("dockerd args %q lack %q", args, want)
 		}
+	}
+}
+
+func TestLogBytesCountsOnlyLogs(t *testing.T) {
+	dir := t.TempDir()
+	if n, err := LogBytes(filepath.Join(dir, "containers")); err != nil || n != 0 {
+		t.Fatalf("no containers directory yet: %d, %v", n, err)
+	}
+	write := func(rel string, size int) {
+		p := filepath.Join(dir, "containers", rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, bytes.Repeat([]byte{'x'}, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("abc/abc-json.log", 8192)
+	write("abc/abc-json.log.1", 4096)
+	write("abc/config.v2.json", 65536) // state, not a log
+	write("abc/mounts/secret", 65536)  // not a log
+	write("def/local-logs/container.log", 4096)
+	write("def/def-json.log.swp", 0)
+	write("def/abc-json.log", 65536) // another container's name: not its log
+	n, err := LogBytes(filepath.Join(dir, "containers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Allocated blocks: 8 KiB + 4 KiB + 4 KiB (and 0 for the empty file).
+	if n != 16384 {
+		t.Fatalf("log bytes %d, want 16384", n)
 	}
 }

@@ -15,6 +15,11 @@ const (
 	// time after the step) the guest's wall clock. Time flows host to
 	// guest only.
 	ClockPath = "/v1/clock"
+	// DiskPath reads what fills the data disk as the guest sees it (GET:
+	// DiskUse); TrimPath trims it now (POST: Trimmed), so that what was
+	// freed goes back to the host's disk file at once.
+	DiskPath = "/v1/disk"
+	TrimPath = "/v1/trim"
 )
 
 // ShellProtocol is the Upgrade token of ShellPath.
@@ -131,6 +136,19 @@ type Stats struct {
 type Usage struct {
 	Total uint64 `json:"total"`
 	Used  uint64 `json:"used"`
+}
+
+// DiskUse is the answer to DiskPath.
+type DiskUse struct {
+	Filesystem Usage `json:"filesystem"` // the data disk's filesystem
+	// Logs is what the engine's container logs take on it: they are in
+	// none of the engine's own figures.
+	Logs uint64 `json:"logs"`
+}
+
+// Trimmed is the answer to TrimPath.
+type Trimmed struct {
+	Bytes uint64 `json:"bytes"` // what the filesystem reported trimmed
 }
 
 // ShutdownRequest is the body of ShutdownPath.

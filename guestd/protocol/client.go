@@ -47,6 +47,20 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	return s, err
 }
 
+// DiskUse fetches what fills the data disk.
+func (c *Client) DiskUse(ctx context.Context) (DiskUse, error) {
+	var u DiskUse
+	err := c.call(ctx, http.MethodGet, DiskPath, nil, &u)
+	return u, err
+}
+
+// Trim trims the data disk now and says how much was trimmed.
+func (c *Client) Trim(ctx context.Context) (uint64, error) {
+	var t Trimmed
+	err := c.call(ctx, http.MethodPost, TrimPath, nil, &t)
+	return t.Bytes, err
+}
+
 // Shutdown asks the guest to stop its containers and engine cleanly and
 // power off (or reboot). It returns once the guest has accepted.
 func (c *Client) Shutdown(ctx context.Context, reboot bool) error {

@@ -196,6 +196,10 @@ func TestTrimLastIsLast(t *testing.T) {
 		t.Fatalf("second Last: %v, want errLast", err)
 	}
 	tr.trim("space freed", 1)
+	tr.Path = t.TempDir() // Now reads free space first: a path that exists
+	if _, err := tr.Now(); !errors.Is(err, errLast) {
+		t.Fatalf("Now after Last: %v, want errLast", err)
+	}
 	if log.Len() != 0 {
 		t.Fatalf("a trim after Last tried the filesystem:\n%s", log.String())
 	}

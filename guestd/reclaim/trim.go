@@ -46,7 +46,7 @@ type Trim struct {
 	Policy   TrimPolicy
 	Log      *slog.Logger
 
-	mu   sync.Mutex // held while trimming: Last waits for a trim under way
+	mu   sync.Mutex // held while trimming (Last waits for a trim under way) and over Policy
 	last bool       // Last ran: the filesystem is about to be unmounted
 }
 
@@ -63,6 +63,27 @@ func (t *Trim) Last() (uint64, error) {
 	}
 	t.last = true
 	return TrimNow(t.Path)
+}
+
+// Now trims at once, for a user who just freed space and wants it back on
+// the host (Reclaim space), and counts towards the next trim from there.
+func (t *Trim) Now() (uint64, error) {
+	free, err := freeBytes(t.Path)
+	if err != nil {
+		return 0, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last {
+		return 0, errLast
+	}
+	n, err := TrimNow(t.Path)
+	if err != nil {
+		return 0, err
+	}
+	t.Log.Info("data disk trimmed", "why", "asked", "MiB", n>>20)
+	t.Policy.Trimmed(free)
+	return n, nil
 }
 
 // Run trims once at the start, for what an earlier boot freed and did not
@@ -88,7 +109,10 @@ func (t *Trim) Run(ctx context.Context) {
 			t.Log.Warn("data disk trim stops", "err", err)
 			return
 		}
-		if t.Policy.Next(free) {
+		t.mu.Lock() // Now resets the policy too
+		due := t.Policy.Next(free)
+		t.mu.Unlock()
+		if due {
 			t.trim("space freed", free)
 		}
 	}
