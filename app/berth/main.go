@@ -28,6 +28,13 @@ Commands:
   restart     stop, then start
   status      show the machine's state (--json for scripts)
   delete      remove the machine and its data disk (--force: don't ask)
+  df          what the data disk takes on the host and inside, and what
+              fills it: images, containers, volumes, build cache, logs
+              (--json for scripts)
+  reclaim     remove stopped containers, dangling images and unused build
+              cache, trim the data disk and say what the host got back
+              (--what containers,images,build-cache,volumes|all;
+              --dry-run: only show; --yes: don't ask)
   logs        show the daemon log and the VM console (-n LINES)
   shell       a root shell in the VM, for debugging (berth shell CMD... runs CMD)
   docker-env  print the DOCKER_HOST line for tools that ignore contexts
@@ -66,6 +73,10 @@ func main() {
 		err = cmdStatus(args)
 	case "delete":
 		err = cmdDelete(args)
+	case "df":
+		err = cmdDf(args)
+	case "reclaim":
+		err = cmdReclaim(args)
 	case "logs":
 		err = cmdLogs(args)
 	case "shell":

@@ -4,16 +4,19 @@ package control
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/berthvm/berth/app/diskuse"
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/guestd/protocol"
 )
@@ -194,10 +197,78 @@ func (c *Client) Counts(ctx context.Context) (Counts, error) {
 	return n, err
 }
 
+// DiskUse fetches what fills the data disk (berth df).
+func (c *Client) DiskUse(ctx context.Context) (diskuse.Report, error) {
+	var r diskuse.Report
+	err := c.call(ctx, http.MethodGet, "/v1/disk", nil, &r)
+	return r, err
+}
+
+// ReclaimRequest is the body of POST /v1/reclaim.
+type ReclaimRequest struct {
+	What diskuse.Picks `json:"what"`
+}
+
+// ReclaimEvent is a line of POST /v1/reclaim's answer: steps, then the
+// result with the error, if any, last.
+type ReclaimEvent struct {
+	Step   string          `json:"step,omitempty"`
+	Result *diskuse.Result `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// Reclaim removes what picks names and trims the data disk; progress
+// hears each step. A failed step leaves the others done: the result says
+// what was, the error what was not.
+func (c *Client) Reclaim(ctx context.Context, picks diskuse.Picks, progress func(step string)) (diskuse.Result, error) {
+	body, err := json.Marshal(ReclaimRequest{What: picks})
+	if err != nil {
+		return diskuse.Result{}, err
+	}
+	var last ReclaimEvent
+	err = c.stream(ctx, http.MethodPost, "/v1/reclaim", bytes.NewReader(body), func(line []byte) (bool, error) {
+		last = ReclaimEvent{}
+		if err := json.Unmarshal(line, &last); err != nil {
+			return false, fmt.Errorf("bad reclaim event %q: %w", line, err)
+		}
+		if last.Step != "" && progress != nil {
+			progress(last.Step)
+		}
+		return last.Result == nil, nil
+	})
+	if err != nil {
+		return diskuse.Result{}, err
+	}
+	if last.Result == nil {
+		return diskuse.Result{}, errors.New("the daemon ended the reclaim without a result")
+	}
+	if last.Error != "" {
+		return *last.Result, errors.New(last.Error)
+	}
+	return *last.Result, nil
+}
+
 // Events streams events, the current state first, until ctx ends or fn
 // returns false.
 func (c *Client) Events(ctx context.Context, fn func(Event) bool) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://berth/v1/events", nil)
+	err := c.stream(ctx, http.MethodGet, "/v1/events", nil, func(line []byte) (bool, error) {
+		var e Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			return false, fmt.Errorf("bad event %q: %w", line, err)
+		}
+		return fn(e), nil
+	})
+	if err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// stream reads a newline-delimited JSON answer, a line at a time, until fn
+// says stop or the answer ends. A daemon that refuses the request is an
+// error with its message.
+func (c *Client) stream(ctx context.Context, method, path string, body io.Reader, fn func(line []byte) (more bool, err error)) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://berth"+path, body)
 	if err != nil {
 		return err
 	}
@@ -206,20 +277,24 @@ func (c *Client) Events(ctx context.Context, fn func(Event) bool) error {
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e protocol.ErrorBody
+		if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e) == nil && e.Message != "" {
+			return errors.New(e.Message)
+		}
+		return errors.New(resp.Status)
+	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		var e Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return fmt.Errorf("bad event %q: %w", sc.Text(), err)
-		}
-		if !fn(e) {
-			return nil
+		more, err := fn(sc.Bytes())
+		if err != nil || !more {
+			return err
 		}
 	}
 	if err := sc.Err(); err != nil && ctx.Err() == nil {
 		return err
 	}
-	return ctx.Err()
+	return nil
 }
 
 // StartFollow starts the machine, or joins a start already under way, and

@@ -125,6 +125,8 @@ func (d *Daemon) handler() http.Handler {
 		}
 		protocol.WriteJSON(w, http.StatusOK, st)
 	})
+	mux.HandleFunc("GET /v1/disk", d.serveDiskUse)
+	mux.HandleFunc("POST /v1/reclaim", d.serveReclaim)
 	// The debug shell is the guest API's, proxied: the upgraded connection
 	// is joined byte for byte.
 	mux.HandleFunc("POST /v1/shell", func(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/diskuse"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/internal/hypervrights"
@@ -163,6 +164,28 @@ func (c Client) Stats(ctx context.Context) (protocol.Stats, error) {
 		return s, ErrNoDaemon
 	}
 	return s, err
+}
+
+// errNotRunning answers the disk's calls when no daemon runs: the data
+// disk's contents are known only to a running engine.
+var errNotRunning = errors.New("Berth is not running: `berth start` first")
+
+// DiskUse is what fills the data disk.
+func (c Client) DiskUse(ctx context.Context) (diskuse.Report, error) {
+	r, err := c.control().DiskUse(ctx)
+	if noDaemon(err) {
+		return r, errNotRunning
+	}
+	return r, err
+}
+
+// Reclaim removes what picks names and trims the data disk.
+func (c Client) Reclaim(ctx context.Context, picks diskuse.Picks, progress func(string)) (diskuse.Result, error) {
+	r, err := c.control().Reclaim(ctx, picks, progress)
+	if noDaemon(err) {
+		return r, errNotRunning
+	}
+	return r, err
 }
 
 // Tail returns the last n lines of a file, or a note that it is missing.
