@@ -22,6 +22,7 @@ type guiProbe struct {
 	State      string   `json:"state"`
 	Title      string   `json:"title"`
 	Detail     string   `json:"detail"`
+	Tab        string   `json:"tab"`
 	Containers []string `json:"containers"`
 	Controls   map[string]struct {
 		X, Y, W, H float32
@@ -78,12 +79,17 @@ func TestGUI(t *testing.T) {
 	time.Sleep(4 * time.Second) // one stats poll, so the resource bars are filled in
 	g.screenshot("3-running-with-container.png")
 
+	// The header's Details opens the Disk tab: what the data disk holds.
+	g.click("disk")
+	g.waitFor("the Disk tab with Reclaim space on", 30*time.Second, func(p guiProbe) bool { return p.Tab == "Disk" && p.Controls["reclaim"].Enabled })
+	g.screenshot("4-disk.png")
+
 	g.click("stop")
 	g.waitFor("stopped", 5*time.Minute, func(p guiProbe) bool { return p.State == "stopped" && p.Controls["start"].Enabled })
 	if st := e.status(); st.State != "stopped" {
 		t.Fatalf("berth status after the GUI stopped it: %+v", st)
 	}
-	g.screenshot("4-stopped-again.png")
+	g.screenshot("5-stopped-again.png")
 
 	// The GUI is a client: a daemon that goes away and comes back (here:
 	// stopped, then launched again by the next Start) is followed.

@@ -6,6 +6,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/diskuse"
 	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/guestd/protocol"
 )
@@ -18,6 +19,8 @@ type Machine interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context, force bool) error
 	Stats(ctx context.Context) (protocol.Stats, error)
+	DiskUse(ctx context.Context) (diskuse.Report, error)
+	Reclaim(ctx context.Context, picks diskuse.Picks, progress func(string)) (diskuse.Result, error)
 }
 
 // Engine is the part of the official Docker Go client the dashboard uses;

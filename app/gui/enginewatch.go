@@ -138,6 +138,9 @@ func (u *UI) refreshLists(ctx context.Context, e Engine) error {
 		u.containers.show(containerRows(l.containers, now))
 		u.images.show(imageRows(l.images, now))
 		u.volumes.show(volumeRows(l.volumes, l.volUsage, l.containers))
+		if u.tabs.Selected().Text == diskTabName {
+			u.space.load()
+		}
 		u.writeProbe()
 	})
 	return nil

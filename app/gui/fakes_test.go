@@ -14,17 +14,46 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/diskuse"
 	"github.com/berthvm/berth/guestd/protocol"
 )
 
 // fakeMachine is a daemon in memory: Start and Stop move its state at once.
 type fakeMachine struct {
-	mu       sync.Mutex
-	st       control.Status
-	down     bool // the daemon is unreachable
-	starts   int
-	stops    int
-	startErr error
+	mu        sync.Mutex
+	st        control.Status
+	down      bool // the daemon is unreachable
+	starts    int
+	stops     int
+	startErr  error
+	reclaimed diskuse.Picks // what Reclaim was asked for
+}
+
+func (m *fakeMachine) DiskUse(context.Context) (diskuse.Report, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := diskuse.Report{
+		Host:  diskuse.HostFile{Path: "/home/u/.local/share/berth/data.raw", Size: 64 << 30, Allocated: 5 << 30},
+		Guest: protocol.DiskUse{Filesystem: protocol.Usage{Total: 62 << 30, Used: 4 << 30}, Logs: 3e6},
+		Categories: []diskuse.Category{
+			{Kind: diskuse.Containers, Count: 3, Active: 1, Size: 600e6, Frees: 500e6, FreesCount: 2},
+			{Kind: diskuse.Images, Count: 4, Active: 1, Size: 2e9, Frees: 0, FreesCount: 0},
+			{Kind: diskuse.BuildCache, Count: 9, Size: 300e6, Frees: 300e6, FreesCount: 9},
+			{Kind: diskuse.Volumes, Count: 2, Active: 1, Size: 1.5e9, Frees: 1e9, FreesCount: 1},
+		},
+	}
+	if m.reclaimed != nil {
+		r.Host.Allocated = 3 << 30
+	}
+	return r, nil
+}
+
+func (m *fakeMachine) Reclaim(_ context.Context, picks diskuse.Picks, progress func(string)) (diskuse.Result, error) {
+	m.mu.Lock()
+	m.reclaimed = picks
+	m.mu.Unlock()
+	progress("Removing stopped containers…")
+	return diskuse.Result{Freed: []diskuse.Freed{{Kind: diskuse.Containers, Count: 2, Bytes: 500e6}}, Trimmed: 2 << 30, HostBefore: 5 << 30, HostAfter: 3 << 30}, nil
 }
 
 func (m *fakeMachine) Status(context.Context) (control.Status, error) {

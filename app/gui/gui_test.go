@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/berthvm/berth/app/autostart"
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/diskuse"
 	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/filesharing"
@@ -414,5 +416,42 @@ func TestMissingDockerCLIIsShown(t *testing.T) {
 	run(u, func() { u.showStatus(control.Status{State: control.Stopped}, nil) })
 	if strings.Contains(u.notice.Text, "docker") && u.notice.Visible() {
 		t.Errorf("stopped: %q", u.notice.Text)
+	}
+}
+
+func TestDiskTabShowsAndReclaims(t *testing.T) {
+	m := &fakeMachine{}
+	u, _ := newTestUI(t, m, newFakeEngine())
+	d := u.space
+	run(u, func() { u.showStatus(control.Status{State: control.Stopped}, nil) })
+	if !d.reclaim.Disabled() || !strings.Contains(d.host.Text, "fills in while it runs") {
+		t.Fatalf("stopped: reclaim enabled %v, %q", !d.reclaim.Disabled(), d.host.Text)
+	}
+	run(u, func() { u.showStatus(control.Status{State: control.Running}, nil) })
+	run(u, u.showDiskTab)
+	eventually(t, u, "the disk report", func() bool { return len(d.table.Objects) == 6 })
+	if !strings.Contains(d.host.Text, "5.0 GiB on this computer's disk, of 64.0 GiB") || !strings.Contains(d.inside.Text, "4.0 GiB used, 58.0 GiB free") {
+		t.Fatalf("disk view: %q / %q", d.host.Text, d.inside.Text)
+	}
+	if d.reclaim.Disabled() || d.picks[diskuse.Volumes].Checked || !d.picks[diskuse.BuildCache].Checked {
+		t.Fatalf("reclaim enabled %v; volumes picked %v, build cache %v: want volumes off by default", !d.reclaim.Disabled(), d.picks[diskuse.Volumes].Checked, d.picks[diskuse.BuildCache].Checked)
+	}
+	run(u, func() {
+		d.picks[diskuse.Images].SetChecked(false)
+		d.picks[diskuse.Volumes].SetChecked(true)
+		d.run(d.chosen())
+	})
+	eventually(t, u, "the reclaim's result", func() bool { return strings.Contains(d.step.Text, "The host got back 2.0 GiB") })
+	if want := (diskuse.Picks{diskuse.Containers, diskuse.BuildCache, diskuse.Volumes}); !slices.Equal(m.reclaimed, want) {
+		t.Fatalf("reclaimed %v, want %v", m.reclaimed, want)
+	}
+	eventually(t, u, "the report after the reclaim", func() bool { return strings.Contains(d.host.Text, "3.0 GiB on this computer's disk") })
+	run(u, func() {
+		for _, k := range diskuse.Kinds {
+			d.picks[k].SetChecked(false)
+		}
+	})
+	if !d.reclaim.Disabled() {
+		t.Fatal("nothing picked: reclaim enabled")
 	}
 }

@@ -36,7 +36,7 @@ func (u *UI) writeProbe() {
 	for name, b := range map[string]interface {
 		fyne.CanvasObject
 		Disabled() bool
-	}{"start": u.startBtn, "stop": u.stopBtn, "restart": u.restartBtn, "logs": u.logBtn} {
+	}{"start": u.startBtn, "stop": u.stopBtn, "restart": u.restartBtn, "logs": u.logBtn, "disk": u.diskBtn, "reclaim": u.space.reclaim} {
 		pos := u.app.Driver().AbsolutePositionForObject(b)
 		sz := b.Size()
 		p.Controls[name] = rect{X: pos.X, Y: pos.Y, W: sz.Width, H: sz.Height, Enabled: b.Visible() && !b.Disabled()}

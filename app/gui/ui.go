@@ -82,6 +82,7 @@ type UI struct {
 	progress                              *widget.ProgressBarInfinite
 	startBtn, stopBtn, restartBtn, logBtn *widget.Button
 	cpu, mem, disk                        *widget.Label
+	diskBtn                               *widget.Button // opens the Disk tab
 	cpuBar, memBar, diskBar               *widget.ProgressBar
 	endpoint                              *widget.Label
 	copyBtn                               *widget.Button
@@ -93,6 +94,7 @@ type UI struct {
 	containers *containersTab
 	images     *imagesTab
 	volumes    *volumesTab
+	space      *diskTab
 	settings   *settingsTab
 	tray       *tray
 
@@ -174,6 +176,8 @@ func (u *UI) build() {
 
 	u.cpu = widget.NewLabel("CPU —")
 	u.mem, u.disk = widget.NewLabel("Memory —"), widget.NewLabel("Data disk —")
+	u.diskBtn = widget.NewButton("Details", u.showDiskTab)
+	u.diskBtn.Importance = widget.LowImportance
 	u.cpuBar, u.memBar, u.diskBar = widget.NewProgressBar(), widget.NewProgressBar(), widget.NewProgressBar()
 	for _, b := range []*widget.ProgressBar{u.cpuBar, u.memBar, u.diskBar} {
 		b.TextFormatter = func() string { return "" }
@@ -194,21 +198,28 @@ func (u *UI) build() {
 	resources := container.NewGridWithColumns(3,
 		container.NewVBox(u.cpu, u.cpuBar),
 		container.NewVBox(u.mem, u.memBar),
-		container.NewVBox(u.disk, u.diskBar))
+		container.NewVBox(container.NewBorder(nil, nil, nil, u.diskBtn, u.disk), u.diskBar))
 	endpoint := container.NewBorder(nil, nil, widget.NewLabelWithStyle("Docker endpoint", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), u.copyBtn, u.endpoint)
 	u.header = container.NewVBox(heading, u.detail, u.progress, u.banner, u.notice, resources, endpoint)
 
 	u.containers = newContainersTab(u)
 	u.images = newImagesTab(u)
 	u.volumes = newVolumesTab(u)
+	u.space = newDiskTab(u)
 	u.settings = newSettingsTab(u)
 	u.tabs = container.NewAppTabs(
 		container.NewTabItemWithIcon("Containers", theme.ComputerIcon(), u.containers.content),
 		container.NewTabItemWithIcon("Images", theme.StorageIcon(), u.images.content),
 		container.NewTabItemWithIcon("Volumes", theme.FolderIcon(), u.volumes.content),
+		container.NewTabItemWithIcon(diskTabName, theme.StorageIcon(), u.space.content),
 		container.NewTabItemWithIcon("Settings", theme.SettingsIcon(), u.settings.content),
 	)
-	u.tabs.OnSelected = func(*container.TabItem) { u.writeProbe() }
+	u.tabs.OnSelected = func(ti *container.TabItem) {
+		if ti.Text == diskTabName {
+			u.space.load()
+		}
+		u.writeProbe()
+	}
 	u.win.SetContent(container.NewBorder(container.NewPadded(u.header), nil, nil, nil, u.tabs))
 }
 
@@ -289,6 +300,7 @@ func (u *UI) showStatus(st control.Status, err error) {
 		u.containers.offline(why)
 		u.images.offline(why)
 		u.volumes.offline(why)
+		u.space.offline(why)
 	}
 	u.writeProbe()
 }
