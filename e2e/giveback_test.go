@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berthvm/berth/app/diskuse"
 )
 
 // TestGiveBack checks that the VM hands back to the host what the guest
@@ -19,7 +22,9 @@ import (
 //   - page cache left by writing a file, once the guest is idle: guestd
 //     drops it (memory.reclaim) and the freed pages go back the same way;
 //   - the data disk's blocks a deleted volume held: guestd trims the
-//     filesystem and the discards punch holes in the host's sparse file.
+//     filesystem and the discards punch holes in the host's sparse file;
+//   - what a stopped container, an unused volume and stale build cache
+//     hold, seen by `berth df` and given back at once by `berth reclaim`.
 //
 // What is measured is the resident part of QEMU's mapping of the guest's
 // RAM (from smaps: the memfd shared with virtiofsd, or anonymous memory),
@@ -102,6 +107,58 @@ func TestGiveBack(t *testing.T) {
 		t.Logf("GIVEBACK disk: data disk file allocated %.0f MiB before, %.0f MiB with a 2 GiB volume, %.0f MiB %.1f s after it was removed", before, peak, after, time.Since(began).Seconds())
 		if after > bound {
 			t.Errorf("the data disk's file still has %.0f MiB allocated 2 min after the volume went, over %.0f (10 %% above %.0f before)", after, bound, before)
+		}
+	})
+
+	t.Run("reclaim space", func(t *testing.T) {
+		disk := dataDisk(e)
+		e.berth("shell", "sync")
+		time.Sleep(15 * time.Second) // a trim the big volume's removal started
+		before := allocatedMiB(t, disk)
+		// What a day of work leaves: a stopped container's writes, an
+		// unused volume, build cache of an image since deleted.
+		e.docker("run", "--name", "stopped", testImage, "dd", "if=/dev/zero", "of=/layer", "bs=1M", "count=512")
+		e.docker("volume", "create", "unused")
+		e.docker("run", "--rm", "-v", "unused:/v", testImage, "dd", "if=/dev/zero", "of=/v/file", "bs=1M", "count=512")
+		ctx := t.TempDir()
+		os.WriteFile(ctx+"/Dockerfile", []byte("FROM "+testImage+"\nRUN dd if=/dev/zero of=/blob bs=1M count=256\n"), 0o644)
+		e.docker("build", "-t", "bloat", ctx)
+		e.docker("rmi", "bloat")
+		e.berth("shell", "sync")
+		peak := allocatedMiB(t, disk)
+
+		var r diskuse.Report
+		if err := json.Unmarshal([]byte(e.berth("df", "--json")), &r); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("berth df:\n%s", e.berth("df"))
+		frees := map[diskuse.Kind]int64{}
+		for _, c := range r.Categories {
+			frees[c.Kind] = c.Frees
+		}
+		if frees[diskuse.Containers] < 500e6 || frees[diskuse.Volumes] < 500e6 || r.Guest.Filesystem.Used < 1<<30 {
+			t.Errorf("berth df does not see the stopped container's 512 MiB and the volume's: %+v", r)
+		}
+		if got := float64(r.Host.Allocated) / (1 << 20); got < peak-64 || got > peak+256 {
+			t.Errorf("berth df says the disk file takes %.0f MiB; du says %.0f", got, peak)
+		}
+		if out := e.berth("reclaim", "--dry-run", "--what", "all"); !strings.Contains(out, "1 volumes no container uses") {
+			t.Errorf("the dry run does not name the volume:\n%s", out)
+		}
+		if e.docker("ps", "-aq", "--filter", "name=stopped") == "" {
+			t.Fatal("the dry run removed the container")
+		}
+		began := time.Now()
+		out := e.berth("reclaim", "--what", "all", "--yes")
+		took := time.Since(began)
+		after := allocatedMiB(t, disk)
+		t.Logf("berth reclaim --what all (%.1f s):\n%s", took.Seconds(), out)
+		t.Logf("GIVEBACK reclaim: data disk file allocated %.0f MiB before, %.0f MiB with a stopped container, an unused volume and build cache, %.0f MiB right after berth reclaim (%.1f s)", before, peak, after, took.Seconds())
+		if !strings.Contains(out, "The host got back") || !strings.Contains(out, "Removed 1 volumes") {
+			t.Errorf("berth reclaim's report:\n%s", out)
+		}
+		if bound := before + max(before/10, 128); after > bound {
+			t.Errorf("right after berth reclaim the data disk's file has %.0f MiB allocated, over %.0f (10 %% above %.0f before)", after, bound, before)
 		}
 	})
 
