@@ -442,11 +442,13 @@ func (g *guest) startEngine(ctx context.Context, modules <-chan struct{}) error 
 	}, g.reaper, g.log)
 	tcp := net.JoinHostPort(g.cfg.Address.Addr().String(), strconv.Itoa(protocol.EnginePort))
 	dockerd := supervise.New(supervise.Service{
-		Name:    "dockerd",
-		Command: func() *exec.Cmd { return engine.DockerdCommand(tcp, g.cfg.HostGateway, g.cfg.MTU) },
-		Ready:   g.engine.WaitReady,
-		Output:  g.console,
-		OnExit:  g.engineExited,
+		Name: "dockerd",
+		Command: func() *exec.Cmd {
+			return engine.DockerdCommand(tcp, g.cfg.HostGateway, g.cfg.MTU, g.cfg.ContainerLogMiB, g.cfg.ContainerLogFiles)
+		},
+		Ready:  g.engine.WaitReady,
+		Output: g.console,
+		OnExit: g.engineExited,
 	}, g.reaper, g.log)
 	g.mu.Lock()
 	g.services = []*supervise.Supervisor{containerd, dockerd}

@@ -26,6 +26,7 @@ import (
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/app/shellenv"
 	"github.com/berthvm/berth/filesharing"
+	"github.com/berthvm/berth/internal/bytesize"
 	"github.com/berthvm/berth/netproxy/relay"
 )
 
@@ -43,14 +44,28 @@ func paths() (settings.Paths, error) {
 	return p, p.Ensure()
 }
 
-func cmdStart(args []string) error {
-	fs := newFlags("start")
-	cpus := fs.Int("cpus", 0, "virtual CPUs")
-	memory := fs.String("memory", "", "memory in GiB (e.g. 4, 2.5, 512M)")
-	disk := fs.Int("disk", 0, "data disk size in GiB (it can only grow)")
-	activate := fs.Bool("activate", false, "make the berth docker context current")
-	var mounts []filesharing.Share
-	var unmounts []string
+// startFlags are `berth start`'s flags: each one given changes its setting.
+type startFlags struct {
+	fs       *flag.FlagSet
+	cpus     *int
+	memory   *string
+	disk     *int
+	activate *bool
+	logSize  *string
+	logFiles *int
+	mounts   []filesharing.Share
+	unmounts []string
+}
+
+func newStartFlags() *startFlags {
+	f := &startFlags{fs: newFlags("start")}
+	fs := f.fs
+	f.cpus = fs.Int("cpus", 0, "virtual CPUs")
+	f.memory = fs.String("memory", "", "memory in GiB (e.g. 4, 2.5, 512M)")
+	f.disk = fs.Int("disk", 0, "data disk size in GiB (it can only grow)")
+	f.activate = fs.Bool("activate", false, "make the berth docker context current")
+	f.logSize = fs.String("container-log-size", "", "the engine's limit on each file of a container's log, in MiB (e.g. 10, 100M, 1G; default 10); for containers created after the next start")
+	f.logFiles = fs.Int("container-log-files", 0, "how many files of a container's log the engine keeps (default 3); for containers created after the next start")
 	fs.Func("mount", "share a host folder with the VM at the same path: PATH or PATH:ro (repeatable)", func(v string) error {
 		sh, err := filesharing.ParseMount(runtime.GOOS, v)
 		if err != nil {
@@ -59,14 +74,57 @@ func cmdStart(args []string) error {
 		if sh.HostPath, err = filepath.Abs(sh.HostPath); err != nil {
 			return err
 		}
-		mounts = append(mounts, sh)
+		f.mounts = append(f.mounts, sh)
 		return nil
 	})
 	fs.Func("unmount", "stop sharing a host folder (repeatable)", func(v string) error {
-		unmounts = append(unmounts, v)
+		f.unmounts = append(f.unmounts, v)
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
+	return f
+}
+
+// apply is saved with the flags given changed; Validate checks the result.
+func (f *startFlags) apply(saved settings.Settings) (settings.Settings, error) {
+	s := saved
+	var err error
+	if *f.cpus != 0 || flagSet(f.fs, "cpus") {
+		s.CPUs = *f.cpus
+	}
+	if *f.memory != "" {
+		if s.MemoryMiB, err = settings.ParseGiB(*f.memory); err != nil {
+			return s, fmt.Errorf("--memory: %w", err)
+		}
+	}
+	if *f.disk != 0 || flagSet(f.fs, "disk") {
+		s.DiskGiB = *f.disk
+	}
+	if flagSet(f.fs, "activate") {
+		s.Activate = *f.activate
+	}
+	if flagSet(f.fs, "container-log-size") {
+		if s.ContainerLogMiB, err = settings.ParseLogSize(*f.logSize); err != nil {
+			return s, fmt.Errorf("--container-log-size: %w", err)
+		}
+	}
+	if flagSet(f.fs, "container-log-files") {
+		s.ContainerLogFiles = *f.logFiles
+	}
+	s.Shares = slices.Clone(s.Shares)
+	for _, path := range f.unmounts {
+		if s.Shares, err = filesharing.Remove(runtime.GOOS, s.Shares, path); err != nil {
+			return s, err
+		}
+	}
+	for _, sh := range f.mounts {
+		s.Shares = filesharing.Add(runtime.GOOS, s.Shares, sh)
+	}
+	return s, nil
+}
+
+func cmdStart(args []string) error {
+	f := newStartFlags()
+	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
 	p, err := paths()
@@ -78,29 +136,9 @@ func cmdStart(args []string) error {
 	if err != nil {
 		return err
 	}
-	s := saved
-	if *cpus != 0 || flagSet(fs, "cpus") {
-		s.CPUs = *cpus
-	}
-	if *memory != "" {
-		if s.MemoryMiB, err = settings.ParseGiB(*memory); err != nil {
-			return fmt.Errorf("--memory: %w", err)
-		}
-	}
-	if *disk != 0 || flagSet(fs, "disk") {
-		s.DiskGiB = *disk
-	}
-	if flagSet(fs, "activate") {
-		s.Activate = *activate
-	}
-	s.Shares = slices.Clone(s.Shares)
-	for _, path := range unmounts {
-		if s.Shares, err = filesharing.Remove(runtime.GOOS, s.Shares, path); err != nil {
-			return err
-		}
-	}
-	for _, sh := range mounts {
-		s.Shares = filesharing.Add(runtime.GOOS, s.Shares, sh)
+	s, err := f.apply(saved)
+	if err != nil {
+		return err
 	}
 	if err := s.ValidateAgainstDisk(p, host); err != nil {
 		return err
@@ -284,6 +322,19 @@ func diskStallStatus(st control.Status, now time.Time) string {
 		"problem: " + control.DiskStallText(st.DiskStall, now) + "\n"
 }
 
+// containerLogsStatus is status's line on the engine's limit on container
+// logs that the machine started with, or "" when the daemon does not say.
+func containerLogsStatus(st control.Status) string {
+	if st.ContainerLogMiB == 0 || st.ContainerLogFiles == 0 {
+		return ""
+	}
+	files := "files"
+	if st.ContainerLogFiles == 1 {
+		files = "file"
+	}
+	return fmt.Sprintf("logs:    each container's log is kept to %d %s of %s\n", st.ContainerLogFiles, files, bytesize.MiB(st.ContainerLogMiB))
+}
+
 func cmdStatus(args []string) error {
 	fs := newFlags("status")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -316,6 +367,7 @@ func cmdStatus(args []string) error {
 		return nil
 	}
 	fmt.Printf("machine: %d CPUs, %.1f GiB memory, %d GiB disk\n", st.CPUs, float64(st.MemoryMiB)/1024, st.DiskGiB)
+	fmt.Print(containerLogsStatus(st))
 	if st.State == control.Running {
 		fmt.Printf("docker:  context %q, socket %s\n", st.Context, st.DockerSocket)
 		if g := st.Guest; g != nil {

@@ -22,7 +22,9 @@ Commands:
               --cpus N  --memory GiB  --disk GiB  --activate (make the berth
               docker context current)  --mount PATH[:ro] (share a host
               folder at the same path; home and temp are shared by default)
-              --unmount PATH; flags are saved for next time
+              --unmount PATH  --container-log-size MiB (10)
+              --container-log-files N (3) (the engine's limit on each
+              container's log); flags are saved for next time
   stop        stop the machine cleanly (--force: power off at once;
               --all-users: on Windows, as administrator, every user's)
   restart     stop, then start

@@ -82,19 +82,23 @@ func Publications(fws []Forward) []Publication {
 
 // Status is GET /v1/status.
 type Status struct {
-	State        State            `json:"state"`
-	Reason       string           `json:"reason,omitempty"` // why, in the error state; while running, what holds the VM paused
-	Step         string           `json:"step,omitempty"`   // progress while starting or stopping
-	CPUs         int              `json:"cpus"`
-	MemoryMiB    int              `json:"memory_mib"`
-	DiskGiB      int              `json:"disk_gib"`
-	DockerSocket string           `json:"docker_socket"`
-	Context      string           `json:"docker_context"`
-	DaemonLog    string           `json:"daemon_log"`
-	SerialLog    string           `json:"serial_log"`
-	DaemonPid    int              `json:"daemon_pid"`
-	Version      string           `json:"version"`
-	Guest        *protocol.Health `json:"guest,omitempty"`
+	State     State  `json:"state"`
+	Reason    string `json:"reason,omitempty"` // why, in the error state; while running, what holds the VM paused
+	Step      string `json:"step,omitempty"`   // progress while starting or stopping
+	CPUs      int    `json:"cpus"`
+	MemoryMiB int    `json:"memory_mib"`
+	DiskGiB   int    `json:"disk_gib"`
+	// The engine's limit on each container's log this machine started
+	// with: at most ContainerLogFiles files of ContainerLogMiB MiB.
+	ContainerLogMiB   int              `json:"container_log_mib,omitempty"`
+	ContainerLogFiles int              `json:"container_log_files,omitempty"`
+	DockerSocket      string           `json:"docker_socket"`
+	Context           string           `json:"docker_context"`
+	DaemonLog         string           `json:"daemon_log"`
+	SerialLog         string           `json:"serial_log"`
+	DaemonPid         int              `json:"daemon_pid"`
+	Version           string           `json:"version"`
+	Guest             *protocol.Health `json:"guest,omitempty"`
 	// DiskStall is set while a disk of the VM has stopped answering: the
 	// guest's latest report (Guest.DiskStall when the guest answered now).
 	DiskStall *protocol.DiskStall `json:"disk_stall,omitempty"`

@@ -152,7 +152,7 @@ func (d *Daemon) startVM(ctx context.Context, run *session, s settings.Settings)
 		NetSocket:   d.o.Paths.NetSocket(), Network: nw, MAC: nw.Config().GuestMAC,
 		SerialLog: d.o.Paths.SerialLog(),
 	}
-	spec.Shares, spec.Cmdline, err = guestSetup(runtime.GOOS, s.Shares, nw.Config().HostAlias, d.o.Backend.GuestFacts(), time.Now())
+	spec.Shares, spec.Cmdline, err = guestSetup(runtime.GOOS, s, nw.Config().HostAlias, d.o.Backend.GuestFacts(), time.Now())
 	if err != nil {
 		return err
 	}
@@ -180,16 +180,18 @@ func (d *Daemon) startVM(ctx context.Context, run *session, s settings.Settings)
 }
 
 // guestSetup is what the hypervisor exports and the guest's command line,
-// composed once from the shared folders, the network and the backend's
-// facts. The guest steps its clock to at least hostTime at boot (clockSync
-// makes the precise step once its API answers).
-func guestSetup(goos string, shares []filesharing.Share, hostGateway netip.Addr, f vmhost.GuestFacts, hostTime time.Time) ([]vmhost.Share, string, error) {
-	host, guest, err := shareSpecs(goos, shares)
+// composed once from the settings' shared folders and container log limit,
+// the network and the backend's facts. The guest steps its clock to at
+// least hostTime at boot (clockSync makes the precise step once its API
+// answers).
+func guestSetup(goos string, s settings.Settings, hostGateway netip.Addr, f vmhost.GuestFacts, hostTime time.Time) ([]vmhost.Share, string, error) {
+	host, guest, err := shareSpecs(goos, s.Shares)
 	if err != nil {
 		return nil, "", err
 	}
 	o := vmhost.GuestOptions(hostGateway, guest, f)
 	o.HostTime = hostTime.Unix()
+	o.ContainerLogMiB, o.ContainerLogFiles = s.ContainerLogMiB, s.ContainerLogFiles
 	line, err := vmhost.KernelCmdline(o, f)
 	return host, line, err
 }

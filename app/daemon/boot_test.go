@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/vmhost"
 )
@@ -160,6 +161,11 @@ func TestStartRunsEachStep(t *testing.T) {
 	b := &recordingBackend{}
 	d, c := serveDaemon(t, b)
 	d.dialGuest = startFakeGuest(t, &b.bootOnlyBackend, protocol.Ready).dial
+	s := settings.Default(d.o.Host)
+	s.ContainerLogMiB, s.ContainerLogFiles = 50, 7
+	if err := settings.Save(d.o.Paths, s); err != nil {
+		t.Fatal(err)
+	}
 
 	if last := startAndFollow(t, c, nil); last.State != control.Running {
 		t.Fatalf("the start ended on %+v", last)
@@ -172,6 +178,9 @@ func TestStartRunsEachStep(t *testing.T) {
 	if err != nil || !strings.HasPrefix(spec.Cmdline, "console=ttyS0 ") || len(g.Shares) != len(spec.Shares) || len(spec.Shares) == 0 {
 		t.Errorf("the VM booted with command line %q (%v) and shares %+v", spec.Cmdline, err, spec.Shares)
 	}
+	if g.ContainerLogMiB != 50 || g.ContainerLogFiles != 7 {
+		t.Errorf("the VM booted with command line %q: container logs %d MiB x %d, want the settings' 50 MiB x 7", spec.Cmdline, g.ContainerLogMiB, g.ContainerLogFiles)
+	}
 	if spec.Network == nil || spec.NetSocket != d.o.Paths.NetSocket() {
 		t.Errorf("the VM has no link to the network: %+v", spec)
 	}
@@ -181,7 +190,8 @@ func TestStartRunsEachStep(t *testing.T) {
 	if meta, err := os.ReadFile(filepath.Join(d.o.Contexts.MetaDir(ContextName), "meta.json")); err != nil || !strings.Contains(string(meta), d.o.Paths.DockerSocket()) {
 		t.Errorf("docker context: %s, %v", meta, err)
 	}
-	if st := d.Status(context.Background()); st.State != control.Running || st.Guest == nil || st.Guest.State != protocol.Ready {
+	if st := d.Status(context.Background()); st.State != control.Running || st.Guest == nil || st.Guest.State != protocol.Ready ||
+		st.ContainerLogMiB != 50 || st.ContainerLogFiles != 7 {
 		t.Errorf("status %+v", st)
 	}
 }

@@ -318,6 +318,54 @@ func TestSettingsValidationShownAndSaved(t *testing.T) {
 	}
 }
 
+func TestSettingsContainerLogs(t *testing.T) {
+	u, p := newTestUI(t, &fakeMachine{}, newFakeEngine())
+	s := u.settings
+	if s.logSize.Text != "10 MiB" || s.logFiles.Text != "3" {
+		t.Errorf("the default limit shows as %q x %q, want 10 MiB x 3", s.logSize.Text, s.logFiles.Text)
+	}
+	run(u, func() {
+		s.logSize.SetText("0")
+		s.logFiles.SetText("many")
+		test.Tap(s.save)
+	})
+	for _, want := range []string{`Container log files: "many" is not a whole number`,
+		"Container log size 0 MiB: must be between 1 MiB and 1 GiB per file (logs cannot be unlimited"} {
+		if !s.errors.Visible() || !strings.Contains(s.errors.Text, want) {
+			t.Errorf("errors shown %q lack %q", s.errors.Text, want)
+		}
+	}
+	if _, err := os.Stat(p.File()); err == nil {
+		t.Error("invalid settings were saved")
+	}
+
+	run(u, func() {
+		s.logSize.SetText("100M")
+		s.logFiles.SetText(" 5 ")
+		test.Tap(s.save)
+	})
+	if s.errors.Visible() {
+		t.Fatalf("valid settings refused: %q", s.errors.Text)
+	}
+	got, err := settings.Load(p, u.o.Host)
+	if err != nil || got.ContainerLogMiB != 100 || got.ContainerLogFiles != 5 {
+		t.Errorf("saved %+v (%v), want logs of 100 MiB x 5", got, err)
+	}
+
+	// The machine runs with the old limit: the new one waits for a restart.
+	st := control.Status{State: control.Running, CPUs: got.CPUs, MemoryMiB: got.MemoryMiB, DiskGiB: got.DiskGiB, Shares: got.Shares,
+		ContainerLogMiB: 10, ContainerLogFiles: 3}
+	run(u, func() { u.showStatus(st, nil) })
+	if !u.notice.Visible() || !strings.Contains(u.notice.Text, "Changed container log limit apply after a restart") {
+		t.Errorf("pending restart notice: %q", u.notice.Text)
+	}
+	st.ContainerLogMiB, st.ContainerLogFiles = 100, 5
+	run(u, func() { u.showStatus(st, nil) })
+	if u.notice.Visible() && strings.Contains(u.notice.Text, "container log") {
+		t.Errorf("the machine runs with the saved limit, yet: %q", u.notice.Text)
+	}
+}
+
 func TestSettingsSharesEditing(t *testing.T) {
 	u, _ := newTestUI(t, &fakeMachine{}, newFakeEngine())
 	s := u.settings

@@ -42,6 +42,9 @@ type settingsTab struct {
 	body    *fyne.Container // re-laid out when a message shows or hides
 	content fyne.CanvasObject
 	loading bool // set while the form is filled in, so no handler fires
+
+	// The engine's limit on each container's log.
+	logSize, logFiles *widget.Entry
 }
 
 func newSettingsTab(u *UI) *settingsTab {
@@ -57,6 +60,14 @@ func newSettingsTab(u *UI) *settingsTab {
 	t.disk.SetPlaceHolder("GiB")
 	t.diskNow = widget.NewLabel("")
 	t.diskNow.Importance = widget.LowImportance
+	t.logSize = widget.NewEntry()
+	t.logSize.SetPlaceHolder("per file, e.g. 10 MiB or 1G")
+	t.logFiles = widget.NewEntry()
+	t.logFiles.SetPlaceHolder("1 to 100")
+	logNote := widget.NewLabel("The engine keeps each container's log to this many files of this size, so no log fills the data disk. " +
+		"A change applies after a restart, to containers created from then on.")
+	logNote.Importance = widget.LowImportance
+	logNote.Wrapping = fyne.TextWrapWord
 	t.shareUI = container.NewVBox()
 	t.newPath = widget.NewEntry()
 	t.newPath.SetPlaceHolder("Folder to share, e.g. " + exampleFolder())
@@ -79,6 +90,8 @@ func newSettingsTab(u *UI) *settingsTab {
 		widget.NewFormItem("CPUs", t.cpus),
 		widget.NewFormItem("Memory", t.memory),
 		widget.NewFormItem("Data disk (GiB)", container.NewBorder(nil, nil, nil, t.diskNow, t.disk)),
+		widget.NewFormItem("Container log size", t.logSize),
+		widget.NewFormItem("Container log files", t.logFiles),
 	)
 	sharing := container.NewVBox(
 		widget.NewLabelWithStyle("Shared folders", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
@@ -86,7 +99,7 @@ func newSettingsTab(u *UI) *settingsTab {
 		t.shareUI,
 		container.NewBorder(nil, nil, nil, container.NewHBox(browse, add), t.newPath),
 	)
-	body := container.NewVBox(form, widget.NewSeparator(), sharing, widget.NewSeparator(), t.act, t.login,
+	body := container.NewVBox(form, logNote, widget.NewSeparator(), sharing, widget.NewSeparator(), t.act, t.login,
 		t.errors, t.done, container.NewHBox(t.save, t.revert))
 	t.body = body
 	t.content = container.NewVScroll(container.NewPadded(body))
@@ -114,6 +127,8 @@ func (t *settingsTab) load() {
 	t.cpus.SetSelected(strconv.Itoa(s.CPUs))
 	t.memory.SetText(bytesize.MiB(s.MemoryMiB))
 	t.disk.SetText(strconv.Itoa(s.DiskGiB))
+	t.logSize.SetText(bytesize.MiB(s.ContainerLogMiB))
+	t.logFiles.SetText(strconv.Itoa(s.ContainerLogFiles))
 	t.diskNow.SetText("it can grow, never shrink")
 	if n, err := settings.CurrentDiskSize(t.u.o.Paths, t.u.o.Host, settings.DiskSize); err == nil {
 		t.diskNow.SetText(fmt.Sprintf("now %d GiB; it can grow, never shrink", n>>30))
@@ -199,6 +214,16 @@ func (t *settingsTab) draft() (settings.Settings, error) {
 	} else {
 		errs = append(errs, fmt.Errorf("Data disk: %q is not a whole number of GiB", t.disk.Text))
 	}
+	if mib, err := settings.ParseLogSize(t.logSize.Text); err == nil {
+		s.ContainerLogMiB = mib
+	} else {
+		errs = append(errs, fmt.Errorf("Container log size: %w", err))
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(t.logFiles.Text)); err == nil {
+		s.ContainerLogFiles = n
+	} else {
+		errs = append(errs, fmt.Errorf("Container log files: %q is not a whole number", t.logFiles.Text))
+	}
 	s.Shares = slices.Clone(t.shares)
 	s.Activate = t.act.Checked
 	return s, errors.Join(errs...)
@@ -253,6 +278,7 @@ func (t *settingsTab) showErrors(err error) {
 // message names the CLI flags.
 func windowWording(msg string) string {
 	return strings.NewReplacer("--cpus ", "CPUs ", "--memory ", "Memory ", "--disk ", "Data disk ",
+		"--container-log-size ", "Container log size ", "--container-log-files ", "Container log files ",
 		"berth start --mount PATH[:ro]", "Settings › Shared folders › Add",
 		"berth start --unmount", "the Settings tab: remove").Replace(msg)
 }
@@ -275,6 +301,11 @@ func (t *settingsTab) pendingRestart(st control.Status) string {
 	}
 	if !slices.Equal(t.saved.Shares, st.Shares) {
 		what = append(what, "shared folders")
+	}
+	// A daemon that does not report the limit (0) is not taken for one
+	// without a limit.
+	if st.ContainerLogMiB != 0 && (t.saved.ContainerLogMiB != st.ContainerLogMiB || t.saved.ContainerLogFiles != st.ContainerLogFiles) {
+		what = append(what, "container log limit")
 	}
 	if len(what) == 0 {
 		return ""

@@ -14,6 +14,7 @@ func FuzzDecode(f *testing.F) {
 		`{"cpus":2,"memory_mib":2048,"disk_gib":64,"activate_context":true,"shares":[{"host_path":"/home/me","read_only":true}]}`,
 		`{"shares":[null,{"host_path":"\u0000"},{"host_path":"relative"},{"host_path":"/"}]}`,
 		"\xef\xbb\xbf{}", `{"cpus":2}{"cpus":3}`,
+		`{"container_log_mib": 0, "container_log_files": -1}`, `{"container_log_mib": 1024, "container_log_files": 100}`, `{"container_log_files": null}`,
 	} {
 		f.Add([]byte(s))
 	}

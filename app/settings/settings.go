@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/filesharing"
+	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/internal/atomicfile"
 	"github.com/berthvm/berth/internal/bytesize"
 	"github.com/berthvm/berth/internal/vhdx"
@@ -33,12 +34,19 @@ type Settings struct {
 	Activate  bool `json:"activate_context"` // make the `berth` docker context current on start
 	// Shares are the host folders the VM sees at their own paths.
 	Shares []filesharing.Share `json:"shares"`
+	// ContainerLogMiB and ContainerLogFiles are the engine's default limit
+	// on each container's log: at most that many files of that many MiB.
+	// There is no unlimited (0 is refused): an unbounded log fills the
+	// data disk.
+	ContainerLogMiB   int `json:"container_log_mib"`
+	ContainerLogFiles int `json:"container_log_files"`
 }
 
 // Equal reports whether two settings are the same.
 func (s Settings) Equal(o Settings) bool {
 	return s.CPUs == o.CPUs && s.MemoryMiB == o.MemoryMiB && s.DiskGiB == o.DiskGiB &&
-		s.Activate == o.Activate && slices.Equal(s.Shares, o.Shares)
+		s.Activate == o.Activate && slices.Equal(s.Shares, o.Shares) &&
+		s.ContainerLogMiB == o.ContainerLogMiB && s.ContainerLogFiles == o.ContainerLogFiles
 }
 
 // Host describes this computer, the one Berth runs on. Zero fields mean "unknown".
@@ -74,7 +82,8 @@ const (
 )
 
 // Default returns settings that leave the host comfortable: half its CPUs
-// (1..4) and 2 GiB of memory, or a quarter of host memory on small machines.
+// (1..4) and 2 GiB of memory, or a quarter of host memory on small machines;
+// container logs of at most 3 files of 10 MiB each.
 func Default(host Host) Settings {
 	cpus := 2
 	if host.CPUs > 0 {
@@ -85,7 +94,8 @@ func Default(host Host) Settings {
 		mem = max(min(mem, host.MemoryMiB/4), minMemoryMiB)
 	}
 	// Activate stays off: switching the user's docker context is their call.
-	return Settings{CPUs: cpus, MemoryMiB: mem, DiskGiB: defaultDisk, Shares: filesharing.Defaults(host.goos(), host.Home, host.Temp)}
+	return Settings{CPUs: cpus, MemoryMiB: mem, DiskGiB: defaultDisk, Shares: filesharing.Defaults(host.goos(), host.Home, host.Temp),
+		ContainerLogMiB: protocol.DefaultContainerLogMiB, ContainerLogFiles: protocol.DefaultContainerLogFiles}
 }
 
 // Validate checks s against the host's resources and, when current is not
@@ -122,6 +132,20 @@ func (s Settings) Validate(host Host, current *Settings) error {
 			current.DiskGiB, s.DiskGiB, current.DiskGiB))
 	}
 
+	// No unlimited: a container that logs without end would fill the disk.
+	unlimited := ""
+	if s.ContainerLogMiB <= 0 || s.ContainerLogFiles <= 0 {
+		unlimited = " (logs cannot be unlimited: one busy container would fill the data disk)"
+	}
+	if s.ContainerLogMiB < protocol.MinContainerLogMiB || s.ContainerLogMiB > protocol.MaxContainerLogMiB {
+		errs = append(errs, fmt.Errorf("--container-log-size %s: must be between %s and %s per file%s",
+			bytesize.MiB(s.ContainerLogMiB), bytesize.MiB(protocol.MinContainerLogMiB), bytesize.MiB(protocol.MaxContainerLogMiB), unlimited))
+	}
+	if s.ContainerLogFiles < protocol.MinContainerLogFiles || s.ContainerLogFiles > protocol.MaxContainerLogFiles {
+		errs = append(errs, fmt.Errorf("--container-log-files %d: must be between %d and %d%s",
+			s.ContainerLogFiles, protocol.MinContainerLogFiles, protocol.MaxContainerLogFiles, unlimited))
+	}
+
 	if err := filesharing.Validate(host.goos(), s.Shares); err != nil {
 		errs = append(errs, fmt.Errorf("%w (change shared folders with `berth start --mount PATH[:ro]` and `--unmount PATH`)", err))
 	}
@@ -136,8 +160,36 @@ func (s Settings) Validate(host Host, current *Settings) error {
 // ParseGiB parses a memory size as users type it: a number of GiB ("4",
 // "2.5", "4G", "4GiB") or of MiB ("512M", "512MiB"). It returns MiB.
 func ParseGiB(s string) (int, error) {
+	mib, ok := parseMiB(s, 1024)
+	if !ok {
+		return 0, fmt.Errorf("%q is not a memory size: give GiB like 4 or 2.5 (or 4G), or MiB like 512M", s)
+	}
+	if mib < 1 {
+		return 0, fmt.Errorf("%q is too small: give at least 1 GiB, like 1 or 1024M", s)
+	}
+	if mib > math.MaxInt32 {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return int(mib), nil
+}
+
+// ParseLogSize parses the size of a container log file as users type it:
+// a number of MiB ("10", "10M", "10MiB") or of GiB ("1G", "0.5GiB"). It
+// returns MiB; 0 and sizes out of bounds are for Validate to refuse.
+func ParseLogSize(s string) (int, error) {
+	mib, ok := parseMiB(s, 1)
+	if !ok {
+		return 0, fmt.Errorf("%q is not a log size: give MiB like 10 (or 10M), or GiB like 1G", s)
+	}
+	return int(min(mib, math.MaxInt32)), nil
+}
+
+// parseMiB reads a plain decimal with an optional unit (G, GB, GiB, M, MB,
+// MiB, any case), in MiB rounded to whole ones; a bare number is in units
+// of bare MiB. It reports whether s is such a size.
+func parseMiB(s string, bare float64) (float64, bool) {
 	in := strings.TrimSpace(s)
-	num, unit := in, 1024.0
+	num, unit := in, bare
 	lower := strings.ToLower(in)
 	for _, suf := range []struct {
 		s    string
@@ -150,20 +202,10 @@ func ParseGiB(s string) (int, error) {
 	}
 	// Only plain decimals: ParseFloat alone would also take "inf", "1e3", "0x10".
 	if num == "" || strings.Trim(num, "0123456789.") != "" || strings.Count(num, ".") > 1 || num == "." {
-		return 0, fmt.Errorf("%q is not a memory size: give GiB like 4 or 2.5 (or 4G), or MiB like 512M", s)
+		return 0, false
 	}
 	v, err := strconv.ParseFloat(num, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a memory size: %w", s, err)
-	}
-	mib := math.Round(v * unit)
-	if mib < 1 {
-		return 0, fmt.Errorf("%q is too small: give at least 1 GiB, like 1 or 1024M", s)
-	}
-	if mib > math.MaxInt32 {
-		return 0, fmt.Errorf("%q is too large", s)
-	}
-	return int(mib), nil
+	return math.Round(v * unit), err == nil
 }
 
 // roughGiB renders host-sized amounts rounded down to 0.1 GiB, so a limit

@@ -3,6 +3,7 @@ package settings
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/berthvm/berth/filesharing"
+	"github.com/berthvm/berth/internal/bytesize"
 	"github.com/berthvm/berth/internal/vhdx"
 )
 
@@ -22,12 +24,12 @@ func TestDefault(t *testing.T) {
 		host Host
 		want Settings
 	}{
-		{"unknown host", Host{}, Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64}},
-		{"1 CPU 2 GiB", Host{CPUs: 1, MemoryMiB: 2048}, Settings{CPUs: 1, MemoryMiB: 1024, DiskGiB: 64}},
-		{"4 CPUs 6 GiB", Host{CPUs: 4, MemoryMiB: 6144}, Settings{CPUs: 2, MemoryMiB: 1536, DiskGiB: 64}},
-		{"8 CPUs 16 GiB", Host{CPUs: 8, MemoryMiB: 16384}, Settings{CPUs: 4, MemoryMiB: 2048, DiskGiB: 64}},
-		{"64 CPUs 256 GiB", Host{CPUs: 64, MemoryMiB: 262144}, Settings{CPUs: 4, MemoryMiB: 2048, DiskGiB: 64}},
-		{"3 CPUs 1 GiB", Host{CPUs: 3, MemoryMiB: 1024}, Settings{CPUs: 1, MemoryMiB: 1024, DiskGiB: 64}},
+		{"unknown host", Host{}, Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}},
+		{"1 CPU 2 GiB", Host{CPUs: 1, MemoryMiB: 2048}, Settings{CPUs: 1, MemoryMiB: 1024, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}},
+		{"4 CPUs 6 GiB", Host{CPUs: 4, MemoryMiB: 6144}, Settings{CPUs: 2, MemoryMiB: 1536, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}},
+		{"8 CPUs 16 GiB", Host{CPUs: 8, MemoryMiB: 16384}, Settings{CPUs: 4, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}},
+		{"64 CPUs 256 GiB", Host{CPUs: 64, MemoryMiB: 262144}, Settings{CPUs: 4, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}},
+		{"3 CPUs 1 GiB", Host{CPUs: 3, MemoryMiB: 1024}, Settings{CPUs: 1, MemoryMiB: 1024, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}},
 	} {
 		if got := Default(tc.host); !got.Equal(tc.want) {
 			t.Errorf("%s: Default = %+v, want %+v", tc.name, got, tc.want)
@@ -63,7 +65,7 @@ func TestParseMeminfo(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	host := Host{CPUs: 8, MemoryMiB: 16384}
-	ok := Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64}
+	ok := Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}
 	cur := ok
 	for _, tc := range []struct {
 		name    string
@@ -73,33 +75,43 @@ func TestValidate(t *testing.T) {
 		want    string // "" means valid
 	}{
 		{"ok", ok, host, &cur, ""},
-		{"all CPUs", Settings{CPUs: 8, MemoryMiB: 2048, DiskGiB: 64}, host, nil, ""},
-		{"no CPUs", Settings{CPUs: 0, MemoryMiB: 2048, DiskGiB: 64}, host, nil,
+		{"all CPUs", Settings{CPUs: 8, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}, host, nil, ""},
+		{"no CPUs", Settings{CPUs: 0, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}, host, nil,
 			"--cpus 0: must be between 1 and 8 (this machine has 8 CPUs)"},
-		{"too many CPUs", Settings{CPUs: 9, MemoryMiB: 2048, DiskGiB: 64}, host, nil,
+		{"too many CPUs", Settings{CPUs: 9, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}, host, nil,
 			"--cpus 9: must be between 1 and 8 (this machine has 8 CPUs)"},
-		{"no CPUs, unknown host", Settings{CPUs: 0, MemoryMiB: 2048, DiskGiB: 64}, Host{}, nil,
+		{"no CPUs, unknown host", Settings{CPUs: 0, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}, Host{}, nil,
 			"--cpus 0: must be at least 1"},
-		{"little memory", Settings{CPUs: 2, MemoryMiB: 512, DiskGiB: 64}, host, nil,
+		{"little memory", Settings{CPUs: 2, MemoryMiB: 512, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}, host, nil,
 			"--memory 512 MiB: must be at least 1 GiB"},
-		{"most memory", Settings{CPUs: 2, MemoryMiB: 15360, DiskGiB: 64}, host, nil, ""},
-		{"too much memory", Settings{CPUs: 2, MemoryMiB: 15361, DiskGiB: 64}, host, nil,
+		{"most memory", Settings{CPUs: 2, MemoryMiB: 15360, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}, host, nil, ""},
+		{"too much memory", Settings{CPUs: 2, MemoryMiB: 15361, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}, host, nil,
 			"--memory 15361 MiB: must be at most 15 GiB (this machine has 16 GiB; about 1 GiB stays with the host)"},
-		{"too much memory, odd host", Settings{CPUs: 2, MemoryMiB: 16384}, Host{CPUs: 8, MemoryMiB: 15936}, nil,
+		{"too much memory, odd host", Settings{CPUs: 2, MemoryMiB: 16384, ContainerLogMiB: 10, ContainerLogFiles: 3}, Host{CPUs: 8, MemoryMiB: 15936}, nil,
 			"--memory 16 GiB: must be at most 14.5 GiB (this machine has 15.5 GiB; about 1 GiB stays with the host)\n--disk 0: must be between 8 and 2048 GiB"},
-		{"much memory, unknown host", Settings{CPUs: 2, MemoryMiB: 1 << 20, DiskGiB: 64}, Host{}, nil, ""},
-		{"tiny host", Settings{CPUs: 1, MemoryMiB: 1024, DiskGiB: 64}, Host{CPUs: 1, MemoryMiB: 1536}, nil,
+		{"much memory, unknown host", Settings{CPUs: 2, MemoryMiB: 1 << 20, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}, Host{}, nil, ""},
+		{"tiny host", Settings{CPUs: 1, MemoryMiB: 1024, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3}, Host{CPUs: 1, MemoryMiB: 1536}, nil,
 			"--memory 1 GiB: this machine has only 1.5 GiB; Berth needs 1 GiB plus about 1 GiB for the host"},
-		{"small disk", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 4}, host, nil,
+		{"small disk", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 4, ContainerLogMiB: 10, ContainerLogFiles: 3}, host, nil,
 			"--disk 4: must be between 8 and 2048 GiB"},
-		{"huge disk", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 4096}, host, nil,
+		{"huge disk", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 4096, ContainerLogMiB: 10, ContainerLogFiles: 3}, host, nil,
 			"--disk 4096: must be between 8 and 2048 GiB"},
-		{"shrink", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 32}, host, &cur,
+		{"shrink", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 32, ContainerLogMiB: 10, ContainerLogFiles: 3}, host, &cur,
 			"disk cannot shrink from 64 GiB to 32 GiB: images and volumes live there; choose 64 GiB or more (or `berth delete` to start afresh)"},
-		{"grow", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 128}, host, &cur, ""},
-		{"shrink without current", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 32}, host, nil, ""},
+		{"grow", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 128, ContainerLogMiB: 10, ContainerLogFiles: 3}, host, &cur, ""},
+		{"shrink without current", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 32, ContainerLogMiB: 10, ContainerLogFiles: 3}, host, nil, ""},
+		{"smallest logs", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 1, ContainerLogFiles: 1}, host, nil, ""},
+		{"largest logs", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 1024, ContainerLogFiles: 100}, host, nil, ""},
+		{"logs too large", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 1025, ContainerLogFiles: 101}, host, nil,
+			"--container-log-size 1025 MiB: must be between 1 MiB and 1 GiB per file\n--container-log-files 101: must be between 1 and 100"},
+		{"unlimited log size", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 0, ContainerLogFiles: 3}, host, nil,
+			"--container-log-size 0 MiB: must be between 1 MiB and 1 GiB per file (logs cannot be unlimited: one busy container would fill the data disk)"},
+		{"negative log files", Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: -1}, host, nil,
+			"--container-log-files -1: must be between 1 and 100 (logs cannot be unlimited: one busy container would fill the data disk)"},
 		{"everything wrong", Settings{}, host, nil,
-			"--cpus 0: must be between 1 and 8 (this machine has 8 CPUs)\n--memory 0 MiB: must be at least 1 GiB\n--disk 0: must be between 8 and 2048 GiB"},
+			"--cpus 0: must be between 1 and 8 (this machine has 8 CPUs)\n--memory 0 MiB: must be at least 1 GiB\n--disk 0: must be between 8 and 2048 GiB\n" +
+				"--container-log-size 0 MiB: must be between 1 MiB and 1 GiB per file (logs cannot be unlimited: one busy container would fill the data disk)\n" +
+				"--container-log-files 0: must be between 1 and 100 (logs cannot be unlimited: one busy container would fill the data disk)"},
 	} {
 		err := tc.s.Validate(tc.host, tc.current)
 		switch {
@@ -139,6 +151,30 @@ func TestParseGiB(t *testing.T) {
 		_, err := ParseGiB(in)
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("ParseGiB(%q) error = %v, want prefix %q", in, err, want)
+		}
+	}
+}
+
+func TestParseLogSize(t *testing.T) {
+	for in, want := range map[string]int{
+		"10": 10, "10M": 10, "10m": 10, "10MiB": 10, "10 MB": 10, " 1.5 ": 2, "1G": 1024, "1GiB": 1024, "0.5g": 512,
+		"0": 0, "2048": 2048, "99999999999G": math.MaxInt32,
+	} {
+		got, err := ParseLogSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseLogSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "off", "unlimited", "-1", "10K", "1e3", "inf", "M", "1.2.3"} {
+		_, err := ParseLogSize(in)
+		if want := fmt.Sprintf("%q is not a log size: give MiB like 10 (or 10M), or GiB like 1G", in); err == nil || err.Error() != want {
+			t.Errorf("ParseLogSize(%q) error = %v, want %q", in, err, want)
+		}
+	}
+	// What Validate shows is what the flag takes back.
+	for _, mib := range []int{1, 10, 1000, 1024, 1536} {
+		if got, err := ParseLogSize(bytesize.MiB(mib)); err != nil || got != mib {
+			t.Errorf("ParseLogSize(%q) = %d, %v; want %d", bytesize.MiB(mib), got, err, mib)
 		}
 	}
 }
@@ -278,7 +314,7 @@ func TestEnsureForeignOwner(t *testing.T) {
 func TestValidateShares(t *testing.T) {
 	host := Host{CPUs: 8, MemoryMiB: 16384, GOOS: "linux"}
 	dir := t.TempDir()
-	s := Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64, Shares: []filesharing.Share{{HostPath: dir}}}
+	s := Settings{CPUs: 2, MemoryMiB: 2048, DiskGiB: 64, ContainerLogMiB: 10, ContainerLogFiles: 3, Shares: []filesharing.Share{{HostPath: dir}}}
 	if err := s.Validate(host, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +344,7 @@ func TestLoadSave(t *testing.T) {
 		t.Fatalf("Load without a file = %+v, %v; want defaults", s, err)
 	}
 
-	want := Settings{CPUs: 3, MemoryMiB: 5120, DiskGiB: 100, Activate: true, Shares: []filesharing.Share{{HostPath: "/srv/x y", ReadOnly: true}}}
+	want := Settings{CPUs: 3, MemoryMiB: 5120, DiskGiB: 100, Activate: true, ContainerLogMiB: 50, ContainerLogFiles: 7, Shares: []filesharing.Share{{HostPath: "/srv/x y", ReadOnly: true}}}
 	for range 2 { // the second Save replaces an existing file
 		if err := Save(p, want); err != nil {
 			t.Fatal(err)
@@ -334,7 +370,8 @@ func TestLoadSave(t *testing.T) {
 		t.Errorf("settings file: %v %v, want mode 0600", fi.Mode(), err)
 	}
 	b, _ := os.ReadFile(p.File())
-	if !strings.Contains(string(b), `"memory_mib": 5120`) || !strings.Contains(string(b), `"activate_context": true`) {
+	if !strings.Contains(string(b), `"memory_mib": 5120`) || !strings.Contains(string(b), `"activate_context": true`) ||
+		!strings.Contains(string(b), `"container_log_mib": 50`) || !strings.Contains(string(b), `"container_log_files": 7`) {
 		t.Errorf("settings file content:\n%s", b)
 	}
 }
@@ -353,6 +390,20 @@ func TestLoadPartialFile(t *testing.T) {
 	want.CPUs = 6
 	if s, err := Load(p, host); err != nil || !s.Equal(want) {
 		t.Errorf("Load = %+v, %v; want %+v", s, err, want)
+	}
+
+	// A whole file of the Berth before container log limits gets the
+	// limit that Berth's engine had (10 MiB x 3), which validates.
+	old := `{"cpus": 2, "memory_mib": 3072, "disk_gib": 80, "activate_context": false, "shares": []}`
+	if err := os.WriteFile(p.File(), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(p, host)
+	if err != nil || s.ContainerLogMiB != 10 || s.ContainerLogFiles != 3 || s.DiskGiB != 80 {
+		t.Errorf("Load of an older file = %+v, %v; want 10 MiB x 3 logs", s, err)
+	}
+	if err := s.Validate(host, nil); err != nil {
+		t.Errorf("an older file's settings are invalid: %v", err)
 	}
 }
 

@@ -43,7 +43,11 @@ func ContainerdCommand() *exec.Cmd {
 // mtu is eth0's: containers on the default bridge get it too, so that their
 // TCP connections to the host (published ports, docker cp) carry segments
 // as large as the link does instead of 1500-byte ones.
-func DockerdCommand(tcpAddr string, hostGateway netip.Addr, mtu int) *exec.Cmd {
+// logMiB and logFiles are the default limit on each container's log
+// (json-file and local drivers keep at most logFiles files of logMiB MiB),
+// so that no log fills the data disk; the engine applies it to containers
+// it creates, a container keeps the limit it was created with.
+func DockerdCommand(tcpAddr string, hostGateway netip.Addr, mtu, logMiB, logFiles int) *exec.Cmd {
 	return exec.Command("dockerd",
 		"--containerd="+ContainerdSocket,
 		"-H", "unix://"+DockerSocket,
@@ -51,8 +55,8 @@ func DockerdCommand(tcpAddr string, hostGateway netip.Addr, mtu int) *exec.Cmd {
 		"--tls=false",
 		"--host-gateway-ip="+hostGateway.String(),
 		"--mtu="+strconv.Itoa(mtu),
-		// Keep container logs from filling the data disk.
-		"--log-opt", "max-size=10m", "--log-opt", "max-file=3",
+		"--log-opt", "max-size="+strconv.Itoa(logMiB)+"m",
+		"--log-opt", "max-file="+strconv.Itoa(logFiles),
 	)
 }
 

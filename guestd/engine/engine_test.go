@@ -83,8 +83,9 @@ func TestPreloadReportsStreamedError(t *testing.T) {
 }
 
 func TestDockerdCommandListensOnBothSockets(t *testing.T) {
-	args := strings.Join(DockerdCommand("192.168.127.2:2375", netip.MustParseAddr("192.168.127.254"), 65520).Args, " ")
-	for _, want := range []string{"-H unix:///var/run/docker.sock", "-H tcp://192.168.127.2:2375", "--tls=false", "--containerd=/run/containerd/containerd.sock", "--host-gateway-ip=192.168.127.254", "--mtu=65520"} {
+	args := strings.Join(DockerdCommand("192.168.127.2:2375", netip.MustParseAddr("192.168.127.254"), 65520, 25, 7).Args, " ")
+	for _, want := range []string{"-H unix:///var/run/docker.sock", "-H tcp://192.168.127.2:2375", "--tls=false", "--containerd=/run/containerd/containerd.sock", "--host-gateway-ip=192.168.127.254", "--mtu=65520",
+		"--log-opt max-size=25m", "--log-opt max-file=7"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("dockerd args %q lack %q", args, want)
 		}

@@ -61,7 +61,25 @@ type Options struct {
 	// mounts or starts anything, and the host's precise step follows once
 	// the guest API answers.
 	HostTime int64
+
+	// ContainerLogMiB and ContainerLogFiles are the engine's default limit
+	// on each container's log (dockerd's --log-opt max-size and max-file):
+	// at most that many files of that many MiB. There is no unlimited: a
+	// log that grows without bound fills the data disk.
+	ContainerLogMiB   int
+	ContainerLogFiles int
 }
+
+// The container log limit's default and bounds: the host's settings
+// check against the same ones.
+const (
+	DefaultContainerLogMiB   = 10
+	DefaultContainerLogFiles = 3
+	MinContainerLogMiB       = 1
+	MaxContainerLogMiB       = 1024
+	MinContainerLogFiles     = 1
+	MaxContainerLogFiles     = 100
+)
 
 // SCSILUN prefixes a disk ID that names a SCSI disk by its LUN: Hyper-V's
 // synthetic disks carry no serial the host sets, but the host picks the
@@ -129,6 +147,9 @@ func DefaultOptions() Options {
 		SystemDisk:  SystemDiskSerial,
 		DataDisk:    DataDiskSerial,
 		LogLevel:    "info",
+
+		ContainerLogMiB:   DefaultContainerLogMiB,
+		ContainerLogFiles: DefaultContainerLogFiles,
 	}
 }
 
@@ -196,6 +217,11 @@ var options = []option{
 		func(c, d *Options) []string { return unless(c.LogLevel == d.LogLevel, c.LogLevel) }},
 	{"rosetta", func(c *Options, v string) error { c.Rosetta = v; return nil },
 		func(c, _ *Options) []string { return unless(c.Rosetta == "", c.Rosetta) }},
+	// MIB,FILES: the engine's limit on each container's log.
+	{"container_logs", parseContainerLogs, func(c, d *Options) []string {
+		return unless(c.ContainerLogMiB == d.ContainerLogMiB && c.ContainerLogFiles == d.ContainerLogFiles,
+			strconv.Itoa(c.ContainerLogMiB)+","+strconv.Itoa(c.ContainerLogFiles))
+	}},
 	{"time", parseTime, func(c, _ *Options) []string {
 		return unless(c.HostTime == 0, strconv.FormatInt(c.HostTime, 10))
 	}},
@@ -271,6 +297,17 @@ func parseTime(c *Options, v string) error {
 	return nil
 }
 
+func parseContainerLogs(c *Options, v string) error {
+	size, files, ok := strings.Cut(v, ",")
+	mib, err1 := strconv.Atoi(size)
+	n, err2 := strconv.Atoi(files)
+	if !ok || err1 != nil || err2 != nil {
+		return errors.New("want MIB,FILES, e.g. 10,3")
+	}
+	c.ContainerLogMiB, c.ContainerLogFiles = mib, n
+	return nil
+}
+
 func parseShareOption(c *Options, v string) error {
 	sh, err := parseShare(v)
 	if err != nil {
@@ -328,6 +365,11 @@ func (c Options) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("berth.log %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.ContainerLogMiB < MinContainerLogMiB || c.ContainerLogMiB > MaxContainerLogMiB ||
+		c.ContainerLogFiles < MinContainerLogFiles || c.ContainerLogFiles > MaxContainerLogFiles {
+		return fmt.Errorf("berth.container_logs %d,%d: want %d..%d MiB per file and %d..%d files",
+			c.ContainerLogMiB, c.ContainerLogFiles, MinContainerLogMiB, MaxContainerLogMiB, MinContainerLogFiles, MaxContainerLogFiles)
 	}
 	tags, paths := map[string]bool{}, map[string]bool{}
 	for _, sh := range c.Shares {

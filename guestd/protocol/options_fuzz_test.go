@@ -16,6 +16,7 @@ func FuzzParseOptions(f *testing.F) {
 		"berth.share=berth0,rw,/home/me/My%20Projects berth.share=berth1,ro,/mnt/host/c/Users/me berth.share_vsock=berth1:1101",
 		"berth.system_disk=scsi-lun:1 berth.data_disk=scsi-lun:2 berth.vsock_options=1024 berth.rosetta=rosetta",
 		"berth.host_gateway=10.0.2.254 berth.time=1800000000",
+		"berth.container_logs=1024,100", "berth.container_logs=+010,03 berth.container_logs=10,3", "berth.container_logs=0,0",
 		"berth.share=s0,rw,/a%ZZ berth.dns= berth.mtu=-1",
 	} {
 		f.Add(s)

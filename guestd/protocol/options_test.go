@@ -18,11 +18,12 @@ func TestParseDefaults(t *testing.T) {
 }
 
 func TestParseOverrides(t *testing.T) {
-	c, err := ParseOptions("console=hvc0 berth.ip=10.0.2.15/24 berth.gw=10.0.2.2 berth.dns=1.1.1.1,9.9.9.9 berth.mtu=4000 berth.debug=shell berth.log=debug berth.vsock_nic=1024")
+	c, err := ParseOptions("console=hvc0 berth.ip=10.0.2.15/24 berth.gw=10.0.2.2 berth.dns=1.1.1.1,9.9.9.9 berth.mtu=4000 berth.debug=shell berth.log=debug berth.vsock_nic=1024 berth.container_logs=20,5")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := DefaultOptions()
+	want.ContainerLogMiB, want.ContainerLogFiles = 20, 5
 	want.Address = netip.MustParsePrefix("10.0.2.15/24")
 	want.Gateway = netip.MustParseAddr("10.0.2.2")
 	want.DNS = []netip.Addr{netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("9.9.9.9")}
@@ -62,6 +63,13 @@ func TestParseErrors(t *testing.T) {
 		"berth.share=s0,rw,/a berth.share=s0,rw,/b":   "used twice",
 		"berth.time=0":                                "after 1970",
 		"berth.time=yesterday":                        "berth.time=yesterday",
+		"berth.container_logs=10":                     "want MIB,FILES",
+		"berth.container_logs=10m,3":                  "want MIB,FILES",
+		"berth.container_logs=0,3":                    "berth.container_logs 0,3: want 1..1024 MiB per file and 1..100 files",
+		"berth.container_logs=1025,3":                 "want 1..1024 MiB",
+		"berth.container_logs=10,0":                   "and 1..100 files",
+		"berth.container_logs=10,101":                 "and 1..100 files",
+		"berth.container_logs=-1,-1":                  "berth.container_logs -1,-1",
 	} {
 		_, err := ParseOptions(cmdline)
 		if err == nil || !strings.Contains(err.Error(), wantErr) {
@@ -74,6 +82,12 @@ func TestKernelArgsRoundTrip(t *testing.T) {
 	if args := DefaultOptions().KernelArgs(); len(args) != 0 {
 		t.Fatalf("defaults render as %q, want nothing", args)
 	}
+	// Either half of the log limit differing from its default renders both.
+	logs := DefaultOptions()
+	logs.ContainerLogFiles = 5
+	if args := logs.KernelArgs(); !reflect.DeepEqual(args, []string{"berth.container_logs=10,5"}) {
+		t.Fatalf("a log limit of 10 MiB x 5 renders as %q", args)
+	}
 	c := DefaultOptions()
 	c.MTU = 9000
 	c.HostGateway = netip.MustParseAddr("10.0.2.254")
@@ -83,6 +97,7 @@ func TestKernelArgsRoundTrip(t *testing.T) {
 	c.VsockLog = 1026
 	c.Rosetta = "rosetta"
 	c.HostTime = 1796094000
+	c.ContainerLogMiB, c.ContainerLogFiles = 1024, 100
 	c.DNS = []netip.Addr{netip.MustParseAddr("192.168.127.1"), netip.MustParseAddr("8.8.8.8")}
 	c.Shares = []Share{
 		{Tag: "berth0", Path: "/home/me/My Projects/ünïcode \"q\",x=1%"},
