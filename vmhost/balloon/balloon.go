@@ -50,21 +50,25 @@ type Policy struct {
 	MaxMissed int
 }
 
-// DefaultPolicy is the policy for a guest of maxBytes: at least 1 GiB
+// DefaultPolicy is the policy for a guest of maxBytes: at least 512 MiB
 // (or maxBytes, when smaller) stays, 256 MiB or 25 % above the used
 // memory; shrinking starts after 30 s of calm at a 5 s sample, by
 // 256 MiB a sample, when at least 128 MiB would be given back.
 func DefaultPolicy(maxBytes uint64) Policy {
 	return Policy{
-		Max: maxBytes, Floor: min(1<<30, maxBytes),
+		Max: maxBytes, Floor: min(512*mib, maxBytes),
 		MinHeadroom: 256 * mib, HeadroomPercent: 25,
 		CalmSamples: 6, Step: 256 * mib, Hysteresis: 128 * mib,
 		MaxPressure: 0.5, MaxMissed: 2,
 	}
 }
 
-// Interval is how often Run samples the guest.
-const Interval = 5 * time.Second
+// Interval is how often Run samples the guest; SampleTimeout is how long
+// it waits for an answer (guestd's stats take 200 ms to sample the CPU).
+const (
+	Interval      = 5 * time.Second
+	SampleTimeout = 3 * time.Second
+)
 
 // Controller holds the balloon's target between samples.
 type Controller struct {
@@ -167,7 +171,7 @@ func Run(ctx context.Context, c *Controller, interval time.Duration, sample func
 			return
 		case <-t.C:
 		}
-		sctx, cancel := context.WithTimeout(ctx, interval)
+		sctx, cancel := context.WithTimeout(ctx, SampleTimeout)
 		s, err := sample(sctx)
 		cancel()
 		target := c.Target()

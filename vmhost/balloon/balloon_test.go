@@ -246,7 +246,7 @@ func TestRun(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	waitFor("shrinks to the floor after a refusal", func(s []uint64) bool { return len(s) > 0 && s[len(s)-1] == gib })
+	waitFor("shrinks to the floor after a refusal", func(s []uint64) bool { return len(s) > 0 && s[len(s)-1] == 512*mib })
 	mu.Lock()
 	answer = false
 	mu.Unlock()
