@@ -73,10 +73,12 @@ var vsockNICModules = []string{"tun", "hv_sock", "nf_tables"}
 
 // hypervModules are the VMBus drivers a Hyper-V guest needs beyond its
 // disks' (hv_storvsc, in the initrd): Hyper-V sockets, and the integration
-// services (hv_utils: time sync, heartbeat, shutdown). Without udev nothing
-// loads a VMBus driver by its device's alias, so they are loaded by name.
-// The guest has no Hyper-V NIC, display or keyboard, and fixed memory.
-var hypervModules = []string{"hv_sock", "hv_utils"}
+// services (hv_utils: time sync, heartbeat, shutdown), and Dynamic
+// Memory's balloon (hv_balloon: without it the host can neither take
+// memory back nor add it). Without udev nothing loads a VMBus driver by
+// its device's alias, so they are loaded by name. The guest has no
+// Hyper-V NIC, display or keyboard.
+var hypervModules = []string{"hv_sock", "hv_utils", "hv_balloon"}
 
 // poweroffArg makes guestd, run as the kernel's poweroff_cmd, ask init
 // (guestd) to shut down cleanly.

@@ -9,6 +9,7 @@ import "context"
 //   - Resumer: resumes a machine paused on a full host disk (libvirt).
 //   - GuestFiler: boots from guest files of its own (hyperv).
 //   - DiskFormatter: takes a disk format of its own (hyperv).
+//   - Ballooner: its guest's memory is sized by the daemon (vz).
 //
 // Each backend asserts, in one var block beside its Backend type, every
 // interface it implements.
@@ -42,4 +43,15 @@ type GuestFiler interface {
 // own (Hyper-V: VHDX); the others take RawDisk.
 type DiskFormatter interface {
 	DiskFile() DiskFile
+}
+
+// Ballooner is a backend whose hypervisor gives a guest's unused memory
+// back only when told how much to leave it (vz: the traditional virtio
+// balloon, nothing else): the daemon sets the target from the guest's use
+// (vmhost/balloon). libvirt's guests report free pages themselves and
+// Hyper-V's Dynamic Memory sizes its guests by itself: neither is one.
+type Ballooner interface {
+	// SetMemoryTarget asks the running machine's balloon to leave the
+	// guest bytes of memory, at most its configured memory.
+	SetMemoryTarget(ctx context.Context, name string, bytes uint64) error
 }

@@ -30,6 +30,7 @@ type fakeGuest struct {
 	state     protocol.State
 	shutdowns int
 	stall     *protocol.DiskStall // reported in the health
+	stats     protocol.Stats      // the answer to StatsPath
 	// engine, when set, is the socket of the engine port.
 	engine string
 }
@@ -47,6 +48,12 @@ func startFakeGuest(t *testing.T, vm *bootOnlyBackend, state protocol.State) *fa
 		h := protocol.Health{State: g.state, Boot: []protocol.Step{{Name: "engine", At: 1}}, DiskStall: g.stall}
 		g.mu.Unlock()
 		protocol.WriteJSON(w, http.StatusOK, h)
+	})
+	mux.HandleFunc("GET "+protocol.StatsPath, func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		st := g.stats
+		g.mu.Unlock()
+		protocol.WriteJSON(w, http.StatusOK, st)
 	})
 	mux.HandleFunc("POST "+protocol.ShutdownPath, func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()

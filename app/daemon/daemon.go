@@ -60,6 +60,9 @@ type Daemon struct {
 	// dialGuest, when set, replaces the virtual network's way to the
 	// guest: tests run the daemon against a fake guest API without a VM.
 	dialGuest func(ctx context.Context, port int) (net.Conn, error)
+	// balloonEvery, when set, replaces how often the balloon samples the
+	// guest (balloon.Interval).
+	balloonEvery time.Duration
 }
 
 // session is what one start brings up and one stop tears down.

@@ -128,8 +128,27 @@ type Stats struct {
 	CPUs       int     `json:"cpus"`
 	CPUPercent float64 `json:"cpu_percent"` // of all CPUs, over the sample interval
 	Load1      float64 `json:"load1"`
-	Memory     Usage   `json:"memory"`
-	DataDisk   Usage   `json:"data_disk"`
+	// Memory.Used is what the guest cannot give up at once: MemTotal less
+	// MemAvailable (free memory plus the page cache and slab the kernel
+	// can drop).
+	Memory   Usage `json:"memory"`
+	DataDisk Usage `json:"data_disk"`
+	// MemoryDetail is what the host's balloon controller sizes the guest
+	// by; a guestd that predates it leaves it nil.
+	MemoryDetail *MemoryDetail `json:"memory_detail,omitempty"`
+}
+
+// MemoryDetail is the guest's memory beyond Stats.Memory, in bytes.
+type MemoryDetail struct {
+	Available uint64 `json:"available"` // MemAvailable
+	// Cache is the page cache less shared memory (tmpfs, which cannot be
+	// dropped): what a reclaim can give back.
+	Cache uint64 `json:"cache"`
+	// Pressure is the memory pressure stall's "some" avg10, in percent
+	// (/proc/pressure/memory); HasPressure is false on a kernel without
+	// PSI.
+	Pressure    float64 `json:"pressure"`
+	HasPressure bool    `json:"has_pressure"`
 }
 
 // Usage is a total and how much of it is used, in bytes.

@@ -9,7 +9,6 @@
 package reclaim
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -142,7 +140,7 @@ func (m *Memory) Sample() (MemSample, error) {
 		s.CPUBusy = 1 // no interval yet: not idle
 	}
 	m.busy, m.total = busy, total
-	if s.Pressure, err = pressure(filepath.Join(m.Proc, "pressure", "memory")); err != nil {
+	if s.Pressure, err = stats.Pressure(filepath.Join(m.Proc, "pressure", "memory")); err != nil {
 		return s, err
 	}
 	mem, err := stats.Meminfo(filepath.Join(m.Proc, "meminfo"))
@@ -163,28 +161,6 @@ func (m *Memory) reclaim(n uint64) error {
 		return fmt.Errorf("memory.reclaim %d bytes: %w", n, err)
 	}
 	return nil
-}
-
-// pressure reads the "some" line's avg10 from a PSI file.
-func pressure(path string) (float64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, fmt.Errorf("memory pressure: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 || fields[0] != "some" {
-			continue
-		}
-		v, ok := strings.CutPrefix(fields[1], "avg10=")
-		if !ok {
-			break
-		}
-		return strconv.ParseFloat(v, 64)
-	}
-	return 0, fmt.Errorf("memory pressure: no some avg10 in %s", path)
 }
 
 // EnableMGLRU turns on the multi-generational LRU where the kernel has it

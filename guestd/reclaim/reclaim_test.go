@@ -124,18 +124,6 @@ func TestMemoryRunDropsOnlyWhenIdle(t *testing.T) {
 	}
 }
 
-func TestPressureRefusesWhatItCannotRead(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "memory")
-	os.WriteFile(p, []byte("full avg10=3.00\n"), 0o644)
-	if _, err := pressure(p); err == nil {
-		t.Fatal("no some line: no error")
-	}
-	if _, err := pressure(filepath.Join(dir, "none")); err == nil {
-		t.Fatal("no file: no error")
-	}
-}
-
 func TestEnableMGLRU(t *testing.T) {
 	sys := t.TempDir()
 	if err := EnableMGLRU(sys); err != nil {

@@ -41,9 +41,14 @@ func (r Reader) Read() (protocol.Stats, error) {
 			s.Load1, _ = strconv.ParseFloat(f[0], 64)
 		}
 	}
-	if s.Memory, err = memory(filepath.Join(r.Proc, "meminfo")); err != nil {
+	var detail protocol.MemoryDetail
+	if s.Memory, detail, err = memory(filepath.Join(r.Proc, "meminfo")); err != nil {
 		return s, err
 	}
+	if p, err := Pressure(filepath.Join(r.Proc, "pressure", "memory")); err == nil {
+		detail.Pressure, detail.HasPressure = p, true
+	}
+	s.MemoryDetail = &detail
 	if r.DataDisk != "" {
 		if s.DataDisk, err = DiskUsage(r.DataDisk); err != nil {
 			return s, err
@@ -94,16 +99,20 @@ func CPUTimes(path string) (busy, total uint64, cpus int, err error) {
 	return busy, total, cpus, sc.Err()
 }
 
-func memory(path string) (protocol.Usage, error) {
+func memory(path string) (protocol.Usage, protocol.MemoryDetail, error) {
 	kv, err := Meminfo(path)
 	if err != nil {
-		return protocol.Usage{}, err
+		return protocol.Usage{}, protocol.MemoryDetail{}, err
 	}
 	total, avail := kv["MemTotal"], kv["MemAvailable"]
 	if total == 0 {
-		return protocol.Usage{}, fmt.Errorf("memory stats: no MemTotal in %s", path)
+		return protocol.Usage{}, protocol.MemoryDetail{}, fmt.Errorf("memory stats: no MemTotal in %s", path)
 	}
-	return protocol.Usage{Total: total, Used: total - min(avail, total)}, nil
+	avail = min(avail, total)
+	// Cached counts tmpfs (Shmem), which no reclaim drops.
+	cache := kv["Cached"] + kv["Buffers"]
+	cache -= min(kv["Shmem"], cache)
+	return protocol.Usage{Total: total, Used: total - avail}, protocol.MemoryDetail{Available: avail, Cache: cache}, nil
 }
 
 // Meminfo reads /proc/meminfo (path) into bytes by field name.
@@ -124,4 +133,28 @@ func Meminfo(path string) (map[string]uint64, error) {
 		}
 	}
 	return kv, nil
+}
+
+// Pressure reads the "some" line's avg10 from a PSI file
+// (/proc/pressure/memory): the share of the last 10 s, in percent, in
+// which a task waited for memory.
+func Pressure(path string) (float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("memory pressure: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 || fields[0] != "some" {
+			continue
+		}
+		v, ok := strings.CutPrefix(fields[1], "avg10=")
+		if !ok {
+			break
+		}
+		return strconv.ParseFloat(v, 64)
+	}
+	return 0, fmt.Errorf("memory pressure: no some avg10 in %s", path)
 }

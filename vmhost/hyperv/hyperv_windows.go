@@ -146,12 +146,13 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 	if err != nil {
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
-	b.log.Info("Hyper-V VM started", "vm", spec.Name, "id", vm.Name, "cpus", p.CPUs, "memory", p.MemoryMiB, "shares", len(p.Shares))
+	b.log.Info("Hyper-V VM started", "vm", spec.Name, "id", vm.Name, "cpus", p.CPUs, "memory", p.Memory.Maximum, "memory_min", p.Memory.Minimum, "shares", len(p.Shares))
 	return nil
 }
 
 // define creates the Generation 2 VM: no Secure Boot (the guest's EFI
-// program is not signed by Microsoft), fixed memory, the disks on SCSI.
+// program is not signed by Microsoft), Dynamic Memory (plan.go), the disks
+// on SCSI.
 func (b *Backend) define(p plan) error {
 	ss, err := hypervctl.NewSystemSettingsBuilder().
 		PrepareSystemSettings(p.Name, func(s *hypervctl.SystemSettings) {
@@ -162,10 +163,11 @@ func (b *Backend) define(p plan) error {
 			ps.VirtualQuantity = p.CPUs
 		}).
 		PrepareMemorySettings(func(ms *hypervctl.MemorySettings) {
-			ms.DynamicMemoryEnabled = false
-			ms.VirtualQuantity = p.MemoryMiB
-			ms.Limit = p.MemoryMiB
-			ms.Reservation = p.MemoryMiB
+			ms.DynamicMemoryEnabled = p.Memory.Dynamic
+			ms.VirtualQuantity = p.Memory.Startup
+			ms.Limit = p.Memory.Maximum
+			ms.Reservation = p.Memory.Minimum
+			ms.TargetMemoryBuffer = p.Memory.Buffer
 		}).
 		Build()
 	if err != nil {

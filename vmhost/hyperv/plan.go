@@ -73,9 +73,9 @@ func Services() []uint32 {
 
 // plan is the machine as Hyper-V will be asked to build it.
 type plan struct {
-	Name      string
-	CPUs      uint64
-	MemoryMiB uint64
+	Name   string
+	CPUs   uint64
+	Memory memory
 	// Disks go on SCSI controller 0 in this order (LUN 0, 1, 2): the EFI
 	// boot disk first, as firmware boots the first disk it finds; the
 	// boot disk's command line names LUN 1 as the system disk. Hyper-V
@@ -125,10 +125,12 @@ func newPlan(spec vmhost.Spec) (plan, error) {
 		}
 	}
 	userBoot, userSystem := userDisks(spec.DataDisk)
-	// Hyper-V assigns memory in 2 MiB steps.
-	mem := (uint64(spec.MemoryMiB) + 1) &^ 1
+	mem := dynamicMemory(uint64(spec.MemoryMiB))
+	if err := mem.valid(); err != nil {
+		return plan{}, fmt.Errorf("machine %s: %w", spec.Name, err)
+	}
 	p := plan{
-		Name: spec.Name, CPUs: uint64(spec.CPUs), MemoryMiB: mem,
+		Name: spec.Name, CPUs: uint64(spec.CPUs), Memory: mem,
 		ConsolePipe: `\\.\pipe\berth-` + spec.Name + `-com1`, SerialLog: spec.SerialLog,
 		Disks:    []string{userBoot, userSystem, spec.DataDisk},
 		Copies:   []copyPair{{boot, userBoot}, {system, userSystem}},
@@ -141,4 +143,56 @@ func newPlan(spec vmhost.Spec) (plan, error) {
 		p.Shares = append(p.Shares, share{Share: sh, Port: guestFacts.SharePort(i)})
 	}
 	return p, nil
+}
+
+// memory is the VM's Msvm_MemorySettingData, in MiB: Dynamic Memory, so
+// that Hyper-V takes back what the guest does not use (through the
+// guest's hv_balloon) and gives it again when the guest's demand plus
+// Buffer grows.
+type memory struct {
+	Dynamic bool
+	Startup uint64 // VirtualQuantity: what the guest boots with
+	Minimum uint64 // Reservation
+	Maximum uint64 // Limit
+	Buffer  uint32 // TargetMemoryBuffer: percent above the demand
+}
+
+// Dynamic Memory's rules, from Microsoft's Set-VMMemory reference
+// (learn.microsoft.com/powershell/module/hyper-v/set-vmmemory): Buffer
+// between 5 and 2000 percent; minimum <= startup <= maximum; sizes in
+// multiples of 2 MiB, as Hyper-V Manager and the cmdlets round them. A VM
+// that runs Hyper-V itself (nested virtualization, never turned on here)
+// must not use Dynamic Memory.
+const (
+	minBufferPercent, maxBufferPercent = 5, 2000
+	bufferPercent                      = 25
+	minFloorMiB                        = 512
+)
+
+// dynamicMemory lays out the memory of a VM configured with mib: it boots
+// with all of it (the engine starts faster than Hyper-V would add memory),
+// may grow to no more, and gives back down to a quarter of it, at least
+// 512 MiB, the smallest the guest runs the engine in.
+func dynamicMemory(mib uint64) memory {
+	up2 := func(n uint64) uint64 { return (n + 1) &^ 1 }
+	total := up2(mib)
+	return memory{
+		Dynamic: true,
+		Startup: total, Maximum: total,
+		Minimum: min(total, up2(max(minFloorMiB, total/4))),
+		Buffer:  bufferPercent,
+	}
+}
+
+// valid says whether m keeps Dynamic Memory's rules.
+func (m memory) valid() error {
+	switch {
+	case m.Startup%2 != 0 || m.Minimum%2 != 0 || m.Maximum%2 != 0:
+		return fmt.Errorf("memory %+v: sizes must be multiples of 2 MiB", m)
+	case m.Minimum > m.Startup || m.Startup > m.Maximum:
+		return fmt.Errorf("memory %+v: minimum <= startup <= maximum", m)
+	case m.Dynamic && (m.Buffer < minBufferPercent || m.Buffer > maxBufferPercent):
+		return fmt.Errorf("memory %+v: buffer must be 5 to 2000 percent", m)
+	}
+	return nil
 }

@@ -52,7 +52,7 @@ func TestPlanTranslatesTheSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := plan{
-		Name: "berth", CPUs: 2, MemoryMiB: 3002,
+		Name: "berth", CPUs: 2, Memory: memory{Dynamic: true, Startup: 3002, Minimum: 750, Maximum: 3002, Buffer: 25},
 		ConsolePipe: `\\.\pipe\berth-berth-com1`, SerialLog: spec.SerialLog,
 		// The user's copies of the installed disks, never the installed
 		// files themselves (disks.go).
@@ -208,5 +208,36 @@ func TestBootCmdlineMatchesTheImageBuild(t *testing.T) {
 	}
 	if !strings.Contains(string(mk), "\nHYPERV_CMDLINE := "+BootCmdline+"\n") {
 		t.Fatalf("the Makefile's HYPERV_CMDLINE is not %q", BootCmdline)
+	}
+}
+
+func TestDynamicMemory(t *testing.T) {
+	for _, tc := range []struct {
+		mib  uint64
+		want memory
+	}{
+		{1024, memory{Dynamic: true, Startup: 1024, Minimum: 512, Maximum: 1024, Buffer: 25}},
+		{8192, memory{Dynamic: true, Startup: 8192, Minimum: 2048, Maximum: 8192, Buffer: 25}},
+		{3001, memory{Dynamic: true, Startup: 3002, Minimum: 750, Maximum: 3002, Buffer: 25}},
+		{257, memory{Dynamic: true, Startup: 258, Minimum: 258, Maximum: 258, Buffer: 25}},
+	} {
+		got := dynamicMemory(tc.mib)
+		if got != tc.want {
+			t.Errorf("dynamicMemory(%d) = %+v, want %+v", tc.mib, got, tc.want)
+		}
+		if err := got.valid(); err != nil {
+			t.Errorf("dynamicMemory(%d): %v", tc.mib, err)
+		}
+	}
+	for _, bad := range []memory{
+		{Dynamic: true, Startup: 1025, Minimum: 512, Maximum: 2048, Buffer: 25},
+		{Dynamic: true, Startup: 1024, Minimum: 2048, Maximum: 2048, Buffer: 25},
+		{Dynamic: true, Startup: 4096, Minimum: 512, Maximum: 2048, Buffer: 25},
+		{Dynamic: true, Startup: 1024, Minimum: 512, Maximum: 2048, Buffer: 4},
+		{Dynamic: true, Startup: 1024, Minimum: 512, Maximum: 2048, Buffer: 2001},
+	} {
+		if bad.valid() == nil {
+			t.Errorf("%+v passes Dynamic Memory's rules", bad)
+		}
 	}
 }

@@ -36,6 +36,9 @@ type plan struct {
 	Shares                  []vmhost.Share
 	SerialLog               string
 	Rosetta                 bool
+	// Balloon adds the traditional virtio balloon, the framework's only
+	// way to take memory back from a guest (balloon.go).
+	Balloon bool
 }
 
 // disk is a virtio-blk device; the guest finds it by ID (its serial).
@@ -94,6 +97,7 @@ func newPlan(spec vmhost.Spec, arch string, o Options) (plan, error) {
 		Shares:    spec.Shares,
 		SerialLog: spec.SerialLog,
 		Rosetta:   o.Rosetta,
+		Balloon:   true,
 	}, nil
 }
 

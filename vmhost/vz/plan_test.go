@@ -73,6 +73,7 @@ func TestPlanTranslatesTheSpec(t *testing.T) {
 		Shares:    spec.Shares,
 		SerialLog: "/d/serial.log",
 		Rosetta:   true,
+		Balloon:   true,
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("plan:\n got %+v\nwant %+v", p, want)

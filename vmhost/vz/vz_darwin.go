@@ -2,6 +2,7 @@ package vz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -30,9 +31,11 @@ var (
 	_ = [1]int{}[int(vz.DiskImageSynchronizationModeFsync)-int(syncFsync)]
 )
 
-// What Backend is: every vmhost interface it implements (none of the
-// opt-in ones).
-var _ vmhost.Backend = (*Backend)(nil)
+// What Backend is: every vmhost interface it implements.
+var (
+	_ vmhost.Backend   = (*Backend)(nil)
+	_ vmhost.Ballooner = (*Backend)(nil)
+)
 
 // Backend runs machines in this process; they end with it.
 type Backend struct {
@@ -53,8 +56,25 @@ func New(log *slog.Logger, o Options) (*Backend, error) {
 	return &Backend{log: log, o: o}, nil
 }
 
-// vmAdapter gives *vz.VirtualMachine the vm interface.
-type vmAdapter struct{ *vz.VirtualMachine }
+// vmAdapter gives *vz.VirtualMachine the vm and ballooner interfaces.
+type vmAdapter struct {
+	*vz.VirtualMachine
+	memory uint64 // the configuration's memorySize
+}
+
+func (a vmAdapter) memorySize() uint64 { return a.memory }
+
+// setBalloonTarget sets the traditional balloon's target (balloon.go:
+// machines.setMemoryTarget checked it against Apple's rules).
+func (a vmAdapter) setBalloonTarget(bytes uint64) error {
+	for _, d := range a.MemoryBalloonDevices() {
+		if b := vz.AsVirtioTraditionalMemoryBalloonDevice(d); b != nil {
+			b.SetTargetVirtualMachineMemorySize(bytes)
+			return nil
+		}
+	}
+	return errors.New("the VM has no memory balloon")
+}
 
 func (a vmAdapter) State() vmState { return vmState(a.VirtualMachine.State()) }
 
@@ -107,7 +127,7 @@ func (b *Backend) Start(ctx context.Context, spec vmhost.Spec) error {
 			close(done)
 		})
 		go follow(done, v.StateChangedNotify(), b.hubs.get(spec.Name).publish, stopNet)
-		return vmAdapter{v}, release, nil
+		return vmAdapter{v, p.MemoryBytes}, release, nil
 	})
 	if err != nil {
 		return err
@@ -222,11 +242,13 @@ func configure(p plan, nic *os.File) (*vz.VirtualMachineConfiguration, error) {
 	}
 	cfg.SetSerialPortsVirtualMachineConfiguration([]*vz.VirtioConsoleDeviceSerialPortConfiguration{console})
 
-	balloon, err := vz.NewVirtioTraditionalMemoryBalloonDeviceConfiguration()
-	if err != nil {
-		return nil, fmt.Errorf("memory balloon: %w", err)
+	if p.Balloon {
+		balloon, err := vz.NewVirtioTraditionalMemoryBalloonDeviceConfiguration()
+		if err != nil {
+			return nil, fmt.Errorf("memory balloon: %w", err)
+		}
+		cfg.SetMemoryBalloonDevicesVirtualMachineConfiguration([]vz.MemoryBalloonDeviceConfiguration{balloon})
 	}
-	cfg.SetMemoryBalloonDevicesVirtualMachineConfiguration([]vz.MemoryBalloonDeviceConfiguration{balloon})
 	entropy, err := vz.NewVirtioEntropyDeviceConfiguration()
 	if err != nil {
 		return nil, fmt.Errorf("entropy: %w", err)
@@ -256,6 +278,12 @@ func (b *Backend) Watch(ctx context.Context, name string) (<-chan vmhost.State, 
 // Delete stops the machine if it runs and forgets it; vz keeps no
 // definition on disk.
 func (b *Backend) Delete(ctx context.Context, name string) error { return b.vms.delete(name) }
+
+// SetMemoryTarget sets the balloon of the running machine so that its
+// guest keeps bytes of memory (vmhost.Ballooner).
+func (b *Backend) SetMemoryTarget(ctx context.Context, name string, bytes uint64) error {
+	return b.vms.setMemoryTarget(name, bytes)
+}
 
 // Close stops every machine: they cannot outlive this process.
 func (b *Backend) Close() error { return b.vms.close() }
