@@ -174,7 +174,7 @@ func Run(ctx context.Context, c *Controller, interval time.Duration, sample func
 		sctx, cancel := context.WithTimeout(ctx, SampleTimeout)
 		s, err := sample(sctx)
 		cancel()
-		target := c.Target()
+		var target uint64
 		if err != nil {
 			target, _ = c.Missed()
 		} else {
