@@ -52,11 +52,11 @@ func (k Kind) Title() string {
 func (k Kind) Unused() string {
 	switch k {
 	case Images:
-		return "dangling images (untagged, used by no container)"
+		return "dangling images" // untagged, used by no container
 	case BuildCache:
-		return "build cache no build uses"
+		return "unused build cache"
 	case Volumes:
-		return "volumes no container uses, with their data"
+		return "unused volumes, with their data"
 	}
 	return "stopped containers"
 }
@@ -210,11 +210,10 @@ func (p Picks) Frees(cats []Category) int64 {
 
 // Write prints the report as `berth df` shows it.
 func (r Report) Write(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "Data disk\t%s on the host, of %s\t%s\n", bytesize.Binary(r.Host.Allocated), bytesize.Binary(r.Host.Size), r.Host.Path)
 	fs := r.Guest.Filesystem
-	fmt.Fprintf(tw, "In the VM\t%s used, %s free\t\n", bytesize.Binary(fs.Used), bytesize.Binary(fs.Total-min(fs.Used, fs.Total)))
-	fmt.Fprintf(tw, "\t\t\n")
+	fmt.Fprintf(w, "Data disk: %s on the host, of %s (%s)\n", bytesize.Binary(r.Host.Allocated), bytesize.Binary(r.Host.Size), r.Host.Path)
+	fmt.Fprintf(w, "In the VM: %s used, %s free\n\n", bytesize.Binary(fs.Used), bytesize.Binary(fs.Total-min(fs.Used, fs.Total)))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "WHAT\tCOUNT\tIN USE\tSIZE\tRECLAIM FREES\n")
 	for _, c := range r.Categories {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s (%d %s)\n", c.Kind.Title(), c.Count, c.Active, bytesize.Decimal(c.Size), bytesize.Decimal(c.Frees), c.FreesCount, c.Kind.Unused())

@@ -94,10 +94,10 @@ func TestReportWrite(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"3.0 GiB on the host, of 64.0 GiB", "data.raw",
-		"2.0 GiB used, 60.0 GiB free",
+		"Data disk: 3.0 GiB on the host, of 64.0 GiB (/home/u/.local/share/berth/data.raw)",
+		"In the VM: 2.0 GiB used, 60.0 GiB free",
 		"Images", "300 B (2 dangling images",
-		"Volumes", "2 kB (1 volumes no container uses",
+		"Volumes", "2 kB (1 unused volumes, with their data",
 		"Logs", "5.2 MB",
 		"`berth reclaim` frees 811 B (containers, images, build-cache)",
 	} {

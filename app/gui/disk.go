@@ -60,10 +60,12 @@ func newDiskTab(u *UI) *diskTab {
 	t.progress.Stop()
 	reclaimBox := container.NewVBox(
 		widget.NewLabelWithStyle("Reclaim space", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		container.NewGridWithColumns(2, checks...),
+		container.NewVBox(checks...),
 		container.NewHBox(t.reclaim, t.refresh),
 		t.progress, t.step)
-	t.content = container.NewVScroll(container.NewPadded(container.NewVBox(t.host, t.inside, widget.NewSeparator(), t.table, widget.NewSeparator(), reclaimBox)))
+	// The reclaim controls beside the table, so both fit the window.
+	body := container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewSeparator(), reclaimBox), t.table)
+	t.content = container.NewVScroll(container.NewPadded(container.NewVBox(t.host, t.inside, widget.NewSeparator(), body)))
 	t.offline("Start Berth to see what its data disk holds.")
 	return t
 }
