@@ -335,6 +335,13 @@ func containerLogsStatus(st control.Status) string {
 	return fmt.Sprintf("logs:    each container's log is kept to %d %s of %s\n", st.ContainerLogFiles, files, bytesize.MiB(st.ContainerLogMiB))
 }
 
+// printJSON prints v for scripts (--json).
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 func cmdStatus(args []string) error {
 	fs := newFlags("status")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -350,9 +357,7 @@ func cmdStatus(args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return printJSON(st)
 	}
 	fmt.Printf("state:   %s", st.State)
 	if st.Step != "" {
