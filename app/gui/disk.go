@@ -29,7 +29,8 @@ type diskTab struct {
 	progress *widget.ProgressBarInfinite
 	step     *widget.Label
 	report   diskuse.Report
-	busy     bool
+	busy     bool // a reclaim runs
+	loading  bool // a report is on its way
 	content  fyne.CanvasObject
 }
 
@@ -109,6 +110,15 @@ func (t *diskTab) offline(why string) {
 	t.table.Objects = nil
 	t.table.Refresh()
 	t.showPicks()
+	t.u.writeProbe()
+}
+
+// follow reloads an empty view once the machine runs, for a window that
+// showed the Disk tab while Berth was still starting.
+func (t *diskTab) follow() {
+	if t.u.tabs.Selected().Text == diskTabName && len(t.report.Categories) == 0 && !t.loading && !t.busy {
+		t.load()
+	}
 }
 
 // load asks the daemon for the report, off the main goroutine.
@@ -117,11 +127,13 @@ func (t *diskTab) load() {
 		t.offline("Start Berth to see what its data disk holds.")
 		return
 	}
+	t.loading = true
 	go func() {
 		ctx, cancel := context.WithTimeout(t.u.ctx, time.Minute)
 		defer cancel()
 		r, err := t.u.o.Machine.DiskUse(ctx)
 		t.u.do(func() {
+			t.loading = false
 			if err != nil {
 				t.offline("Could not read the disk use: " + err.Error())
 				return

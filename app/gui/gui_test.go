@@ -475,8 +475,9 @@ func TestDiskTabShowsAndReclaims(t *testing.T) {
 	if !d.reclaim.Disabled() || !strings.Contains(d.host.Text, "fills in while it runs") {
 		t.Fatalf("stopped: reclaim enabled %v, %q", !d.reclaim.Disabled(), d.host.Text)
 	}
-	run(u, func() { u.showStatus(control.Status{State: control.Running}, nil) })
+	// The tab open while the machine starts fills in once it runs.
 	run(u, u.showDiskTab)
+	run(u, func() { u.showStatus(control.Status{State: control.Running}, nil) })
 	eventually(t, u, "the disk report", func() bool { return len(d.table.Objects) == 6 })
 	if !strings.Contains(d.host.Text, "5.0 GiB on this computer's disk, of 64.0 GiB") || !strings.Contains(d.inside.Text, "4.0 GiB used, 58.0 GiB free") {
 		t.Fatalf("disk view: %q / %q", d.host.Text, d.inside.Text)

@@ -294,6 +294,7 @@ func (u *UI) showStatus(st control.Status, err error) {
 	u.containers.setForwards(st.Forwards)
 	if st.State == control.Running {
 		u.setEngineSocket(st.DockerSocket)
+		u.space.follow()
 	} else {
 		u.setEngineSocket("")
 		why := "Berth is " + strings.ToLower(v.Title) + ": this list fills in while it runs."
