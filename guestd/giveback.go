@@ -28,7 +28,7 @@ func (g *guest) giveBack(ctx context.Context) {
 	}
 	mem := &reclaim.Memory{Proc: "/proc", Cgroup: "/sys/fs/cgroup", Interval: 5 * time.Second, Policy: reclaim.DefaultMemPolicy(), Log: g.log}
 	go mem.Run(ctx)
-	trim := &reclaim.Trim{Path: dataMount, Interval: 10 * time.Second, Policy: reclaim.TrimPolicy{Threshold: trimThreshold}, Log: g.log}
+	trim := &reclaim.Trim{Path: dataMount, Interval: 10 * time.Second, Policy: reclaim.TrimPolicy{Threshold: trimThreshold}, Log: g.log, Quiet: mem.Quiet}
 	g.mu.Lock()
 	g.trim = trim
 	g.mu.Unlock()

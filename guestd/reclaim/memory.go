@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -73,6 +74,9 @@ func (p *MemPolicy) Next(s MemSample) uint64 {
 	return min(p.Step, s.FileCache-p.Floor)
 }
 
+// Quiet says whether the last IdleSamples samples were all idle.
+func (p *MemPolicy) Quiet() bool { return p.idle >= p.IdleSamples }
+
 // Backoff starts the idle count again: the kernel could not drop what was
 // asked, so what is left is in use.
 func (p *MemPolicy) Backoff() { p.idle = 0 }
@@ -87,10 +91,19 @@ type Memory struct {
 	Log      *slog.Logger
 
 	busy, total uint64 // the last sample's CPU times
+	quiet       atomic.Bool
 }
+
+// Quiet says whether the guest has been idle long enough for the memory
+// policy to give cache back: other work that should not compete with the
+// user's (a trim) waits for it too.
+func (m *Memory) Quiet() bool { return m.quiet.Load() }
 
 // Run samples every Interval until ctx ends.
 func (m *Memory) Run(ctx context.Context) {
+	// Once Run stops on an error nothing tells quiet from busy: work that
+	// waits for quiet must not wait for ever.
+	defer m.quiet.Store(true)
 	t := time.NewTicker(m.Interval)
 	defer t.Stop()
 	var dropped uint64
@@ -106,6 +119,7 @@ func (m *Memory) Run(ctx context.Context) {
 			return
 		}
 		n := m.Policy.Next(s)
+		m.quiet.Store(m.Policy.Quiet())
 		if n == 0 {
 			if dropped >= 1<<20 {
 				m.Log.Info("idle page cache given back", "MiB", dropped>>20)

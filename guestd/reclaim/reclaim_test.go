@@ -8,20 +8,24 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/berthvm/berth/internal/syncbuf"
 )
 
 func TestMemPolicyWaitsForIdleThenStepsDownToTheFloor(t *testing.T) {
 	p := MemPolicy{IdleSamples: 3, MaxBusy: 0.1, MaxPressure: 0.5, Step: 100, Floor: 50}
 	idle := MemSample{CPUBusy: 0.02, FileCache: 400}
 	for i := 0; i < 2; i++ {
-		if n := p.Next(idle); n != 0 {
-			t.Fatalf("sample %d of 3 idle: dropped %d", i+1, n)
+		if n := p.Next(idle); n != 0 || p.Quiet() {
+			t.Fatalf("sample %d of 3 idle: dropped %d, quiet %v", i+1, n, p.Quiet())
 		}
 	}
-	if n := p.Next(idle); n != 100 {
-		t.Fatalf("third idle sample: dropped %d, want a step of 100", n)
+	if n := p.Next(idle); n != 100 || !p.Quiet() {
+		t.Fatalf("third idle sample: dropped %d, quiet %v; want a step of 100, quiet", n, p.Quiet())
 	}
 	// Near the floor only what is above it goes.
 	if n := p.Next(MemSample{CPUBusy: 0.02, FileCache: 120}); n != 70 {
@@ -190,5 +194,27 @@ func TestTrimLastIsLast(t *testing.T) {
 	}
 	if log.Len() != 0 {
 		t.Fatalf("a trim after Last tried the filesystem:\n%s", log.String())
+	}
+}
+
+// Run's trims, the boot's first, wait for a quiet guest.
+func TestTrimRunWaitsForQuiet(t *testing.T) {
+	var log syncbuf.Buffer
+	var quiet atomic.Bool
+	tr := &Trim{Path: t.TempDir(), Interval: 10 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&log, nil)), Quiet: quiet.Load}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go tr.Run(ctx)
+	time.Sleep(200 * time.Millisecond)
+	if s := log.String(); strings.Contains(s, "data disk trim") {
+		t.Fatalf("trimmed while the guest was busy:\n%s", s)
+	}
+	quiet.Store(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(log.String(), "why=boot") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no boot trim once quiet:\n%s", log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

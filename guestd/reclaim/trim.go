@@ -45,6 +45,10 @@ type Trim struct {
 	Interval time.Duration
 	Policy   TrimPolicy
 	Log      *slog.Logger
+	// Quiet, when set, holds back Run's trims until it says the guest is
+	// idle: a trim is a pass over the disk that a build or a test run
+	// should not compete with (Now and Last do not wait).
+	Quiet func() bool
 
 	mu   sync.Mutex // held while trimming (Last waits for a trim under way) and over Policy
 	last bool       // Last ran: the filesystem is about to be unmounted
@@ -87,23 +91,13 @@ func (t *Trim) Now() (uint64, error) {
 }
 
 // Run trims once at the start, for what an earlier boot freed and did not
-// trim (a crash, a kill), then whenever enough has been freed, until ctx
-// ends.
+// trim (a crash, a kill), then whenever enough has been freed, each time
+// once the guest is quiet, until ctx ends.
 func (t *Trim) Run(ctx context.Context) {
-	free, err := freeBytes(t.Path)
-	if err != nil {
-		t.Log.Warn("data disk trim stops", "err", err)
-		return
-	}
-	t.trim("boot", free)
+	why := "boot"
 	tick := time.NewTicker(t.Interval)
 	defer tick.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
 		free, err := freeBytes(t.Path)
 		if err != nil {
 			t.Log.Warn("data disk trim stops", "err", err)
@@ -112,8 +106,17 @@ func (t *Trim) Run(ctx context.Context) {
 		t.mu.Lock() // Now resets the policy too
 		due := t.Policy.Next(free)
 		t.mu.Unlock()
-		if due {
-			t.trim("space freed", free)
+		if due && why == "" {
+			why = "space freed"
+		}
+		if why != "" && (t.Quiet == nil || t.Quiet()) {
+			t.trim(why, free)
+			why = ""
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
 		}
 	}
 }
