@@ -160,7 +160,7 @@ func TestBenchCompare(t *testing.T) {
 	for i, e := range envs {
 		var lines []string
 		for _, l := range strings.Split(e.berth("logs", "-n", "2000"), "\n") {
-			if l := strings.ToLower(l); strings.Contains(l, "given back") || strings.Contains(l, "trimmed") || strings.Contains(l, "reclaim") || strings.Contains(l, "oom") || strings.Contains(l, "out of memory") {
+			if low := strings.ToLower(l); strings.Contains(low, "given back") || strings.Contains(low, "trimmed") || strings.Contains(low, "reclaim") || strings.Contains(low, "oom") || strings.Contains(low, "out of memory") {
 				lines = append(lines, l)
 			}
 		}
