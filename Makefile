@@ -291,11 +291,14 @@ bench: deps guest-image $(BIN)/berth
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
 		go test -tags e2e -count=1 -timeout 120m -run 'TestBench$$' -v ./e2e/)
 
-# Published-port throughput of several Berth builds side by side, all
-# running at once and measured in turn (e2e/bench_compare_test.go): how one
-# change's effect is told apart from a noisy machine. BERTH_BENCH_COMPARE (in
-# the environment) is a JSON list of {"name", "bin", "guest"} (guest: a
-# command run in the guest after start); the first is the baseline.
+# Several Berth builds side by side (e2e/bench_compare_test.go): berth start
+# until the engine answers, each started in turn; then, all running at once
+# and measured in turn, published-port throughput and a docker build while a
+# container holds 65 % of the guest's memory: how one change's effect is
+# told apart from a noisy machine. BERTH_BENCH_COMPARE (in the environment)
+# is a JSON list of {"name", "bin", "guest_dir", "guest"} (guest_dir: its
+# guest image, default this tree's; guest: a command run in the guest after
+# start); the first is the baseline.
 bench-compare: deps guest-image $(BIN)/berth
 	BERTH_BENCH_ROUNDS=$(BERTH_BENCH_ROUNDS) BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
