@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -185,9 +186,18 @@ func (g *guiSession) launch() *exec.Cmd {
 		}
 	})
 	// --onlyvisible: the window exists before it is mapped, and a click
-	// on a window not yet mapped goes nowhere.
-	out := g.x("xdotool", "search", "--sync", "--onlyvisible", "--name", "^Berth$")
-	g.window = strings.Fields(out)[0]
+	// on a window not yet mapped goes nowhere. --sync waits for ever for a
+	// window that a crashed GUI never shows: bounded, with the GUI's log.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	search := exec.CommandContext(ctx, "xdotool", "search", "--sync", "--onlyvisible", "--name", "^Berth$")
+	search.Env = append(os.Environ(), "DISPLAY="+g.display)
+	out, err := search.Output()
+	if err != nil || len(strings.Fields(string(out))) == 0 {
+		b, _ := os.ReadFile(logf.Name())
+		g.t.Fatalf("the window did not appear within 3 min (%v); gui log:\n%s", err, b)
+	}
+	g.window = strings.Fields(string(out))[0]
 	return cmd
 }
 

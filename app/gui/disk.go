@@ -67,7 +67,8 @@ func newDiskTab(u *UI) *diskTab {
 	// The reclaim controls beside the table, so both fit the window.
 	body := container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewSeparator(), reclaimBox), t.table)
 	t.content = container.NewVScroll(container.NewPadded(container.NewVBox(t.host, t.inside, widget.NewSeparator(), body)))
-	t.offline("Start Berth to see what its data disk holds.")
+	t.host.SetText("Start Berth to see what its data disk holds.")
+	t.showPicks()
 	return t
 }
 

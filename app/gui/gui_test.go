@@ -1,6 +1,7 @@
 package gui
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"os"
@@ -37,6 +38,12 @@ func (l *fakeLogin) Disable() error               { l.on = false; return nil }
 // temporary folder and a host with 4 CPUs and 8 GiB.
 func newTestUI(t *testing.T, m Machine, e Engine) (*UI, settings.Paths) {
 	t.Helper()
+	return newTestUIWith(t, m, e, "")
+}
+
+// newTestUIWith is newTestUI with the probe file the end-to-end test reads.
+func newTestUIWith(t *testing.T, m Machine, e Engine, probe string) (*UI, settings.Paths) {
+	t.Helper()
 	a := test.NewTempApp(t)
 	dir := t.TempDir()
 	p := settings.Paths{Config: filepath.Join(dir, "config"), Data: filepath.Join(dir, "data"), Run: filepath.Join(dir, "run")}
@@ -52,6 +59,7 @@ func newTestUI(t *testing.T, m Machine, e Engine) (*UI, settings.Paths) {
 		Host:     settings.Host{CPUs: 4, MemoryMiB: 8192, GOOS: "linux", Home: home, Temp: home},
 		Login:    &fakeLogin{},
 		Contexts: dockerctx.Store{Dir: filepath.Join(dir, "docker")},
+		Probe:    probe,
 	})
 	serialize(u)
 	t.Cleanup(u.Stop)
@@ -503,4 +511,18 @@ func TestDiskTabShowsAndReclaims(t *testing.T) {
 	if !d.reclaim.Disabled() {
 		t.Fatal("nothing picked: reclaim enabled")
 	}
+}
+
+// The probe the end-to-end test clicks by: written from the window's
+// first state on, with the controls' places and the tab.
+func TestProbe(t *testing.T) {
+	probe := filepath.Join(t.TempDir(), "probe.json")
+	u, _ := newTestUIWith(t, &fakeMachine{}, newFakeEngine(), probe)
+	run(u, func() { u.showStatus(control.Status{State: control.Running}, nil) })
+	run(u, u.showDiskTab)
+	eventually(t, u, "the Disk tab's report in the probe", func() bool {
+		b, err := os.ReadFile(probe)
+		var p probeState
+		return err == nil && json.Unmarshal(b, &p) == nil && p.State == "running" && p.Tab == diskTabName && p.Controls["reclaim"].Enabled
+	})
 }
