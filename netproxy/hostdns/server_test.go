@@ -117,8 +117,8 @@ func startUpstream(t *testing.T) *upstream {
 	}
 	us := &dns.Server{PacketConn: pc, Handler: h}
 	ts := &dns.Server{Listener: l, Handler: h}
-	go us.ActivateAndServe() //nolint:errcheck // ends at Shutdown
-	go ts.ActivateAndServe() //nolint:errcheck // ends at Shutdown
+	go us.ActivateAndServe()                           //nolint:errcheck // ends at Shutdown
+	go ts.ActivateAndServe()                           //nolint:errcheck // ends at Shutdown
 	t.Cleanup(func() { us.Shutdown(); ts.Shutdown() }) //nolint:errcheck // test cleanup
 	return u
 }
@@ -464,7 +464,7 @@ func TestResolvConfFollowed(t *testing.T) {
 	other := filepath.Join(dir, "other.conf")
 	write(t, other, "nameserver 127.0.0.1\nsearch three.example\n")
 	follow("symlink repointed", func() {
-		os.Remove(link)          //nolint:errcheck // checked by the follow
+		os.Remove(link)         //nolint:errcheck // checked by the follow
 		os.Symlink(other, link) //nolint:errcheck // checked by the follow
 	}, "three.example.")
 	follow("new target rewritten", func() { write(t, other, "nameserver 127.0.0.1\nsearch four.example\n") }, "four.example.")
