@@ -55,8 +55,9 @@ func NewFiles(c FilesConfig) (*Files, error) {
 // Reload re-reads the files and says whether the configuration changed.
 // On an error the previous configuration stays.
 func (f *Files) Reload() (bool, error) {
+	// No resolv.conf means the local server, as for the host's resolver.
 	b, err := os.ReadFile(f.c.ResolvConf)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("host resolver configuration: %w", err)
 	}
 	conf := ParseResolvConf(b)

@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -64,11 +63,9 @@ type Options struct {
 // Server answers DNS queries. Its Serve methods run until their conn or
 // listener is closed.
 type Server struct {
-	o    Options
-	log  *rateLog
-	sem  chan struct{}
-	stop chan struct{}
-	once sync.Once
+	o   Options
+	log *rateLog
+	sem chan struct{}
 }
 
 // New returns a server; it serves nothing until ServeUDP or ServeTCP.
@@ -82,7 +79,7 @@ func New(o Options) *Server {
 	for i, z := range o.Zones {
 		o.Zones[i].Name = dns.CanonicalName(z.Name)
 	}
-	return &Server{o: o, log: newRateLog(o.Log, 10*time.Second), sem: make(chan struct{}, maxInFlight), stop: make(chan struct{})}
+	return &Server{o: o, log: newRateLog(o.Log, 10*time.Second), sem: make(chan struct{}, maxInFlight)}
 }
 
 // ServeUDP answers the queries that arrive on pc, each in its own goroutine,

@@ -44,7 +44,7 @@ func (w *fileWatcher) Watch(ctx context.Context, changed func(why string)) error
 	if err != nil {
 		return fmt.Errorf("watch resolver configuration: %w", err)
 	}
-	defer fw.Close()
+	defer fw.Close() //nolint:errcheck // nothing to do about a failed close
 	w.add(fw)
 
 	nl := make(chan string, 1)
@@ -90,8 +90,8 @@ func (w *fileWatcher) targets() []string {
 	var out []string
 	for _, p := range w.paths {
 		out = append(out, p, filepath.Dir(p))
-		if real, err := filepath.EvalSymlinks(p); err == nil && real != p {
-			out = append(out, real, filepath.Dir(real))
+		if target, err := filepath.EvalSymlinks(p); err == nil && target != p {
+			out = append(out, target, filepath.Dir(target))
 		}
 	}
 	return out
