@@ -235,7 +235,7 @@ func (s *Server) resolve(ctx context.Context, q *dns.Msg) *dns.Msg {
 	defer cancel()
 	r, err := s.o.Upstream.Exchange(ctx, q.Copy())
 	if err != nil {
-		s.log.warn("upstream:"+qq.Name, "dns: no answer from the host's resolvers", "name", qq.Name, "type", dns.TypeToString[qq.Qtype], "err", err)
+		s.log.warn("upstream", "dns: no answer from the host's resolvers", "name", qq.Name, "type", dns.TypeToString[qq.Qtype], "err", err)
 		return servfail(q)
 	}
 	if qq.Qtype == dns.TypeAAAA {
