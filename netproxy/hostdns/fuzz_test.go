@@ -3,8 +3,10 @@ package hostdns
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -147,4 +149,35 @@ func unpack(t *testing.T, b []byte) *dns.Msg {
 		t.Fatalf("%v: %x", err, b)
 	}
 	return m
+}
+
+// panicky panics for "boom." and answers the rest as echoUpstream.
+type panicky struct{ echoUpstream }
+
+func (p panicky) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	if q.Question[0].Name == "boom." {
+		panic("upstream bug")
+	}
+	return p.echoUpstream.Exchange(ctx, q)
+}
+
+// A panic on one query's path loses that answer, not the server.
+func TestPanicLosesOneAnswer(t *testing.T) {
+	s := New(Options{Upstream: panicky{}})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go s.ServeUDP(context.Background(), pc) //nolint:errcheck // ends at Close
+	c := dns.Client{Timeout: 300 * time.Millisecond}
+	q := new(dns.Msg)
+	q.SetQuestion("boom.", dns.TypeA)
+	if _, _, err := c.Exchange(q, pc.LocalAddr().String()); err == nil {
+		t.Error("an answer from a query that panicked")
+	}
+	q.SetQuestion("fine.", dns.TypeA)
+	if r, _, err := c.Exchange(q, pc.LocalAddr().String()); err != nil || len(r.Answer) != 1 {
+		t.Errorf("after a panic: %v %v", r, err)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -103,6 +104,7 @@ func (s *Server) ServeUDP(ctx context.Context, pc net.PacketConn) error {
 		q := append([]byte(nil), buf[:n]...)
 		go func() {
 			defer func() { <-s.sem }()
+			defer s.survive()
 			if out := s.Answer(ctx, q, true); out != nil {
 				if _, err := pc.WriteTo(out, from); err != nil {
 					s.log.warn("write", "dns: cannot answer", "to", from.String(), "err", err)
@@ -129,6 +131,7 @@ func (s *Server) ServeTCP(ctx context.Context, l net.Listener) error {
 
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	defer c.Close()
+	defer s.survive()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	var hdr [2]byte
@@ -150,6 +153,14 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		if _, err := c.Write(append(msg, out...)); err != nil {
 			return
 		}
+	}
+}
+
+// survive keeps a bug in one query's path (the fuzz target found none)
+// from taking the daemon, and DNS for every other name, down with it.
+func (s *Server) survive() {
+	if p := recover(); p != nil {
+		s.log.warn("panic", "dns: a query failed with a panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	}
 }
 
