@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -160,6 +161,11 @@ func TestDNSFollowsHost(t *testing.T) {
 	t.Logf("berth start: %v", time.Since(start).Round(time.Second))
 	e.docker("load", "-i", image)
 	e.docker("run", "-d", "--name", "dns", testImage, "sleep", "3600")
+	// A second container asks for x.corp.test in a loop and logs when and
+	// what it got, so that the time from a swap to the first answer that
+	// follows it is measured without docker exec's own seconds (the
+	// guest's clock follows the host's within milliseconds).
+	e.docker("run", "-d", "--name", "dnsloop", testImage, "sh", "-c", lookupLoop)
 
 	has := func(ip string) func(string) bool { return func(s string) bool { return strings.Contains(s, ip) } }
 	hasNot := func(ip string) func(string) bool {
@@ -173,16 +179,30 @@ func TestDNSFollowsHost(t *testing.T) {
 	}
 
 	t.Run("VPN comes and goes", func(t *testing.T) {
+		swapUp := time.Now()
 		rewrite(rc, withVPN)
 		up := waitLookup(t, e, "dns", "x.corp.test", has("10.9.9.9"), time.Minute)
 		// The public names still resolve (the corp resolver refuses them).
 		waitLookup(t, e, "dns", "y.public.test", has("10.8.8.8"), 30*time.Second)
 		// The host's search list: a single label finds the corp name.
 		waitLookup(t, e, "dns", "x", has("10.9.9.9"), 30*time.Second)
+		swapDown := time.Now()
 		rewrite(rc, noVPN)
 		down := waitLookup(t, e, "dns", "x.corp.test", hasNot("10.9.9.9"), time.Minute)
-		t.Logf("DNS VPN up: %.1fs, down: %.1fs (each includes one docker exec of nslookup, %.1fs)",
+		t.Logf("DNS VPN through docker exec: up %.1fs, down %.1fs (one docker exec of nslookup takes %.1fs here)",
 			up.Seconds(), down.Seconds(), timeExec(e).Seconds())
+		time.Sleep(2 * time.Second) // the loop's next lines
+		logs := e.docker("logs", "dnsloop")
+		upIn, ok1 := firstAfter(logs, swapUp, "1")
+		downIn, ok2 := firstAfter(logs, swapDown, "0")
+		if !ok1 || !ok2 {
+			t.Fatalf("the lookup loop never saw the swaps (%v %v):\n%s", ok1, ok2, logs)
+		}
+		t.Logf("DNS VPN up: %.2fs, down: %.2fs (swap to the first answer that follows it, in a running container; the loop asks every ~%.2fs)",
+			upIn.Seconds(), downIn.Seconds(), loopPeriod(logs).Seconds())
+		daemonLog := e.berth("logs", "-n", "400")
+		t.Logf("DNS reload in the daemon after the swap: up %v, down %v",
+			reloadAfter(daemonLog, swapUp), reloadAfter(daemonLog, swapDown))
 		if out := lookup(e, "dns", "x.corp.test"); !strings.Contains(out, "NXDOMAIN") {
 			t.Errorf("after the VPN, x.corp.test is not NXDOMAIN (the public resolver says so):\n%s", out)
 		}
@@ -223,6 +243,72 @@ func TestDNSFollowsHost(t *testing.T) {
 // flags) and the time they came.
 const rawQuery = `echo $EPOCHREALTIME; printf '\000\037\276\357\001\000\000\001\000\000\000\000\000\000\001y\006public\004test\000\000\001\000\001' |
 busybox timeout 8 busybox nc 192.168.127.1 53 | { busybox head -c 6 | busybox od -An -tx1; echo $EPOCHREALTIME; }`
+
+// lookupLoop prints, forever, the time and whether x.corp.test resolved
+// to the corp address (1) or not (0).
+const lookupLoop = `while :; do
+  r=$(busybox nslookup x.corp.test 2>&1 | busybox grep -c 10.9.9.9)
+  echo "$EPOCHREALTIME $r"; busybox sleep 0.1
+done`
+
+// firstAfter finds the loop's first line started after t (its time is
+// when the lookup ended, so a line counts only if the one before it is
+// after t too) with the result want, and returns how long after t that was.
+func firstAfter(logs string, t time.Time, want string) (time.Duration, bool) {
+	var prev float64
+	at := float64(t.UnixNano()) / 1e9
+	for _, line := range strings.Split(logs, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		ts, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		if prev > at && f[1] == want {
+			return time.Duration((ts - at) * float64(time.Second)), true
+		}
+		prev = ts
+	}
+	return 0, false
+}
+
+// reloadAfter is how long after t the daemon logged a new host resolver
+// configuration.
+func reloadAfter(log string, t time.Time) time.Duration {
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `msg="host resolver configuration"`) {
+			continue
+		}
+		ts, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "time="), " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err == nil && at.After(t) {
+			return at.Sub(t).Round(time.Millisecond)
+		}
+	}
+	return -1
+}
+
+// loopPeriod is the loop's median time between lines.
+func loopPeriod(logs string) time.Duration {
+	var ts, gaps []float64
+	for _, line := range strings.Split(logs, "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				ts = append(ts, v)
+			}
+		}
+	}
+	for i := 1; i < len(ts); i++ {
+		gaps = append(gaps, ts[i]-ts[i-1])
+	}
+	if len(gaps) == 0 {
+		return 0
+	}
+	sort.Float64s(gaps)
+	return time.Duration(gaps[len(gaps)/2] * float64(time.Second))
+}
 
 // timeExec is how long one docker exec of nslookup takes here, for the
 // figures above.
