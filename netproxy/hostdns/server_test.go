@@ -361,8 +361,9 @@ func TestFailoverAndGarbage(t *testing.T) {
 	drop := dropper(t)
 	b := startBerth(t, "nameserver 127.0.0.1\n", "", drop, 2*time.Second, nil)
 	// Point the second server at the real one (resolv.conf has no ports).
-	st := b.files.state.Load()
+	st := *b.files.state.Load()
 	st.fwd.servers = []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), drop), netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), u.port)}
+	b.files.state.Store(&st)
 	if r := b.ask(t, "udp", "a.test.", dns.TypeA, 0); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 		t.Fatalf("no failover to the second server: %v", r)
 	}
