@@ -4,11 +4,13 @@ package vnet
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +29,12 @@ type fixedUpstream struct{}
 func (fixedUpstream) Exchange(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetReply(q)
+	if q.Question[0].Name == "big." { // ~3,700 bytes: IP fragments at MTU 1500
+		for i := range 60 {
+			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: "big.", Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{fmt.Sprintf("%02d%s", i, strings.Repeat("x", 50))}})
+		}
+		return m, nil
+	}
 	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 600}, A: net.IPv4(10, 0, 0, 7)}}
 	return m, nil
 }
@@ -94,6 +102,34 @@ func TestGatewayServesDNS(t *testing.T) {
 				t.Errorf("%s (tcp=%v): %v", name, c.tcp, r)
 			}
 		}
+	}
+	// An answer bigger than the link's MTU reaches a UDP client that
+	// announced room for it (in IP fragments).
+	for _, mtu := range []int{1500, 65520} {
+		t.Run(fmt.Sprintf("udp big answer at MTU %d", mtu), func(t *testing.T) {
+			c := DefaultConfig()
+			c.MTU, c.DNS = mtu, fixedUpstream{}
+			n, err := New(c, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			uc, _ := guestDNS(t, ctx, n)
+			q := new(dns.Msg)
+			q.SetQuestion("big.", dns.TypeTXT)
+			q.SetEdns0(4096, false)
+			co := &dns.Conn{Conn: uc, UDPSize: 4096}
+			uc.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck // a failed deadline fails the read
+			if err := co.WriteMsg(q); err != nil {
+				t.Fatal(err)
+			}
+			r, err := co.ReadMsg()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Truncated || len(r.Answer) != 60 {
+				t.Errorf("TC=%v, %d records", r.Truncated, len(r.Answer))
+			}
+		})
 	}
 }
 
