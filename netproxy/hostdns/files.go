@@ -88,7 +88,7 @@ func (f *Files) Reload() (bool, error) {
 
 func sameConf(a, b ResolvConf) bool {
 	return slices.Equal(a.Servers, b.Servers) && slices.Equal(a.Search, b.Search) && a.Ndots == b.Ndots &&
-		a.Timeout == b.Timeout && a.Attempts == b.Attempts && a.Rotate == b.Rotate
+		a.Timeout == b.Timeout && a.Attempts == b.Attempts && a.Rotate == b.Rotate && a.UseVC == b.UseVC
 }
 
 func sameHosts(a, b Hosts) bool {

@@ -24,11 +24,12 @@ type forwarder struct {
 	timeout  time.Duration
 	attempts int
 	rotate   bool
+	tcp      bool           // TCP only
 	next     *atomic.Uint32 // rotate's starting server
 }
 
 func newForwarder(c ResolvConf) forwarder {
-	return forwarder{servers: c.Servers, timeout: c.Timeout, attempts: c.Attempts, rotate: c.Rotate, next: new(atomic.Uint32)}
+	return forwarder{servers: c.Servers, timeout: c.Timeout, attempts: c.Attempts, rotate: c.Rotate, tcp: c.UseVC, next: new(atomic.Uint32)}
 }
 
 // errNoServers says that the host has no resolver for the name.
@@ -43,7 +44,7 @@ func (f forwarder) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	}
 	up := prepare(q)
 	start := 0
-	if f.rotate {
+	if f.rotate && f.next != nil {
 		start = int(f.next.Add(1))
 	}
 	var last *dns.Msg
@@ -55,7 +56,7 @@ func (f forwarder) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 			if dl, ok := ctx.Deadline(); ok {
 				try = min(try, max(time.Until(dl)/time.Duration(len(f.servers)), minTry))
 			}
-			r, err := exchangeOne(ctx, up, srv, try)
+			r, err := exchangeOne(ctx, up, srv, try, f.tcp)
 			if ctx.Err() != nil {
 				if last != nil {
 					return last, nil
@@ -99,12 +100,16 @@ func prepare(q *dns.Msg) *dns.Msg {
 	return up
 }
 
-// exchangeOne asks one server once: UDP, then TCP if the answer was cut.
-func exchangeOne(ctx context.Context, q *dns.Msg, srv netip.AddrPort, timeout time.Duration) (*dns.Msg, error) {
+// exchangeOne asks one server once: UDP, then TCP if the answer was cut
+// (or TCP only).
+func exchangeOne(ctx context.Context, q *dns.Msg, srv netip.AddrPort, timeout time.Duration, tcpOnly bool) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	q.Id = dns.Id()
 	c := dns.Client{Net: "udp", UDPSize: dns.MaxMsgSize, Timeout: timeout}
+	if tcpOnly {
+		c.Net = "tcp"
+	}
 	r, _, err := c.ExchangeContext(ctx, q, srv.String())
 	if err == nil && r.Truncated {
 		c.Net = "tcp"

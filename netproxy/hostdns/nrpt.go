@@ -12,8 +12,8 @@ import (
 // ...\Dnscache\Parameters\DnsPolicyConfig): names it applies to and the
 // servers that answer them.
 type NRPTRule struct {
-	// Names: ".corp.example" applies to every name under corp.example;
-	// "host.corp.example" to that name only.
+	// Names: ".corp.example" applies to every name that ends with it (not
+	// corp.example itself); "host.corp.example" to that name only.
 	Names   []string
 	Servers []netip.Addr
 }
@@ -42,7 +42,8 @@ func NRPTScopes(rules []NRPTRule, ifaceServers []netip.Addr, search []string) Sc
 			if n == "" || n == "." {
 				continue // a rule for every name: not a split, leave it to the default
 			}
-			out = append(out, Scope{Domain: dns.Fqdn(trimDot(n)), Exact: !strings.HasPrefix(n, "."), Servers: srv, Order: i})
+			suffix := strings.HasPrefix(n, ".")
+			out = append(out, Scope{Domain: dns.Fqdn(trimDot(n)), Exact: !suffix, Below: suffix, Servers: srv, Order: i})
 		}
 	}
 	var s []string

@@ -19,6 +19,7 @@ type ResolvConf struct {
 	Timeout  time.Duration // per try
 	Attempts int           // rounds over Servers
 	Rotate   bool
+	UseVC    bool // TCP only ("options use-vc")
 }
 
 // ParseResolvConf reads resolv.conf's text as glibc does: the last
@@ -63,6 +64,8 @@ func ParseResolvConf(b []byte) ResolvConf {
 					c.Attempts = min(max(n, 1), 5)
 				case "rotate":
 					c.Rotate = true
+				case "use-vc":
+					c.UseVC = true
 				}
 			}
 		}

@@ -20,7 +20,10 @@ type Scope struct {
 	Domain string
 	// Exact: only Domain itself, not names under it (an NRPT rule for a
 	// fully qualified name).
-	Exact   bool
+	Exact bool
+	// Below: only names under Domain, not Domain itself (an NRPT suffix
+	// rule, ".corp.example", matches names that end with it).
+	Below   bool
 	Servers []netip.AddrPort
 	// Order breaks ties between resolvers for the same domain, lowest
 	// first (macOS's search_order / order).
@@ -46,7 +49,7 @@ func (s Scopes) pick(name string) *Scope {
 		}
 		d := dns.CanonicalName(c.Domain)
 		if c.Domain != "" {
-			if c.Exact && d != name || !c.Exact && !dns.IsSubDomain(d, name) {
+			if c.Exact && d != name || !c.Exact && !dns.IsSubDomain(d, name) || c.Below && d == name {
 				continue
 			}
 		}

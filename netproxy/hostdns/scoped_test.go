@@ -91,6 +91,7 @@ func TestNRPTRules(t *testing.T) {
 		"www.public.corp.example.":   "192.168.1.1", // exempt from the broader rule
 		"example.com.":               "192.168.1.1",
 		"corp.example.evil.example.": "192.168.1.1",
+		"corp.example.":              "192.168.1.1", // a suffix rule is for names below it
 	} {
 		if got := s.pick(name); got == nil || got.Servers[0].Addr().String() != want {
 			t.Errorf("%s: %+v, want %s", name, got, want)
