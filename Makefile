@@ -139,7 +139,7 @@ lint: $(GOLANGCI_LINT)
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./app/daemon:FuzzControlAPI ./app/settings:FuzzDecode ./filesharing:FuzzRewriteCreate \
 	./filesharing:FuzzBind ./filesharing/p9share:FuzzWalk ./guestd/protocol:FuzzParseOptions \
-	./netproxy/apifilter:FuzzRequests
+	./netproxy/apifilter:FuzzRequests ./netproxy/hostdns:FuzzServe
 fuzz:
 	@mkdir -p $(BUILD)
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t#*:}; log=$(BUILD)/fuzz-$$name.log; \

@@ -21,6 +21,9 @@ pkgs=(
   # Hyper-V's boot disk: systemd's EFI stub (objcopy builds on it), a FAT
   # system partition in a GPT disk; OVMF, the firmware its test boots it on
   systemd-boot-efi binutils mtools dosfstools fdisk ovmf
+  # the DNS end-to-end test: the host's resolvers (a VPN's and a public one),
+  # each in a network namespace of its own
+  dnsmasq-base
   # the Linux package's desktop entry is checked while it is built
   desktop-file-utils
   # the dashboard for Windows, cross-compiled, and the Windows installer,

@@ -18,6 +18,7 @@ import (
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy/apifilter"
+	"github.com/berthvm/berth/netproxy/hostdns"
 	"github.com/berthvm/berth/netproxy/portfwd"
 	"github.com/berthvm/berth/netproxy/relay"
 	"github.com/berthvm/berth/netproxy/vnet"
@@ -107,6 +108,18 @@ func (d *Daemon) prepareDisk(sizeGiB int) error {
 func (d *Daemon) startNetwork(ctx context.Context, run *session) error {
 	cfg := vnet.DefaultConfig()
 	cfg.MTU = d.o.Backend.GuestFacts().MTU()
+	// The guest's names resolve as the host resolves them, following its
+	// changes (a VPN coming up) for as long as the machine runs.
+	hostDNS, err := hostdns.NewHostResolver(d.o.Log.With("part", "dns"))
+	if err != nil {
+		return fmt.Errorf("host DNS: %w", err)
+	}
+	run.goRun(func() {
+		if err := hostDNS.Run(ctx); err != nil {
+			d.o.Log.Error("no longer following the host's DNS configuration", "err", err)
+		}
+	})
+	cfg.DNS = hostDNS
 	nw, err := vnet.New(cfg, d.o.Log)
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy/relay"
+	"github.com/berthvm/berth/netproxy/hostdns"
 	"github.com/berthvm/berth/netproxy/vnet"
 	"github.com/berthvm/berth/vmhost"
 )
@@ -127,7 +128,12 @@ func Boot(ctx context.Context, o Options, log *slog.Logger) (*VM, error) {
 			return d.DialContext(ctx, "tcp", host(protocol.EnginePort))
 		}, relay.Join, log)
 	} else {
-		netw, err := vnet.New(vnet.DefaultConfig(), log)
+		ncfg := vnet.DefaultConfig()
+		if ncfg.DNS, err = hostdns.NewHostResolver(log); err != nil {
+			cancel()
+			return nil, err
+		}
+		netw, err := vnet.New(ncfg, log)
 		if err != nil {
 			cancel()
 			return nil, err

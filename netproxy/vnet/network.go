@@ -1,8 +1,9 @@
 // Package vnet is the guest's user-mode virtual network (gvisor-tap-vsock's
-// parts, in process): the VM's link, DHCP, DNS that answers as the host
-// resolves, and NAT to the host. Nothing listens on the host's real network
-// for the guest; the host reaches guest services by dialing inside this
-// network. It is the only package of Berth that links gvisor.
+// parts, in process): the VM's link, DHCP, DNS (netproxy/hostdns) that
+// answers as the host resolves, and NAT to the host. Nothing listens on the
+// host's real network for the guest; the host reaches guest services by
+// dialing inside this network. It is the only package of Berth that links
+// gvisor.
 package vnet
 
 import (
@@ -21,6 +22,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/berthvm/berth/guestd/protocol"
+	"github.com/berthvm/berth/netproxy/hostdns"
 )
 
 // Config lays out the virtual network.
@@ -31,6 +33,9 @@ type Config struct {
 	GuestMAC  string
 	HostAlias netip.Addr // reaches the host's 127.0.0.1 (host.docker.internal)
 	MTU       int
+	// DNS answers the guest's queries for names outside Berth's own
+	// zones, as the host resolves them; nil: they are SERVFAIL.
+	DNS hostdns.Upstream
 }
 
 // DefaultConfig is the layout guestd's default options expect.
@@ -55,10 +60,12 @@ type Network struct {
 
 // New starts the virtual network's stack (gateway, DHCP, DNS, NAT).
 func New(cfg Config, log *slog.Logger) (*Network, error) {
-	host := []types.Record{
-		{Name: "host", IP: cfg.HostAlias.AsSlice()},
-		{Name: "gateway", IP: cfg.Gateway.AsSlice()},
-	}
+	host := map[string]netip.Addr{"host": cfg.HostAlias, "gateway": cfg.Gateway}
+	dnsSrv := hostdns.New(hostdns.Options{
+		Upstream: cfg.DNS,
+		Zones:    []hostdns.Zone{{Name: "docker.internal.", Records: host}, {Name: "berth.internal.", Records: host}},
+		Log:      log,
+	})
 	s, l, err := newStack(&types.Configuration{
 		MTU:               cfg.MTU,
 		Subnet:            cfg.Subnet.String(),
@@ -69,11 +76,7 @@ func New(cfg Config, log *slog.Logger) (*Network, error) {
 		// services as host.docker.internal.
 		NAT:               map[string]string{cfg.HostAlias.String(): "127.0.0.1"},
 		GatewayVirtualIPs: []string{cfg.HostAlias.String()},
-		DNS: []types.Zone{
-			{Name: "docker.internal.", Records: host},
-			{Name: "berth.internal.", Records: host},
-		},
-	})
+	}, dnsSrv)
 	if err != nil {
 		return nil, fmt.Errorf("virtual network: %w", err)
 	}

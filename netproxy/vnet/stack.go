@@ -1,13 +1,13 @@
 package vnet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"sync"
 
 	"github.com/containers/gvisor-tap-vsock/pkg/services/dhcp"
-	"github.com/containers/gvisor-tap-vsock/pkg/services/dns"
 	"github.com/containers/gvisor-tap-vsock/pkg/services/forwarder"
 	"github.com/containers/gvisor-tap-vsock/pkg/tap"
 	"github.com/containers/gvisor-tap-vsock/pkg/types"
@@ -19,6 +19,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/berthvm/berth/netproxy/hostdns"
 )
 
 // The host side of every guest connection is this stack's TCP, so its
@@ -48,10 +50,11 @@ func tuneTCP(s *stack.Stack) error {
 }
 
 // newStack builds the virtual network as gvisor-tap-vsock's virtualnetwork
-// package does (the gateway's NIC, DHCP, DNS, NAT to the host), but keeps
-// the stack, whose TCP options that package does not expose, and wires the
-// NIC to the VM with link instead of that package's switch.
-func newStack(c *types.Configuration) (*stack.Stack, *link, error) {
+// package does (the gateway's NIC, DHCP, NAT to the host), but keeps the
+// stack, whose TCP options that package does not expose, wires the NIC to
+// the VM with link instead of that package's switch, and serves Berth's own
+// DNS (hostdns) on the gateway instead of that package's.
+func newStack(c *types.Configuration, dnsSrv *hostdns.Server) (*stack.Stack, *link, error) {
 	_, subnet, err := net.ParseCIDR(c.Subnet)
 	if err != nil {
 		return nil, nil, fmt.Errorf("subnet %q: %w", c.Subnet, err)
@@ -114,12 +117,9 @@ func newStack(c *types.Configuration) (*stack.Stack, *link, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("dns: %w", err)
 	}
-	dnsSrv, err := dns.New(dnsUDP, dnsTCP, c.DNS)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dns: %w", err)
-	}
-	go dnsSrv.Serve()    //nolint:errcheck // runs until the stack closes
-	go dnsSrv.ServeTCP() //nolint:errcheck // runs until the stack closes
+	// The stack lives as long as the process: so do its DNS listeners.
+	go dnsSrv.ServeUDP(context.Background(), dnsUDP) //nolint:errcheck // runs until the stack closes
+	go dnsSrv.ServeTCP(context.Background(), dnsTCP) //nolint:errcheck // runs until the stack closes
 	dhcpSrv, err := dhcp.New(c, s, pool)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dhcp: %w", err)
