@@ -145,14 +145,14 @@ func copyExec(t *testing.T, from, to string) {
 	}
 }
 
-// enter is the command line that runs args in the root, as uid:gid (root
-// if uid is 0) with only env.
+// enter is the command line that runs args in the root, as uid:gid with
+// the user's groups (root if uid is 0), with only env.
 func (h *hostRoot) enter(uid, gid int, env []string, args ...string) *exec.Cmd {
-	a := []string{"-t", strconv.Itoa(h.holder.Process.Pid), "-m", "-r", "-w"}
+	a := []string{"-t", strconv.Itoa(h.holder.Process.Pid), "-m", "-r", "-w", "--"}
 	if uid != 0 {
-		a = append(a, "-S", strconv.Itoa(uid), "-G", strconv.Itoa(gid))
+		a = append(a, "setpriv", "--reuid", strconv.Itoa(uid), "--regid", strconv.Itoa(gid), "--init-groups")
 	}
-	a = append(a, "--", "env", "-i")
+	a = append(a, "env", "-i")
 	a = append(a, env...)
 	return exec.Command("nsenter", append(a, args...)...)
 }
@@ -207,13 +207,19 @@ type hostCase struct {
 	// folder as this test sees it.
 	share, hostShare string
 	port             int
+	who              string // the user Berth runs as (ps -u)
 }
 
 // hostResult is what one case measured.
 type hostResult struct {
-	start    time.Duration
-	uid, gid uint32
+	start     time.Duration
+	uid, gid  uint32
+	virtiofsd []string // the command lines serving the share
 }
+
+// sharedDir finds the folder on a virtiofsd command line, the C one's or
+// the Rust one's.
+var sharedDir = regexp.MustCompile(`virtiofsd .*(?:source=|--shared-dir )(/\S*)`)
 
 // exercise runs Berth's start, a share written by a non-root container
 // user, a published port and stop.
@@ -235,9 +241,20 @@ func (c hostCase) exercise(t *testing.T) hostResult {
 	out := must("berth", "start")
 	r.start = time.Since(began)
 	t.Logf("%s: berth start %.1fs\n%s", c.name, r.start.Seconds(), out)
-	if st := must("berth", "status"); true {
-		t.Logf("%s: berth status:\n%s", c.name, st)
+	t.Logf("%s: berth status:\n%s", c.name, must("berth", "status"))
+	// The virtiofsd serving the folder, as Berth ran it for this user
+	// (for root, other tests' machines' may be among them).
+	if ps, err := c.run("ps", "-u", c.who, "-o", "args="); err == nil {
+		seen := map[string]bool{}
+		for _, l := range strings.Split(ps, "\n") {
+			m := sharedDir.FindStringSubmatch(l)
+			if l = strings.TrimSpace(l); m != nil && strings.HasPrefix(c.share, m[1]+"/") && !seen[l] {
+				seen[l] = true
+				r.virtiofsd = append(r.virtiofsd, l)
+			}
+		}
 	}
+	t.Logf("%s: virtiofsd: %s", c.name, strings.Join(r.virtiofsd, " | "))
 
 	// A container user other than root writes on a shared folder.
 	must("docker", "--context", "berth", "run", "--rm", "--user", "1000:1000", "-v", c.share+":/s", "berth/welcome",
@@ -302,7 +319,7 @@ func TestDebian13Host(t *testing.T) {
 	// Debian 12 (this host), as root.
 	d12root := newBerthEnv(t)
 	_, rootShare := worldDir(t)
-	d12r := hostCase{name: "Debian 12, root", share: rootShare, hostShare: rootShare, port: 18613,
+	d12r := hostCase{name: "Debian 12, root", share: rootShare, hostShare: rootShare, port: 18613, who: "root",
 		run: func(args ...string) (string, error) {
 			if args[0] == "berth" {
 				return d12root.berthErr(args[1:]...)
@@ -328,7 +345,7 @@ func TestDebian13Host(t *testing.T) {
 	u12share := filepath.Join(u12.home, "share")
 	u12.run("mkdir", "-m", "0777", u12share)
 	os.Chmod(u12share, 0o777)
-	d12u := hostCase{name: "Debian 12, user", share: u12share, hostShare: u12share, port: 18614,
+	d12u := hostCase{name: "Debian 12, user", share: u12share, hostShare: u12share, port: 18614, who: u12.name,
 		run: func(args ...string) (string, error) {
 			if args[0] == "berth" {
 				args = append([]string{"env", "BERTH_GUEST_DIR=" + filepath.Join(stage, "guest"), filepath.Join(stage, "bin", "berth")}, args[1:]...)
@@ -341,19 +358,21 @@ func TestDebian13Host(t *testing.T) {
 	h := newHostRoot(t, tarPath, guest, bin)
 	rootEnv := []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/root", "LANG=C.UTF-8", "BERTH_HOME=/root/berth-d13"}
 	h.root("mkdir", "-m", "0777", "/root/share")
-	d13r := hostCase{name: "Debian 13, root", share: "/root/share", hostShare: filepath.Join(h.dir, "root/share"), port: 18615,
+	d13r := hostCase{name: "Debian 13, root", share: "/root/share", hostShare: filepath.Join(h.dir, "root/share"), port: 18615, who: "root",
 		run: func(args ...string) (string, error) {
 			out, err := h.enter(0, 0, rootEnv, args...).CombinedOutput()
 			return strings.TrimSpace(string(out)), err
 		}}
 	const user, uid = "berthd13", 2913 // an id no host user has, so the owner check cannot pass by chance
-	h.root("useradd", "--create-home", "--uid", strconv.Itoa(uid), "--user-group", "--shell", "/bin/bash", user)
+	// In the kvm group, as newLinuxUser makes the Debian 12 user: a KVM
+	// that does not work must be caught there too.
+	h.root("useradd", "--create-home", "--uid", strconv.Itoa(uid), "--user-group", "--groups", "kvm", "--shell", "/bin/bash", user)
 	subuid := h.root("grep", "^"+user+":", "/etc/subuid")
 	h.root("install", "-d", "-o", user, "-g", user, "-m", "0700", fmt.Sprintf("/run/user/%d", uid))
 	h.root("install", "-d", "-o", user, "-g", user, "-m", "0777", "/home/"+user+"/share")
 	userEnv := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/" + user, "USER=" + user, "LOGNAME=" + user,
 		"SHELL=/bin/bash", fmt.Sprintf("XDG_RUNTIME_DIR=/run/user/%d", uid), "LANG=C.UTF-8"}
-	d13u := hostCase{name: "Debian 13, user", share: "/home/" + user + "/share", hostShare: filepath.Join(h.dir, "home", user, "share"), port: 18616,
+	d13u := hostCase{name: "Debian 13, user", share: "/home/" + user + "/share", hostShare: filepath.Join(h.dir, "home", user, "share"), port: 18616, who: user,
 		run: func(args ...string) (string, error) {
 			out, err := h.enter(uid, uid, userEnv, args...).CombinedOutput()
 			return strings.TrimSpace(string(out)), err
@@ -374,6 +393,9 @@ func TestDebian13Host(t *testing.T) {
 		res[d12r.name].start.Seconds(), res[d12u.name].start.Seconds(), res[d13r.name].start.Seconds(), res[d13u.name].start.Seconds(),
 		res[d12r.name].uid, res[d12u.name].uid, u12.uid, res[d13r.name].uid, res[d13u.name].uid, uid, subuid)
 
+	if v := strings.Join(res[d13u.name].virtiofsd, "\n"); !strings.Contains(v, "--translate-uid squash-guest:1:0:4294967294 --translate-gid squash-guest:1:0:4294967294") {
+		t.Errorf("Debian 13, user: virtiofsd without the id translation: %q", v)
+	}
 	if got := res[d13u.name]; got.uid != uid || got.gid != uid {
 		t.Errorf("Debian 13, user: container user 1000's file is owned by %d:%d, want the user %d:%d", got.uid, got.gid, uid, uid)
 	}
