@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berthvm/berth/app/settings"
 )
 
 // hostRoot is a Debian 13 host inside this one: the root filesystem of
@@ -208,6 +210,7 @@ type hostCase struct {
 	share, hostShare string
 	port             int
 	who              string // the user Berth runs as (ps -u)
+	qemuLog          string // libvirt's log of the machine's QEMU, as this test sees it
 }
 
 // hostResult is what one case measured.
@@ -215,6 +218,28 @@ type hostResult struct {
 	start     time.Duration
 	uid, gid  uint32
 	virtiofsd []string // the command lines serving the share
+	qemu      string   // what libvirt gave QEMU: vCPUs, free page reporting
+}
+
+var (
+	smpArg      = regexp.MustCompile(`-smp (\d+)`)
+	qemuMachine = regexp.MustCompile(`-machine (pc-q35-[0-9.]+)`)
+)
+
+// qemuFacts reads the last start's QEMU command line in libvirt's log.
+func qemuFacts(log string) string {
+	b, err := os.ReadFile(log)
+	if err != nil {
+		return err.Error()
+	}
+	if i := strings.LastIndex(string(b), "starting up"); i >= 0 {
+		b = b[i:]
+	}
+	smp, machine := smpArg.FindSubmatch(b), qemuMachine.FindSubmatch(b)
+	if smp == nil || machine == nil {
+		return "no QEMU command line in " + log
+	}
+	return fmt.Sprintf("%s, %s vCPUs, free page reporting %v", machine[1], smp[1], strings.Contains(string(b), `"free-page-reporting":true`))
 }
 
 // sharedDir finds the folder on a virtiofsd command line, the C one's or
@@ -255,6 +280,8 @@ func (c hostCase) exercise(t *testing.T) hostResult {
 		}
 	}
 	t.Logf("%s: virtiofsd: %s", c.name, strings.Join(r.virtiofsd, " | "))
+	r.qemu = qemuFacts(c.qemuLog)
+	t.Logf("%s: QEMU: %s", c.name, r.qemu)
 
 	// A container user other than root writes on a shared folder.
 	must("docker", "--context", "berth", "run", "--rm", "--user", "1000:1000", "-v", c.share+":/s", "berth/welcome",
@@ -320,11 +347,16 @@ func TestDebian13Host(t *testing.T) {
 	d12root := newBerthEnv(t)
 	_, rootShare := worldDir(t)
 	d12r := hostCase{name: "Debian 12, root", share: rootShare, hostShare: rootShare, port: 18613, who: "root",
+		qemuLog: filepath.Join("/var/log/libvirt/qemu", d12root.paths().VMName()+".log"),
 		run: func(args ...string) (string, error) {
-			if args[0] == "berth" {
+			switch args[0] {
+			case "berth":
 				return d12root.berthErr(args[1:]...)
+			case "docker":
+				return d12root.dockerErr(args[3:]...) // after "docker --context berth"
 			}
-			return d12root.dockerErr(args[3:]...) // after "docker --context berth"
+			out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+			return strings.TrimSpace(string(out)), err
 		}}
 
 	// Debian 12, as a normal user: Berth's binary and guest where the
@@ -346,6 +378,7 @@ func TestDebian13Host(t *testing.T) {
 	u12.run("mkdir", "-m", "0777", u12share)
 	os.Chmod(u12share, 0o777)
 	d12u := hostCase{name: "Debian 12, user", share: u12share, hostShare: u12share, port: 18614, who: u12.name,
+		qemuLog: filepath.Join(u12.home, ".cache/libvirt/qemu/log/berth.log"),
 		run: func(args ...string) (string, error) {
 			if args[0] == "berth" {
 				args = append([]string{"env", "BERTH_GUEST_DIR=" + filepath.Join(stage, "guest"), filepath.Join(stage, "bin", "berth")}, args[1:]...)
@@ -357,8 +390,14 @@ func TestDebian13Host(t *testing.T) {
 	// (with a subordinate id range).
 	h := newHostRoot(t, tarPath, guest, bin)
 	rootEnv := []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/root", "LANG=C.UTF-8", "BERTH_HOME=/root/berth-d13"}
+	p13, err := settings.HomePaths("/root/berth-d13")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d13vm := p13.VMName()
 	h.root("mkdir", "-m", "0777", "/root/share")
 	d13r := hostCase{name: "Debian 13, root", share: "/root/share", hostShare: filepath.Join(h.dir, "root/share"), port: 18615, who: "root",
+		qemuLog: filepath.Join(h.dir, "var/log/libvirt/qemu", d13vm+".log"),
 		run: func(args ...string) (string, error) {
 			out, err := h.enter(0, 0, rootEnv, args...).CombinedOutput()
 			return strings.TrimSpace(string(out)), err
@@ -373,6 +412,7 @@ func TestDebian13Host(t *testing.T) {
 	userEnv := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/" + user, "USER=" + user, "LOGNAME=" + user,
 		"SHELL=/bin/bash", fmt.Sprintf("XDG_RUNTIME_DIR=/run/user/%d", uid), "LANG=C.UTF-8"}
 	d13u := hostCase{name: "Debian 13, user", share: "/home/" + user + "/share", hostShare: filepath.Join(h.dir, "home", user, "share"), port: 18616, who: user,
+		qemuLog: filepath.Join(h.dir, "home", user, ".cache/libvirt/qemu/log/berth.log"),
 		run: func(args ...string) (string, error) {
 			out, err := h.enter(uid, uid, userEnv, args...).CombinedOutput()
 			return strings.TrimSpace(string(out)), err
@@ -393,6 +433,11 @@ func TestDebian13Host(t *testing.T) {
 		res[d12r.name].start.Seconds(), res[d12u.name].start.Seconds(), res[d13r.name].start.Seconds(), res[d13u.name].start.Seconds(),
 		res[d12r.name].uid, res[d12u.name].uid, u12.uid, res[d13r.name].uid, res[d13u.name].uid, uid, subuid)
 
+	for _, c := range []hostCase{d12r, d12u, d13r, d13u} {
+		if !strings.Contains(res[c.name].qemu, "free page reporting true") {
+			t.Errorf("%s: QEMU without free page reporting: %s", c.name, res[c.name].qemu)
+		}
+	}
 	if v := strings.Join(res[d13u.name].virtiofsd, "\n"); !strings.Contains(v, "--translate-uid squash-guest:1:0:4294967294 --translate-gid squash-guest:1:0:4294967294") {
 		t.Errorf("Debian 13, user: virtiofsd without the id translation: %q", v)
 	}

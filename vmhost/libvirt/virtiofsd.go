@@ -18,8 +18,13 @@ import (
 
 // Berth runs virtiofsd itself, one per share, and hands QEMU its socket as a
 // vhost-user device, rather than asking libvirt to run it: libvirt 9.0
-// refuses virtiofs in session mode, and the session is how a normal user
-// runs Berth. For such a user virtiofsd runs in a user namespace with the
+// (Debian 12) refuses virtiofs in session mode, and the session is how a
+// normal user runs Berth. libvirt 11.3 (Debian 13) accepts it, and runs the
+// Rust virtiofsd with an <idmap> it fills from /etc/subuid
+// (--uid-map=:0:UID:1: --uid-map=:1:SUBUID:65536:): a user namespace's 1:1
+// map, so container users other than root would still land as subordinate
+// ids, and libvirt cannot pass --translate-uid. So Berth keeps its own
+// virtiofsd on every version. For such a user virtiofsd runs in a user namespace with the
 // user's subordinate ids (`unshare --map-auto --map-root-user`): QEMU's C
 // virtiofsd needs to be root there to switch ids, and the guest's root then
 // writes files as the user on the host. The Rust virtiofsd (1.11 and later;
