@@ -220,6 +220,15 @@ $(CLI_PLUGINS)/docker-buildx: $(BIN)/mkguest
 	mkdir -p $(CLI_PLUGINS)
 	cp $(CLI_PLUGINS)-deb/usr/libexec/docker/cli-plugins/docker-buildx $(CLI_PLUGINS)-deb/usr/libexec/docker/cli-plugins/docker-compose $(CLI_PLUGINS)/
 
+# A Debian 13 host's root filesystem (QEMU 10.0, libvirt 11.3, the Rust
+# virtiofsd), from the same verified archive by the same Go builder, which
+# TestDebian13Host enters to run Berth on a Debian 13 host stack. Its
+# packages stay in build/cache/debs; it is rebuilt when its recipe changes.
+HOST13_ROOT := $(BUILD)/cache/host-trixie/root.tar
+$(HOST13_ROOT): $(BIN)/mkguest packaging/host/recipe.json packaging/host/packages.txt
+	$(BIN)/mkguest -recipe packaging/host/recipe.json -arch $(HOST_ARCH) -cache $(BUILD)/cache/debs \
+		$(if $(MIRROR),-mirror $(MIRROR)) -root-only -tar $@
+
 # Variables that change what the e2e suite tests, cleared so that none
 # leaks in from the environment: BERTH_ACCEL would hide the KVM fall back,
 # BERTH_LOAD_CALLS shrink the load test, BERTH_BENCH* pick benchmarks.
@@ -239,12 +248,12 @@ endef
 # Screenshots of the GUI test land in build/artifacts/gui. TestBench runs
 # as a smoke (each group once, small: README "Performance"), so that the
 # benchmarks' code runs in every CI run; make bench measures.
-e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookworm guest-image-arm64 $(BIN)/berth $(BIN)/berth-gui package $(CLI_PLUGINS)/docker-buildx
+e2e: deps guest-image guest-image-generic guest-image-hyperv guest-image-bookworm guest-image-arm64 $(BIN)/berth $(BIN)/berth-gui package $(CLI_PLUGINS)/docker-buildx $(HOST13_ROOT)
 	$(call logged_test,$(BUILD)/e2e.log,$(E2E_CLEAN_ENV) BERTH_BENCH=smoke \
 		BERTH_DEB=$(CURDIR)/$(DEB) BERTH_GUEST_DIR=$(CURDIR)/$(GUEST) BERTH_GUEST_DIR_GENERIC=$(CURDIR)/$(GENERIC_GUEST) \
 		BERTH_GUEST_DIR_BOOKWORM=$(CURDIR)/$(BOOKWORM_GUEST) BERTH_GUEST_DIR_ARM64=$(CURDIR)/$(BUILD)/guest/arm64 BERTH_CLI_PLUGINS=$(CURDIR)/$(CLI_PLUGINS) \
 		BERTH_BUSYBOX=$(CURDIR)/$(CACHE)/busybox BERTH_BIN=$(CURDIR)/$(BIN)/berth \
-		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts \
+		BERTH_ARTIFACTS=$(CURDIR)/$(BUILD)/artifacts BERTH_HOST13_ROOT=$(CURDIR)/$(HOST13_ROOT) \
 		go test -tags e2e -count=1 -timeout 75m -parallel 2 -v ./e2e/)
 
 ifneq ($(UNAME_S),Darwin)

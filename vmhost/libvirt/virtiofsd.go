@@ -18,16 +18,26 @@ import (
 
 // Berth runs virtiofsd itself, one per share, and hands QEMU its socket as a
 // vhost-user device, rather than asking libvirt to run it: libvirt 9.0
-// refuses virtiofs in session mode, and the session is how a normal user
-// runs Berth. For such a user virtiofsd runs in a user namespace with the
+// (Debian 12) refuses virtiofs in session mode, and the session is how a
+// normal user runs Berth. libvirt 11.3 (Debian 13) accepts it, and runs the
+// Rust virtiofsd with an <idmap> it fills from /etc/subuid
+// (--uid-map=:0:UID:1: --uid-map=:1:SUBUID:65536:): a user namespace's 1:1
+// map, so container users other than root would still land as subordinate
+// ids, and libvirt cannot pass --translate-uid. So Berth keeps its own
+// virtiofsd on every version. For such a user virtiofsd runs in a user namespace with the
 // user's subordinate ids (`unshare --map-auto --map-root-user`): QEMU's C
 // virtiofsd needs to be root there to switch ids, and the guest's root then
-// writes files as the user on the host.
+// writes files as the user on the host. The Rust virtiofsd (1.11 and later;
+// Debian 13 has 1.13) also translates ids itself: there every guest user
+// but root is squashed to the namespace's root too, so what any container
+// user writes lands as the user, not as one of the user's subordinate ids.
 
 // virtiofsd is how to run the installed virtiofsd.
 type virtiofsd struct {
 	Path string
 	Rust bool // the Rust virtiofsd's flags; else QEMU's C one's
+	// Translate: it maps ids itself (--translate-uid/--translate-gid).
+	Translate bool
 	// Unshare runs it in a user namespace (a normal user); empty for root.
 	Unshare string
 	Files   uint64 // open-files limit to ask for; 0 leaves it
@@ -44,7 +54,7 @@ func newVirtiofsd(uid int) (virtiofsd, error) {
 		return v, fmt.Errorf("no virtiofsd is installed (looked in %v): install the virtiofsd package (Debian 12: qemu-system-common), or share folders over 9p with BERTH_SHARE_FS=9p and the generic-kernel guest", virtiofsdPaths)
 	}
 	help, _ := exec.Command(v.Path, "--help").CombinedOutput()
-	v.Rust = bytes.Contains(help, []byte("--shared-dir"))
+	v.Rust, v.Translate = virtiofsdKind(help)
 	if hard, ok := hardFileLimit(); ok {
 		v.Files = hard
 	}
@@ -63,6 +73,18 @@ func newVirtiofsd(uid int) (virtiofsd, error) {
 	return v, nil
 }
 
+// virtiofsdKind says from its --help which virtiofsd is installed: the
+// Rust one (its --shared-dir), and whether it translates ids itself
+// (--translate-uid, virtiofsd 1.11 and later).
+func virtiofsdKind(help []byte) (rust, translate bool) {
+	rust = bytes.Contains(help, []byte("--shared-dir"))
+	return rust, rust && bytes.Contains(help, []byte("--translate-uid"))
+}
+
+// squashGuest maps every guest id but root (1 to 2^32-2: -1 is no id) to
+// the id virtiofsd runs as in its user namespace, the user's own.
+const squashGuest = "squash-guest:1:0:4294967294"
+
 // args is virtiofsd's command line for a share served on descriptor 3.
 func (v virtiofsd) args(sh vmhost.Share) []string {
 	var a []string
@@ -77,6 +99,12 @@ func (v virtiofsd) args(sh vmhost.Share) []string {
 		}
 		if v.Files > 0 {
 			a = append(a, "--rlimit-nofile", strconv.FormatUint(v.Files, 10))
+		}
+		// In the user namespace root is the user and ids 1 and up the
+		// user's subordinate ids, which the user cannot read back as
+		// theirs: files of container users other than root land as the user.
+		if v.Unshare != "" && v.Translate {
+			a = append(a, "--translate-uid", squashGuest, "--translate-gid", squashGuest)
 		}
 		return a
 	}

@@ -3,6 +3,11 @@
 //
 //	mkguest -recipe packaging/guest/recipe.json -arch arm64 -guestd build/bin/guestd-arm64 -out build/guest/arm64
 //
+// With -root-only it writes the root filesystem alone, as the -tar file (no
+// guestd, no image): the Debian 13 host root the e2e suite runs libvirt in.
+//
+//	mkguest -recipe packaging/host/recipe.json -root-only -tar build/cache/host-trixie/root.tar
+//
 // With -fetch it only downloads and unpacks the named packages (no
 // dependencies) from the recipe's sources into -out:
 //
@@ -49,13 +54,19 @@ func run() error {
 	kernelOut := flag.String("kernel-shipped", "", "also write the kernel as Debian ships it (amd64: the bzImage an EFI stub boots) to this file")
 	modulesOut := flag.String("modules-list", "", "also write the kernel's modules, one path (under kernel/) a line, to this file")
 	fetch := flag.String("fetch", "", "comma-separated packages: only download and unpack them into -out")
+	rootOnly := flag.Bool("root-only", false, "write only the root filesystem, as the -tar file (no guestd, no image)")
 	flag.Parse()
-	if *out == "" || (*guestd == "" && *fetch == "") {
+	switch {
+	case *rootOnly:
+		if *tarOut == "" {
+			return fmt.Errorf("-root-only needs -tar")
+		}
+	case *out == "" || (*guestd == "" && *fetch == ""):
 		return fmt.Errorf("-out and -guestd (or -fetch) are required")
 	}
 	x := imagebuild.Extras{Images: map[string][]byte{}}
 	var err error
-	if *fetch == "" {
+	if *fetch == "" && !*rootOnly {
 		if x.Guestd, err = os.ReadFile(*guestd); err != nil {
 			return err
 		}
@@ -121,16 +132,11 @@ func run() error {
 	}
 	log.Info("root filesystem built", "packages", len(root.Packages), "took", time.Since(start).Round(time.Millisecond))
 	if *tarOut != "" {
-		f, err := os.Create(*tarOut)
-		if err != nil {
+		if err := writeTar(root, *tarOut, epoch); err != nil {
 			return err
 		}
-		if err := root.Tree.WriteTar(f, epoch); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
+		if *rootOnly {
+			return nil
 		}
 	}
 	if *modulesOut != "" && root.Kernel != nil {
@@ -156,6 +162,25 @@ func run() error {
 	}
 	log.Info("guest image written", "dir", *out, "system.img", len(img.System), "initrd.img", len(img.Initrd), "vmlinuz", len(img.Kernel), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// writeTar writes the root filesystem to path, whole or not at all.
+func writeTar(root *imagebuild.Root, path string, epoch time.Time) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path + ".part")
+	if err != nil {
+		return err
+	}
+	if err := root.Tree.WriteTar(f, epoch); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(path+".part", path)
 }
 
 // sourceDateEpoch is SOURCE_DATE_EPOCH, the time stamped on everything

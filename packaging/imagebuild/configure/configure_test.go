@@ -45,6 +45,37 @@ func TestApply(t *testing.T) {
 	if string(tr.Get("/etc/hostname").Data) != "berth\n" {
 		t.Error("hostname")
 	}
+
+	// System users, each with its own group, members of others.
+	tr = fstree.New()
+	tr.WriteFile("/usr/share/base-passwd/passwd.master", []byte("root:x:0:0:root:/root:/bin/bash\nsystemd:x:100:100::/:/bin/false\n"), 0o644)
+	tr.WriteFile("/usr/share/base-passwd/group.master", []byte("root:x:0:\nshadow:x:42:\nusers:x:100:\n"), 0o644)
+	if err := Apply(tr, Config{
+		Groups: []string{"kvm"},
+		Users:  []User{{Name: "libvirt-qemu", Home: "/var/lib/libvirt", Groups: []string{"kvm", "users"}}},
+		Dirs:   []string{"/var/lib/libvirt/qemu", "/var/run"},
+		Links:  map[string]string{"/var/run": "/run"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if g := string(tr.Get("/etc/group").Data); g != "root:x:0:\nshadow:x:42:\nusers:x:100:libvirt-qemu\nkvm:x:101:libvirt-qemu\nlibvirt-qemu:x:102:\n" {
+		t.Errorf("group with users:\n%s", g)
+	}
+	if p := string(tr.Get("/etc/passwd").Data); !strings.HasSuffix(p, "\nlibvirt-qemu:x:101:102::/var/lib/libvirt:/usr/sbin/nologin\n") {
+		t.Errorf("passwd with users:\n%s", p)
+	}
+	if sh := string(tr.Get("/etc/shadow").Data); !strings.Contains(sh, "\nlibvirt-qemu:*:") {
+		t.Errorf("shadow with users:\n%s", sh)
+	}
+	if d := tr.Get("/var/lib/libvirt/qemu"); d == nil || !d.IsDir() {
+		t.Error("dirs: /var/lib/libvirt/qemu not made")
+	}
+	if l := tr.Get("/var/run"); l == nil || l.Target != "/run" {
+		t.Errorf("links: /var/run is %+v", l)
+	}
+	if err := Apply(tr, Config{Users: []User{{Name: "x", Groups: []string{"nosuch"}}}}); err == nil {
+		t.Error("a user in a group that does not exist was accepted")
+	}
 	err = Apply(tr, Config{Alternatives: []Alternative{{Name: "awk", Link: "/usr/bin/awk", Target: "/usr/bin/mawk"}}})
 	if err == nil || !strings.Contains(err.Error(), "/usr/bin/mawk") {
 		t.Errorf("missing target: %v", err)
