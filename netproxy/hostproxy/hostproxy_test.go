@@ -165,7 +165,9 @@ func TestCachedFallsBackToDirectAndLogs(t *testing.T) {
 		t.Errorf("log does not say why: %s", logBuf.String())
 	}
 	fail = nil
-	src2 := SourceFunc(func(context.Context) (Settings, error) { return Settings{HTTP: "http://bad host:1", Source: "env"}, nil })
+	src2 := SourceFunc(func(context.Context) (Settings, error) {
+		return Settings{HTTP: "http://bad host:1", Source: "env"}, nil
+	})
 	c2 := NewCached(src2, time.Minute, slog.New(slog.NewTextHandler(&logBuf, nil)))
 	if s, _ := c2.Current(ctx); !s.Direct() {
 		t.Errorf("unparsable proxy: got %+v, want direct", s)
