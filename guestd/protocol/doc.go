@@ -29,6 +29,10 @@ const (
 	APIPort    = 2377 // the guest API
 )
 
+// ProxyPort is where the host serves the engine's forward proxy on the
+// gateway's address (berth.proxy turns it on).
+const ProxyPort = 3128
+
 // Serial numbers the host gives the virtio-blk disks, by which guestd
 // finds them.
 const (
