@@ -122,6 +122,9 @@ func (d *Daemon) startNetwork(ctx context.Context, run *session) error {
 	})
 	run.clock = newClockSync(run.guest, systemClock(), d.o.Log)
 	run.goRun(func() { run.clock.Run(ctx) })
+	if err := d.startProxy(ctx, run, nw); err != nil {
+		return err
+	}
 	nicL, err := listenUnix(d.o.Paths.NetSocket())
 	if err != nil {
 		return err
@@ -193,6 +196,7 @@ func guestSetup(goos string, s settings.Settings, hostGateway netip.Addr, f vmho
 	o := vmhost.GuestOptions(hostGateway, guest, f)
 	o.HostTime = hostTime.Unix()
 	o.ContainerLogMiB, o.ContainerLogFiles = s.ContainerLogMiB, s.ContainerLogFiles
+	o.ProxyPort = protocol.ProxyPort
 	line, err := vmhost.KernelCmdline(o, f)
 	return host, line, err
 }
