@@ -105,7 +105,7 @@ func TestSharedPackagesImportOnlyTheStandardLibrary(t *testing.T) {
 
 // The proxies take a dial function: only the virtual network links gvisor.
 func TestProxiesLinkNoGvisor(t *testing.T) {
-	for _, pkg := range []string{"apifilter", "portfwd", "portspec", "relay"} {
+	for _, pkg := range []string{"apifilter", "fwdproxy", "hostca", "hostproxy", "portfwd", "portspec", "relay"} {
 		for _, goos := range oses {
 			for _, dep := range goList(t, goos, "-deps", "./netproxy/"+pkg) {
 				if within(dep, gvisor...) {
