@@ -335,6 +335,19 @@ func containerLogsStatus(st control.Status) string {
 	return fmt.Sprintf("logs:    each container's log is kept to %d %s of %s\n", st.ContainerLogFiles, files, bytesize.MiB(st.ContainerLogMiB))
 }
 
+// casStatus is status's line on the host CAs carried into the guest's
+// trust store, or "" before the guest asked for them.
+func casStatus(st control.Status) string {
+	if st.CAs == nil {
+		return ""
+	}
+	from := "the host"
+	if len(st.CAs.From) > 0 {
+		from = strings.Join(st.CAs.From, ", ")
+	}
+	return fmt.Sprintf("CAs:     %d of the host's trusted certificates carried into the engine (from %s)\n", st.CAs.Carried, from)
+}
+
 // printJSON prints v for scripts (--json).
 func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)
@@ -378,6 +391,7 @@ func cmdStatus(args []string) error {
 		if g := st.Guest; g != nil {
 			fmt.Printf("engine:  docker %s (API %s), kernel %s, up %.0fs\n", g.Versions.Docker, g.Versions.DockerAPI, g.Versions.Kernel, g.Uptime)
 		}
+		fmt.Print(casStatus(st))
 		printProblems(st)
 		for _, sh := range st.Shares {
 			mode := "read-write"

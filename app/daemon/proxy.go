@@ -7,8 +7,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/berthvm/berth/app/control"
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy/fwdproxy"
+	"github.com/berthvm/berth/netproxy/hostca"
 	"github.com/berthvm/berth/netproxy/hostproxy"
 	"github.com/berthvm/berth/netproxy/vnet"
 )
@@ -37,6 +39,11 @@ func (d *Daemon) startProxy(ctx context.Context, run *session, nw *vnet.Network)
 		},
 		Dial: (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
 		Log:  d.o.Log,
+		Local: d.trustHandler(hostca.System, func(c control.CAs) {
+			d.mu.Lock()
+			run.cas = &c
+			d.mu.Unlock()
+		}),
 	})
 	run.goRun(func() {
 		if err := p.Serve(ctx, l); err != nil {

@@ -30,6 +30,10 @@ type Config struct {
 	// Dial opens connections from the host (to targets or the upstream).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	Log  *slog.Logger
+	// Local, when set, answers requests that are not proxy requests
+	// (origin-form: a path, no absolute URL): the host's own services on
+	// the same address.
+	Local http.Handler
 }
 
 // Proxy serves HTTP forward-proxy requests.
@@ -77,6 +81,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !r.URL.IsAbs() || r.URL.Host == "" {
+		if p.cfg.Local != nil {
+			p.cfg.Local.ServeHTTP(w, r)
+			return
+		}
 		http.Error(w, "this is a forward proxy: send absolute URLs or CONNECT", http.StatusBadRequest)
 		return
 	}
