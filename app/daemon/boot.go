@@ -76,12 +76,13 @@ func (d *Daemon) bootSteps(s settings.Settings) error {
 	if ctx.Err() != nil {
 		return errStopping
 	}
-	if err := d.startForwards(ctx, run, s.Shares); err != nil {
+	if err := d.startForwards(ctx, run, s.Shares, s.ContainerCAs); err != nil {
 		return err
 	}
 	run.goRun(func() { run.stall.poll(ctx, run.guest.Health) })
 	d.startBalloon(ctx, run, s.MemoryMiB)
 	d.ensureContext(s.Activate)
+	d.containerProxies(s.ContainerProxy)
 	return nil
 }
 
@@ -219,7 +220,7 @@ func shareSpecs(goos string, shares []filesharing.Share) ([]vmhost.Share, []prot
 }
 
 // startForwards serves the docker socket and follows published ports.
-func (d *Daemon) startForwards(ctx context.Context, run *session, shares []filesharing.Share) error {
+func (d *Daemon) startForwards(ctx context.Context, run *session, shares []filesharing.Share, cas bool) error {
 	dockL, err := listenDocker(d.o.Paths.DockerSocket())
 	if err != nil {
 		return err
@@ -233,6 +234,11 @@ func (d *Daemon) startForwards(ctx context.Context, run *session, shares []files
 		body, err := binds(body)
 		if err != nil {
 			return nil, err
+		}
+		if cas {
+			if body, err = withHostCAs(body); err != nil {
+				return nil, err
+			}
 		}
 		return portfwd.VetCreate(body)
 	}

@@ -3,11 +3,15 @@ package daemon
 import (
 	"context"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berthvm/berth/app/control"
+	"github.com/berthvm/berth/app/dockerctx"
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/netproxy/fwdproxy"
 	"github.com/berthvm/berth/netproxy/hostca"
@@ -51,4 +55,29 @@ func (d *Daemon) startProxy(ctx context.Context, run *session, nw *vnet.Network)
 		}
 	})
 	return nil
+}
+
+// containerProxies writes the docker CLI's proxies for Berth's docker host
+// when the user opts in (and removes them when not): containers and builds
+// the CLI starts get the engine's proxy at its address inside the virtual
+// network, which their traffic reaches through the VM, and so follow the
+// host's settings as the engine does. A failure is a warning: containers
+// work without it.
+func (d *Daemon) containerProxies(on bool) {
+	host := dockerctx.HostURL(d.o.Paths.DockerSocket())
+	var p *dockerctx.Proxies
+	if on {
+		p = containerProxySettings(protocol.GatewayIP, protocol.ProxyPort, protocol.Subnet)
+	}
+	if err := d.o.Contexts.SetProxies(host, p); err != nil {
+		d.o.Log.Warn("could not write the docker CLI's proxies for containers", "err", err)
+	}
+}
+
+// containerProxySettings is what containers get: the gateway's proxy, with
+// loopback, the virtual network and the host's alias direct.
+func containerProxySettings(gw netip.Addr, port int, subnet netip.Prefix) *dockerctx.Proxies {
+	proxy := "http://" + net.JoinHostPort(gw.String(), strconv.Itoa(port))
+	return &dockerctx.Proxies{HTTPProxy: proxy, HTTPSProxy: proxy,
+		NoProxy: strings.Join([]string{"localhost", "127.0.0.0/8", "::1", subnet.Masked().String(), "host.docker.internal", "gateway.docker.internal", ".berth.internal"}, ",")}
 }

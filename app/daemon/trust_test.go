@@ -22,7 +22,7 @@ import (
 
 type caSource []*x509.Certificate
 
-func (caSource) Name() string                                          { return "test store" }
+func (caSource) Name() string                                        { return "test store" }
 func (s caSource) Read(context.Context) ([]*x509.Certificate, error) { return s, nil }
 
 func testCA(t *testing.T, name string) *x509.Certificate {
@@ -52,5 +52,25 @@ func TestTrustHandlerCarriesWhatTheGuestLacks(t *testing.T) {
 	}
 	if got.Carried != 1 || len(got.From) != 1 || got.From[0] != "test store" {
 		t.Errorf("recorded %+v", got)
+	}
+}
+
+func TestWithHostCAs(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"Image":"x"}`, `{"HostConfig":{"Binds":["/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro"]},"Image":"x"}`},
+		{`{"Image":"x","HostConfig":{"Binds":["/home/me:/src"],"Memory":5}}`,
+			`{"HostConfig":{"Binds":["/home/me:/src","/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro"],"Memory":5},"Image":"x"}`},
+		// The container's own CAs win.
+		{`{"HostConfig":{"Binds":["/mine:/etc/ssl/certs:ro"]}}`, `{"HostConfig":{"Binds":["/mine:/etc/ssl/certs:ro"]}}`},
+		{`{"HostConfig":{"Mounts":[{"Type":"bind","Source":"/a","Target":"/etc/ssl/certs/ca-certificates.crt"}]}}`,
+			`{"HostConfig":{"Mounts":[{"Type":"bind","Source":"/a","Target":"/etc/ssl/certs/ca-certificates.crt"}]}}`},
+	} {
+		got, err := withHostCAs([]byte(tc.in))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s:\n got %s, %v\nwant %s", tc.in, got, err, tc.want)
+		}
+	}
+	if _, err := withHostCAs([]byte(`{"HostConfig":{"Binds":"nope"}}`)); err == nil {
+		t.Error("a malformed request passed")
 	}
 }

@@ -245,3 +245,14 @@ func connect(t *testing.T, proxy, target string) (int, string) {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	return resp.StatusCode, string(b)
 }
+
+// A request for a path (not a proxy request) goes to Local.
+func TestOriginFormGoesToLocal(t *testing.T) {
+	p := New(Config{Upstream: func(context.Context, *url.URL) (*url.URL, error) { return nil, nil }, Log: slog.New(slog.DiscardHandler),
+		Local: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "local "+r.URL.Path) })})
+	base := serve(t, p)
+	code, body := get(t, http.DefaultClient, base+"/berth/v1/trust")
+	if code != 200 || body != "local /berth/v1/trust" {
+		t.Errorf("got %d %q", code, body)
+	}
+}
