@@ -33,8 +33,8 @@ const (
 // gateway's address (berth.proxy turns it on).
 const ProxyPort = 3128
 
-// TrustPath, on the same listener as the proxy (an origin-form request),
-// is where guestd POSTs its own CA bundle's SHA-256 fingerprints (hex, one
+// TrustPath is, on the same listener as the proxy (an origin-form request),
+// where guestd POSTs its own CA bundle's SHA-256 fingerprints (hex, one
 // a line) before each engine start and gets back, as PEM, the CAs the host
 // trusts that the bundle lacks.
 const TrustPath = "/berth/v1/trust"

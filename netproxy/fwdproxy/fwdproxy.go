@@ -64,7 +64,7 @@ func New(cfg Config) *Proxy {
 // Serve answers proxy requests on l until ctx ends.
 func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(p.cfg.Log.Handler(), slog.LevelDebug)}
-	stop := context.AfterFunc(ctx, func() { srv.Close() })
+	stop := context.AfterFunc(ctx, func() { srv.Close() }) //nolint:errcheck // Serve reports the end
 	defer stop()
 	err := srv.Serve(l)
 	p.tr.CloseIdleConnections()
@@ -157,7 +157,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	// Bytes the client sent after its request (a TLS hello) go first.
 	if n := buf.Reader.Buffered(); n > 0 {
-		b, _ := buf.Reader.Peek(n)
+		b, _ := buf.Peek(n)
 		if _, err := up.Write(b); err != nil {
 			client.Close()
 			up.Close()
