@@ -8,6 +8,7 @@ package fwdproxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -184,13 +185,20 @@ func (p *Proxy) dialTunnel(ctx context.Context, target string) (net.Conn, string
 		}
 		return c, "direct", nil
 	}
+	port := map[string]string{"http": "80", "https": "443"}[up.Scheme]
+	if port == "" {
+		return nil, "", fmt.Errorf("the host's proxy %s: only http:// and https:// proxies are supported", up.Redacted())
+	}
 	addr := up.Host
 	if up.Port() == "" {
-		addr = net.JoinHostPort(up.Hostname(), "80")
+		addr = net.JoinHostPort(up.Hostname(), port)
 	}
 	c, err := p.cfg.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("connect to the host's proxy %s: %w", up.Redacted(), err)
+	}
+	if up.Scheme == "https" {
+		c = tls.Client(c, &tls.Config{ServerName: up.Hostname(), MinVersion: tls.VersionTLS12})
 	}
 	if err := upstreamConnect(ctx, c, up, target); err != nil {
 		c.Close()

@@ -256,3 +256,13 @@ func TestOriginFormGoesToLocal(t *testing.T) {
 		t.Errorf("got %d %q", code, body)
 	}
 }
+
+// A SOCKS proxy on the host is named as unsupported, not misused.
+func TestUnsupportedUpstreamScheme(t *testing.T) {
+	var s atomic.Pointer[hostproxy.Settings]
+	s.Store(&hostproxy.Settings{HTTPS: "socks5://127.0.0.1:1080"})
+	proxy := start(t, &s, io.Discard)
+	if code, reason := connect(t, proxy, "registry.test:443"); code != http.StatusBadGateway || !strings.Contains(reason, "only http:// and https://") {
+		t.Errorf("got %d %q", code, reason)
+	}
+}
