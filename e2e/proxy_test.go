@@ -173,13 +173,16 @@ http:
 		t.Errorf("tinyproxy saw no CONNECT:\n%s", b)
 	}
 
-	// The host's proxy goes away: the next pull is refused with Berth's
-	// clear 502, not a hang.
+	// The host's proxy goes away: the next pull fails at once with Berth's
+	// 502 (dockerd shows only its status), and the daemon log says why.
 	e.docker("rmi", ref)
 	exec.Command("nft", "add", "rule", "inet", "berth_e2e_proxy", "out", "tcp", "dport", proxyPort, "reject", "with", "tcp", "reset").Run()
 	out, err := e.dockerErr("pull", ref)
-	if err == nil || !strings.Contains(out, "proxy") {
+	if err == nil || !strings.Contains(out, "Bad Gateway") {
 		t.Errorf("pull without the host's proxy: %v\n%s", err, out)
 	}
 	t.Logf("pull without the host's proxy: %s", out)
+	if logs := e.berth("logs", "-n", "400"); !strings.Contains(logs, "connect to the host's proxy http://127.0.0.1:"+proxyPort) {
+		t.Errorf("the daemon log does not say the host's proxy is gone:\n%s", logs)
+	}
 }

@@ -237,8 +237,8 @@ func upstreamConnect(ctx context.Context, c net.Conn, up *url.URL, target string
 	return nil
 }
 
-// fail answers 502 with the reason and logs it: the engine shows the
-// body's first line in its pull error.
+// fail answers 502 with the reason and logs it: dockerd shows only the
+// status, so the log line is where a user reads why.
 func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	target := r.Host
 	if r.Method != http.MethodConnect {
