@@ -155,8 +155,10 @@ http:
 	if out := e.berth("status"); !strings.Contains(out, "CAs:") {
 		t.Errorf("berth status has no CAs line:\n%s", out)
 	}
-	if out := e.berth("shell", "grep", "-c", "BEGIN CERTIFICATE", "/etc/ssl/certs/ca-certificates.crt"); out == "" {
-		t.Fatal("no guest bundle")
+	// The test CA is in the guest's trust store (a line of its base64).
+	caLine := strings.Split(string(caPEM), "\n")[2]
+	if out, err := e.berthErr("shell", "grep", "-c", "-F", caLine, "/etc/ssl/certs/ca-certificates.crt"); err != nil || out != "1" {
+		t.Fatalf("the test CA is not in the guest's bundle: %v %q", err, out)
 	}
 
 	ref := host + ":" + regPort + "/berth/welcome:e2e"
@@ -172,6 +174,19 @@ http:
 	if !strings.Contains(string(b), "CONNECT "+host+":"+regPort) {
 		t.Errorf("tinyproxy saw no CONNECT:\n%s", b)
 	}
+
+	// A CA the host comes to trust reaches the engine at its next start.
+	extra := testPKI(t, t.TempDir(), "192.0.2.99")
+	os.WriteFile(bundle, append(append(system, caPEM...), extra...), 0o644)
+	before := st.CAs.Carried
+	start = time.Now()
+	e.berth("restart")
+	t.Logf("berth restart to pick up a new host CA: %.1fs", time.Since(start).Seconds())
+	if st := e.status(); st.CAs == nil || st.CAs.Carried != before+1 {
+		t.Fatalf("after restart, CAs %+v, want %d carried", st.CAs, before+1)
+	}
+	e.docker("rmi", ref)
+	e.docker("pull", ref)
 
 	// The host's proxy goes away: the next pull fails at once with Berth's
 	// 502 (dockerd shows only its status), and the daemon log says why.
