@@ -446,7 +446,12 @@ func (g *guest) startEngine(ctx context.Context, modules <-chan struct{}) error 
 	dockerd := supervise.New(supervise.Service{
 		Name: "dockerd",
 		Command: func() *exec.Cmd {
-			return engine.DockerdCommand(tcp, g.cfg.HostGateway, g.cfg.MTU, g.cfg.ContainerLogMiB, g.cfg.ContainerLogFiles)
+			g.refreshTrust()
+			cmd := engine.DockerdCommand(tcp, g.cfg.HostGateway, g.cfg.MTU, g.cfg.ContainerLogMiB, g.cfg.ContainerLogFiles)
+			if env := engine.ProxyEnv(g.cfg.Gateway, g.cfg.ProxyPort, g.cfg.Address.Masked()); env != nil {
+				cmd.Env = append(os.Environ(), env...)
+			}
+			return cmd
 		},
 		Ready:  g.engine.WaitReady,
 		Output: g.console,

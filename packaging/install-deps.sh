@@ -30,6 +30,9 @@ pkgs=(
   # built with NSIS and checked with 7-Zip, which lists and unpacks it
   # (make cross)
   gcc-mingw-w64-x86-64 nsis p7zip-full
+  # the proxy end-to-end test: the host's own proxy as the only way out
+  # (nft), and a local TLS registry whose CA only the host trusts
+  tinyproxy docker-registry nftables
 )
 missing=()
 for p in "${pkgs[@]}"; do

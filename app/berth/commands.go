@@ -53,6 +53,8 @@ type startFlags struct {
 	activate *bool
 	logSize  *string
 	logFiles *int
+	proxy    *bool
+	cas      *bool
 	mounts   []filesharing.Share
 	unmounts []string
 }
@@ -66,6 +68,8 @@ func newStartFlags() *startFlags {
 	f.activate = fs.Bool("activate", false, "make the berth docker context current")
 	f.logSize = fs.String("container-log-size", "", "the engine's limit on each file of a container's log, in MiB (e.g. 10, 100M, 1G; default 10); for containers created after the next start")
 	f.logFiles = fs.Int("container-log-files", 0, "how many files of a container's log the engine keeps (default 3); for containers created after the next start")
+	f.proxy = fs.Bool("container-proxy", false, "give containers and builds the host's proxy (through Berth's proxy on the VM's gateway); the engine's own pulls always use it")
+	f.cas = fs.Bool("container-cas", false, "give containers created from now on the CAs the host trusts (the VM's trust store over /etc/ssl/certs/ca-certificates.crt); the engine always trusts them")
 	fs.Func("mount", "share a host folder with the VM at the same path: PATH or PATH:ro (repeatable)", func(v string) error {
 		sh, err := filesharing.ParseMount(runtime.GOOS, v)
 		if err != nil {
@@ -109,6 +113,12 @@ func (f *startFlags) apply(saved settings.Settings) (settings.Settings, error) {
 	}
 	if flagSet(f.fs, "container-log-files") {
 		s.ContainerLogFiles = *f.logFiles
+	}
+	if flagSet(f.fs, "container-proxy") {
+		s.ContainerProxy = *f.proxy
+	}
+	if flagSet(f.fs, "container-cas") {
+		s.ContainerCAs = *f.cas
 	}
 	s.Shares = slices.Clone(s.Shares)
 	for _, path := range f.unmounts {
@@ -335,6 +345,19 @@ func containerLogsStatus(st control.Status) string {
 	return fmt.Sprintf("logs:    each container's log is kept to %d %s of %s\n", st.ContainerLogFiles, files, bytesize.MiB(st.ContainerLogMiB))
 }
 
+// casStatus is status's line on the host CAs carried into the guest's
+// trust store, or "" before the guest asked for them.
+func casStatus(st control.Status) string {
+	if st.CAs == nil {
+		return ""
+	}
+	from := "the host"
+	if len(st.CAs.From) > 0 {
+		from = strings.Join(st.CAs.From, ", ")
+	}
+	return fmt.Sprintf("CAs:     %d of the host's trusted certificates carried into the engine (from %s)\n", st.CAs.Carried, from)
+}
+
 // printJSON prints v for scripts (--json).
 func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)
@@ -378,6 +401,7 @@ func cmdStatus(args []string) error {
 		if g := st.Guest; g != nil {
 			fmt.Printf("engine:  docker %s (API %s), kernel %s, up %.0fs\n", g.Versions.Docker, g.Versions.DockerAPI, g.Versions.Kernel, g.Uptime)
 		}
+		fmt.Print(casStatus(st))
 		printProblems(st)
 		for _, sh := range st.Shares {
 			mode := "read-write"

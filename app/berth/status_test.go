@@ -32,3 +32,13 @@ func TestDiskStallStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestCAsStatus(t *testing.T) {
+	if got := casStatus(control.Status{}); got != "" {
+		t.Errorf("not asked yet: %q", got)
+	}
+	got := casStatus(control.Status{CAs: &control.CAs{Carried: 2, From: []string{"/etc/ssl/certs/ca-certificates.crt"}}})
+	if want := "CAs:     2 of the host's trusted certificates carried into the engine (from /etc/ssl/certs/ca-certificates.crt)\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

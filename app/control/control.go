@@ -108,8 +108,18 @@ type Status struct {
 	Notes []string `json:"notes,omitempty"`
 	// Shares are the folders the running machine shares (set at its start).
 	Shares []filesharing.Share `json:"shares,omitempty"`
+	// CAs is what of the host's trusted CAs the guest's engine was last
+	// given (nil: not asked yet).
+	CAs *CAs `json:"cas,omitempty"`
 	// Timing of the last start, for the curious and for benchmarks.
 	BootSeconds float64 `json:"boot_seconds,omitempty"`
+}
+
+// CAs counts the host's trusted CAs carried into the guest's trust store:
+// those its own Debian bundle lacks, read from From.
+type CAs struct {
+	Carried int      `json:"carried"`
+	From    []string `json:"from,omitempty"`
 }
 
 // Settled says whether a machine in state s is done changing until someone

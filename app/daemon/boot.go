@@ -77,12 +77,13 @@ func (d *Daemon) bootSteps(s settings.Settings) error {
 	if ctx.Err() != nil {
 		return errStopping
 	}
-	if err := d.startForwards(ctx, run, s.Shares); err != nil {
+	if err := d.startForwards(ctx, run, s.Shares, s.ContainerCAs); err != nil {
 		return err
 	}
 	run.goRun(func() { run.stall.poll(ctx, run.guest.Health) })
 	d.startBalloon(ctx, run, s.MemoryMiB)
 	d.ensureContext(s.Activate)
+	d.containerProxies(s.ContainerProxy)
 	return nil
 }
 
@@ -135,6 +136,9 @@ func (d *Daemon) startNetwork(ctx context.Context, run *session) error {
 	})
 	run.clock = newClockSync(run.guest, systemClock(), d.o.Log)
 	run.goRun(func() { run.clock.Run(ctx) })
+	if err := d.startProxy(ctx, run, nw); err != nil {
+		return err
+	}
 	nicL, err := listenUnix(d.o.Paths.NetSocket())
 	if err != nil {
 		return err
@@ -206,6 +210,7 @@ func guestSetup(goos string, s settings.Settings, hostGateway netip.Addr, f vmho
 	o := vmhost.GuestOptions(hostGateway, guest, f)
 	o.HostTime = hostTime.Unix()
 	o.ContainerLogMiB, o.ContainerLogFiles = s.ContainerLogMiB, s.ContainerLogFiles
+	o.ProxyPort = protocol.ProxyPort
 	line, err := vmhost.KernelCmdline(o, f)
 	return host, line, err
 }
@@ -228,7 +233,7 @@ func shareSpecs(goos string, shares []filesharing.Share) ([]vmhost.Share, []prot
 }
 
 // startForwards serves the docker socket and follows published ports.
-func (d *Daemon) startForwards(ctx context.Context, run *session, shares []filesharing.Share) error {
+func (d *Daemon) startForwards(ctx context.Context, run *session, shares []filesharing.Share, cas bool) error {
 	dockL, err := listenDocker(d.o.Paths.DockerSocket())
 	if err != nil {
 		return err
@@ -242,6 +247,11 @@ func (d *Daemon) startForwards(ctx context.Context, run *session, shares []files
 		body, err := binds(body)
 		if err != nil {
 			return nil, err
+		}
+		if cas {
+			if body, err = withHostCAs(body); err != nil {
+				return nil, err
+			}
 		}
 		return portfwd.VetCreate(body)
 	}

@@ -81,7 +81,8 @@ type session struct {
 	goneOnce sync.Once
 	// goneReason says why the VM stopped by itself (set before stopped is closed).
 	goneReason string
-	notes      []string // what the backend told at this start (under Daemon.mu)
+	notes      []string     // what the backend told at this start (under Daemon.mu)
+	cas        *control.CAs // the host CAs last carried into the guest (under Daemon.mu)
 	// inStart is set while the backend boots the machine, when it may stop
 	// and boot it again (KVM falling back to emulation).
 	inStart bool
@@ -139,6 +140,7 @@ func (d *Daemon) Status(ctx context.Context) control.Status {
 	}
 	if run != nil {
 		s.Notes = append(s.Notes, run.notes...)
+		s.CAs = run.cas
 		if state == control.Running && run.held != "" {
 			s.Reason = run.held
 		}

@@ -1,8 +1,11 @@
 package daemon
 
 import (
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/filesharing"
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/vmhost"
@@ -18,5 +21,17 @@ func TestShareSpecs(t *testing.T) {
 	}
 	if guest[0] != (protocol.Share{Tag: "berth0", Path: "/mnt/host/c/Users/me"}) || guest[1].Path != "/mnt/host/d/data" || !guest[1].ReadOnly {
 		t.Errorf("guest side %+v", guest)
+	}
+}
+
+// The guest's engine is always pointed at the gateway's proxy.
+func TestGuestSetupTurnsOnTheEngineProxy(t *testing.T) {
+	s := settings.Settings{ContainerLogMiB: protocol.DefaultContainerLogMiB, ContainerLogFiles: protocol.DefaultContainerLogFiles}
+	_, line, err := guestSetup("linux", s, protocol.HostGatewayIP, vmhost.GuestFacts{Console: protocol.ConsoleUART}, time.Unix(1796094000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(line, "berth.proxy=3128") {
+		t.Errorf("cmdline %q lacks berth.proxy=3128", line)
 	}
 }

@@ -264,6 +264,11 @@ func (s Store) setCurrent(name string) error {
 	} else {
 		cfg["currentContext"] = rawjson.Must(name)
 	}
+	return writeConfig(file, cfg)
+}
+
+// writeConfig writes config.json as the CLI does, keeping its mode.
+func writeConfig(file string, cfg map[string]json.RawMessage) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // keep the user's strings byte-for-byte
@@ -283,6 +288,48 @@ func (s Store) setCurrent(name string) error {
 		return fmt.Errorf("writing docker config: %w", err)
 	}
 	return nil
+}
+
+// Proxies are the proxy settings the docker CLI gives the containers and
+// builds it starts (config.json's "proxies", per docker host).
+type Proxies struct {
+	HTTPProxy  string `json:"httpProxy,omitempty"`
+	HTTPSProxy string `json:"httpsProxy,omitempty"`
+	NoProxy    string `json:"noProxy,omitempty"`
+}
+
+// SetProxies sets the CLI's proxies for the docker host host (its
+// DOCKER_HOST URL), or removes them when p is nil; the proxies of other
+// hosts and "default" are the user's and stay.
+func (s Store) SetProxies(host string, p *Proxies) error {
+	cfg, file, err := s.readConfig()
+	if err != nil {
+		return err
+	}
+	all := map[string]json.RawMessage{}
+	if raw, ok := cfg["proxies"]; ok {
+		if err := json.Unmarshal(raw, &all); err != nil {
+			return fmt.Errorf("reading docker config: proxies: %w", err)
+		}
+	}
+	if p == nil {
+		if _, ok := all[host]; !ok {
+			return nil
+		}
+		delete(all, host)
+	} else {
+		var cur Proxies
+		if raw, ok := all[host]; ok && json.Unmarshal(raw, &cur) == nil && cur == *p {
+			return nil
+		}
+		all[host] = rawjson.Must(p)
+	}
+	if len(all) == 0 {
+		delete(cfg, "proxies")
+	} else {
+		cfg["proxies"] = rawjson.Must(all)
+	}
+	return writeConfig(file, cfg)
 }
 
 // HostURL is the docker endpoint (DOCKER_HOST) of a socket: a unix socket

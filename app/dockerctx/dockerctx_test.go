@@ -407,3 +407,41 @@ func TestSameBytesAsDockerCLI(t *testing.T) {
 		t.Errorf("after docker context update and Ensure:\nours   %s\ntheirs %s", a, b)
 	}
 }
+
+// Berth's proxies go under its own docker host; the user's other entries
+// and fields stay, and removing them leaves no empty "proxies".
+func TestSetProxies(t *testing.T) {
+	s := Store{Dir: t.TempDir()}
+	file := filepath.Join(s.Dir, "config.json")
+	os.WriteFile(file, []byte(`{"auths":{"r.example":{}},"proxies":{"default":{"httpProxy":"http://mine:1"}}}`), 0o600)
+	host := "unix:///run/berth/docker.sock"
+	p := &Proxies{HTTPProxy: "http://192.168.127.1:3128", HTTPSProxy: "http://192.168.127.1:3128", NoProxy: "localhost"}
+	if err := s.SetProxies(host, p); err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Auths   map[string]any     `json:"auths"`
+		Proxies map[string]Proxies `json:"proxies"`
+	}
+	b, _ := os.ReadFile(file)
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Proxies[host] != *p || cfg.Proxies["default"].HTTPProxy != "http://mine:1" || cfg.Auths == nil {
+		t.Fatalf("config after set: %s", b)
+	}
+	if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want the file's 0600 kept", fi.Mode().Perm())
+	}
+	if err := s.SetProxies(host, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(file)
+	if strings.Contains(string(b), host) || !strings.Contains(string(b), "mine:1") {
+		t.Errorf("config after removal: %s", b)
+	}
+	s.SetProxies("default", nil)
+	if b, _ = os.ReadFile(file); strings.Contains(string(b), "proxies") {
+		t.Errorf("empty proxies left: %s", b)
+	}
+}

@@ -40,13 +40,22 @@ type Settings struct {
 	// data disk.
 	ContainerLogMiB   int `json:"container_log_mib"`
 	ContainerLogFiles int `json:"container_log_files"`
+	// ContainerProxy gives containers and builds the docker CLI starts the
+	// engine's proxy on the gateway (the CLI's "proxies" for Berth's
+	// docker host); off, only the engine's own pulls use it.
+	ContainerProxy bool `json:"container_proxy,omitempty"`
+	// ContainerCAs bind-mounts the guest's trust store (Debian's CAs and
+	// the host's) over /etc/ssl/certs/ca-certificates.crt in containers
+	// created while it is set.
+	ContainerCAs bool `json:"container_cas,omitempty"`
 }
 
 // Equal reports whether two settings are the same.
 func (s Settings) Equal(o Settings) bool {
 	return s.CPUs == o.CPUs && s.MemoryMiB == o.MemoryMiB && s.DiskGiB == o.DiskGiB &&
 		s.Activate == o.Activate && slices.Equal(s.Shares, o.Shares) &&
-		s.ContainerLogMiB == o.ContainerLogMiB && s.ContainerLogFiles == o.ContainerLogFiles
+		s.ContainerLogMiB == o.ContainerLogMiB && s.ContainerLogFiles == o.ContainerLogFiles &&
+		s.ContainerProxy == o.ContainerProxy && s.ContainerCAs == o.ContainerCAs
 }
 
 // Host describes this computer, the one Berth runs on. Zero fields mean "unknown".

@@ -60,6 +60,27 @@ func DockerdCommand(tcpAddr string, hostGateway netip.Addr, mtu, logMiB, logFile
 	)
 }
 
+// ProxyEnv is dockerd's environment for the host's forward proxy at
+// gateway:port, which it uses for pulls, pushes and BuildKit's fetches
+// (none when port is 0). The address never changes: the host follows its
+// own proxy settings behind it, so dockerd, which reads these once, needs
+// no restart. What the guest reaches without the host's network stays
+// direct: loopback, the virtual network (the host's alias is NATed to the
+// host's loopback) and the .internal names that resolve to it.
+func ProxyEnv(gateway netip.Addr, port int, subnet netip.Prefix) []string {
+	if port == 0 {
+		return nil
+	}
+	proxy := "http://" + net.JoinHostPort(gateway.String(), strconv.Itoa(port))
+	noProxy := strings.Join([]string{"localhost", "127.0.0.0/8", "::1", subnet.Masked().String(),
+		"host.docker.internal", "gateway.docker.internal", ".berth.internal"}, ",")
+	var env []string
+	for _, kv := range [][2]string{{"HTTP_PROXY", proxy}, {"HTTPS_PROXY", proxy}, {"NO_PROXY", noProxy}} {
+		env = append(env, kv[0]+"="+kv[1], strings.ToLower(kv[0])+"="+kv[1])
+	}
+	return env
+}
+
 // Client is a minimal dockerd API client over a unix socket.
 type Client struct {
 	http *http.Client

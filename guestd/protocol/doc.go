@@ -29,6 +29,16 @@ const (
 	APIPort    = 2377 // the guest API
 )
 
+// ProxyPort is where the host serves the engine's forward proxy on the
+// gateway's address (berth.proxy turns it on).
+const ProxyPort = 3128
+
+// TrustPath is, on the same listener as the proxy (an origin-form request),
+// where guestd POSTs its own CA bundle's SHA-256 fingerprints (hex, one
+// a line) before each engine start and gets back, as PEM, the CAs the host
+// trusts that the bundle lacks.
+const TrustPath = "/berth/v1/trust"
+
 // Serial numbers the host gives the virtio-blk disks, by which guestd
 // finds them.
 const (

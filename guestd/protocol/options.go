@@ -68,6 +68,12 @@ type Options struct {
 	// log that grows without bound fills the data disk.
 	ContainerLogMiB   int
 	ContainerLogFiles int
+
+	// ProxyPort, when not 0, is the port of the host's forward proxy on
+	// Gateway: the engine sends its pulls, pushes and builds' fetches
+	// there, and the host decides per connection how they leave (its own
+	// proxy or direct), so a change on the host needs no engine restart.
+	ProxyPort int
 }
 
 // The container log limit's default and bounds: the host's settings
@@ -222,6 +228,9 @@ var options = []option{
 		return unless(c.ContainerLogMiB == d.ContainerLogMiB && c.ContainerLogFiles == d.ContainerLogFiles,
 			strconv.Itoa(c.ContainerLogMiB)+","+strconv.Itoa(c.ContainerLogFiles))
 	}},
+	{"proxy", parseProxyPort, func(c, _ *Options) []string {
+		return unless(c.ProxyPort == 0, strconv.Itoa(c.ProxyPort))
+	}},
 	{"time", parseTime, func(c, _ *Options) []string {
 		return unless(c.HostTime == 0, strconv.FormatInt(c.HostTime, 10))
 	}},
@@ -294,6 +303,15 @@ func parseTime(c *Options, v string) error {
 		return errors.New("want Unix seconds after 1970")
 	}
 	c.HostTime = t
+	return nil
+}
+
+func parseProxyPort(c *Options, v string) error {
+	p, err := strconv.ParseUint(v, 10, 16)
+	if err != nil || p == 0 {
+		return errors.New("want a TCP port, 1..65535")
+	}
+	c.ProxyPort = int(p)
 	return nil
 }
 

@@ -70,6 +70,8 @@ func TestParseErrors(t *testing.T) {
 		"berth.container_logs=10,0":                   "and 1..100 files",
 		"berth.container_logs=10,101":                 "and 1..100 files",
 		"berth.container_logs=-1,-1":                  "berth.container_logs -1,-1",
+		"berth.proxy=0":                               "want a TCP port",
+		"berth.proxy=65536":                           "want a TCP port",
 	} {
 		_, err := ParseOptions(cmdline)
 		if err == nil || !strings.Contains(err.Error(), wantErr) {
@@ -97,6 +99,7 @@ func TestKernelArgsRoundTrip(t *testing.T) {
 	c.VsockLog = 1026
 	c.Rosetta = "rosetta"
 	c.HostTime = 1796094000
+	c.ProxyPort = ProxyPort
 	c.ContainerLogMiB, c.ContainerLogFiles = 1024, 100
 	c.DNS = []netip.Addr{netip.MustParseAddr("192.168.127.1"), netip.MustParseAddr("8.8.8.8")}
 	c.Shares = []Share{

@@ -106,7 +106,7 @@ func TestSharedPackagesImportOnlyTheStandardLibrary(t *testing.T) {
 // The proxies take a dial function, and the DNS server a packet conn and a
 // listener: only the virtual network links gvisor.
 func TestProxiesLinkNoGvisor(t *testing.T) {
-	for _, pkg := range []string{"apifilter", "hostdns", "portfwd", "portspec", "relay"} {
+	for _, pkg := range []string{"apifilter", "fwdproxy", "hostca", "hostdns", "hostproxy", "portfwd", "portspec", "relay"} {
 		for _, goos := range oses {
 			for _, dep := range goList(t, goos, "-deps", "./netproxy/"+pkg) {
 				if within(dep, gvisor...) {

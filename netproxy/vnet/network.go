@@ -173,3 +173,14 @@ func (n *Network) Dialer() func(ctx context.Context, network, addr string) (net.
 		return n.Dial(ctx, addr)
 	}
 }
+
+// ListenGateway listens on the gateway's own address inside the network,
+// for a service the guest reaches there (the engine's forward proxy).
+func (n *Network) ListenGateway(port int) (net.Listener, error) {
+	addr := tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFrom4Slice(n.cfg.Gateway.AsSlice()), Port: uint16(port)}
+	l, err := gonet.ListenTCP(n.stack, addr, ipv4.ProtocolNumber)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s:%d in the virtual network: %w", n.cfg.Gateway, port, err)
+	}
+	return l, nil
+}
