@@ -26,6 +26,7 @@ import (
 	"github.com/berthvm/berth/guestd/diskwatch"
 	"github.com/berthvm/berth/guestd/engine"
 	"github.com/berthvm/berth/guestd/firewall"
+	"github.com/berthvm/berth/guestd/fsnotice"
 	"github.com/berthvm/berth/guestd/kmod"
 	"github.com/berthvm/berth/guestd/loglink"
 	"github.com/berthvm/berth/guestd/mounts"
@@ -371,6 +372,16 @@ func (g *guest) network(ctx context.Context) error {
 	return nil
 }
 
+// fsNotices raises the host's changes in the shared folders for watchers
+// in the guest.
+func (g *guest) fsNotices() *fsnotice.Applier {
+	a := &fsnotice.Applier{Log: g.log.With("part", "fsnotice")}
+	for _, s := range g.cfg.Shares {
+		a.Roots = append(a.Roots, s.Path)
+	}
+	return a
+}
+
 func (g *guest) serveAPI() {
 	addr := net.JoinHostPort(g.cfg.Address.Addr().String(), strconv.Itoa(protocol.APIPort))
 	srv := &http.Server{
@@ -386,6 +397,7 @@ func (g *guest) serveAPI() {
 			StepClock: g.stepClock,
 			Shell:     g.serveShell,
 			Dial:      tunnel.Handler(g.log),
+			FSEvents:  g.fsNotices().Apply,
 		}.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

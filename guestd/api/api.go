@@ -31,7 +31,14 @@ type Server struct {
 	// Dial serves protocol.DialPath (package tunnel): an HTTP upgrade to a
 	// connection to a port on the guest's loopback, for port forwarding.
 	Dial http.HandlerFunc
+	// FSEvents raises changes the host saw in shared folders (package
+	// fsnotice).
+	FSEvents func(protocol.FSEvents) protocol.FSEventsApplied
 }
+
+// maxFSEventsBody bounds a batch of changes: MaxChanges paths of up to a
+// few hundred bytes each.
+const maxFSEventsBody = 16 << 20
 
 // Handler routes the API.
 func (s Server) Handler() http.Handler {
@@ -90,6 +97,16 @@ func (s Server) Handler() http.Handler {
 	}
 	if s.Dial != nil {
 		mux.HandleFunc("POST "+protocol.DialPath, s.Dial)
+	}
+	if s.FSEvents != nil {
+		mux.HandleFunc("POST "+protocol.FSEventsPath, func(w http.ResponseWriter, r *http.Request) {
+			var ev protocol.FSEvents
+			if err := json.NewDecoder(io.LimitReader(r.Body, maxFSEventsBody)).Decode(&ev); err != nil {
+				protocol.WriteError(w, http.StatusBadRequest, fmt.Errorf("bad file events: %w", err))
+				return
+			}
+			protocol.WriteJSON(w, http.StatusOK, s.FSEvents(ev))
+		})
 	}
 	return mux
 }

@@ -1,0 +1,119 @@
+//go:build linux
+
+// Package fsnotice makes changes the host saw in its shared folders visible
+// to inotify watchers in the guest. virtiofs and 9p carry no change
+// notifications: a file the host writes changes under the guest's feet
+// without an event. For each changed path the host sends its modification
+// time, and the guest sets that same time on its own path with utimensat,
+// the access time left alone (UTIME_OMIT). The kernel reports a change of
+// the modification time alone as IN_MODIFY (a change of both as IN_ATTRIB,
+// which some watchers ignore), and the filesystem's client asks the host
+// for the path's attributes again, so its caches see the change too.
+// Nothing changes on the host: the time set is the one it has.
+package fsnotice
+
+import (
+	"errors"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berthvm/berth/guestd/protocol"
+)
+
+// MaxChanges is the most changes one batch may carry; the host collapses
+// more into coarse changes of their directories.
+const MaxChanges = 20000
+
+// Applier raises the host's changes in the guest.
+type Applier struct {
+	// Roots are the shared folders' mount points: changes outside them
+	// are refused.
+	Roots []string
+	// Own, when set, says whether the guest itself changed the file with
+	// this inode lately (an echo of a guest write the host saw through the
+	// share): its watchers have had their event, and it is not raised
+	// again.
+	Own func(ino uint64) bool
+	Log *slog.Logger
+
+	// touch is utimensat; replaceable in tests.
+	touch func(path string, mtimeNanos int64) error
+
+	warnOnce sync.Map // error kinds already logged, so a batch cannot flood the log
+}
+
+// Apply raises each change of the batch and counts what it did.
+func (a *Applier) Apply(ev protocol.FSEvents) protocol.FSEventsApplied {
+	var r protocol.FSEventsApplied
+	touch := a.touch
+	if touch == nil {
+		touch = setMtime
+	}
+	for _, c := range ev.Changes {
+		if !a.within(c.Path) {
+			a.warn("outside", "a change outside the shared folders was refused", "path", c.Path)
+			r.Skipped++
+			continue
+		}
+		if c.Gone || c.MtimeNanos <= 0 {
+			// The lookup lets the guest's kernel drop its entry for the
+			// path now, rather than when its cache times out.
+			var st unix.Stat_t
+			_ = unix.Lstat(c.Path, &st)
+			r.Skipped++
+			continue
+		}
+		if a.Own != nil {
+			var st unix.Stat_t
+			if unix.Lstat(c.Path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && a.Own(st.Ino) {
+				r.Skipped++
+				continue
+			}
+		}
+		if err := touch(c.Path, c.MtimeNanos); err != nil {
+			switch {
+			case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
+				// Gone again since the host looked: its next batch says so.
+			case errors.Is(err, unix.EROFS):
+				a.warn("rofs", "changes in a read-only shared folder cannot be raised in the guest", "path", c.Path)
+			default:
+				a.warn("touch:"+err.Error(), "could not raise a change in the guest", "path", c.Path, "err", err)
+			}
+			r.Skipped++
+			continue
+		}
+		r.Touched++
+	}
+	return r
+}
+
+// within says whether p is a clean absolute path in one of the roots.
+func (a *Applier) within(p string) bool {
+	if !path.IsAbs(p) || path.Clean(p) != p {
+		return false
+	}
+	for _, root := range a.Roots {
+		if p == root || strings.HasPrefix(p, strings.TrimSuffix(root, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Applier) warn(kind, msg string, args ...any) {
+	if _, seen := a.warnOnce.LoadOrStore(kind, true); seen || a.Log == nil {
+		return
+	}
+	a.Log.Warn(msg+" (logged once)", args...)
+}
+
+// setMtime sets path's modification time (not following a final symlink)
+// and leaves its access time.
+func setMtime(p string, mtimeNanos int64) error {
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtimeNanos)}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
