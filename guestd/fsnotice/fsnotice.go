@@ -67,14 +67,20 @@ func (a *Applier) Apply(ev protocol.FSEvents) protocol.FSEventsApplied {
 			r.Skipped++
 			continue
 		}
-		if a.Own != nil {
-			var st unix.Stat_t
-			if unix.Lstat(c.Path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && a.Own(st.Ino) {
-				r.Skipped++
-				continue
-			}
+		// The host's attributes now, not the guest's cache: a path the host
+		// changed again since it sent the batch keeps its newer time (the
+		// next batch carries it), and one the guest wrote itself is an echo.
+		var st unix.Statx_t
+		err := unix.Statx(unix.AT_FDCWD, c.Path, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_FORCE_SYNC, unix.STATX_MTIME|unix.STATX_INO|unix.STATX_TYPE, &st)
+		if err == nil && (st.Mtime.Sec*1e9+int64(st.Mtime.Nsec) != c.MtimeNanos ||
+			a.Own != nil && st.Mode&unix.S_IFMT == unix.S_IFREG && a.Own(st.Ino)) {
+			r.Skipped++
+			continue
 		}
-		if err := touch(c.Path, c.MtimeNanos); err != nil {
+		if err == nil {
+			err = touch(c.Path, c.MtimeNanos)
+		}
+		if err != nil {
 			switch {
 			case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
 				// Gone again since the host looked: its next batch says so.

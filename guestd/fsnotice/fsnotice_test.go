@@ -115,13 +115,18 @@ func TestParentRaisesModify(t *testing.T) {
 	}
 }
 
-// Paths outside the shares, unclean paths, vanished paths and files the
-// guest wrote itself are left alone.
+// Paths outside the shares, unclean paths, vanished paths, files the host
+// changed again since it sent the batch (their newer time must stay) and
+// files the guest wrote itself are left alone.
 func TestRefusedAndSkipped(t *testing.T) {
 	root, other := t.TempDir(), t.TempDir()
 	own := filepath.Join(root, "own")
 	os.WriteFile(own, nil, 0o644)
-	ownIno := stat(t, own).Ino
+	ownSt := stat(t, own)
+	ownIno := ownSt.Ino
+	again := filepath.Join(root, "again")
+	os.WriteFile(again, nil, 0o644)
+	againSt := stat(t, again)
 	outside := filepath.Join(other, "x")
 	os.WriteFile(outside, nil, 0o644)
 	events := watch(t, other)
@@ -133,10 +138,14 @@ func TestRefusedAndSkipped(t *testing.T) {
 		{Path: root + "/../" + filepath.Base(other) + "/x", MtimeNanos: 1},
 		{Path: "relative", MtimeNanos: 1},
 		{Path: filepath.Join(root, "vanished"), MtimeNanos: 1},
-		{Path: own, MtimeNanos: 1},
+		{Path: own, MtimeNanos: mtime(ownSt)},
+		{Path: again, MtimeNanos: mtime(againSt) - 1},
 	}})
-	if got.Touched != 0 || got.Skipped != 5 || touched != 1 {
-		t.Fatalf("applied %+v, %d touches (want the vanished one only)", got, touched)
+	if got.Touched != 0 || got.Skipped != 6 || touched != 0 {
+		t.Fatalf("applied %+v, %d touches", got, touched)
+	}
+	if st := stat(t, again); mtime(st) != mtime(againSt) {
+		t.Error("a file changed again got the batch's older time")
 	}
 	if ev := events(); len(ev) != 0 {
 		t.Errorf("a path outside the shares was touched: %+v", ev)
