@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/berthvm/berth/filesharing"
+	"github.com/berthvm/berth/filesharing/fswatch"
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/vmhost"
 )
@@ -18,5 +19,15 @@ func TestShareSpecs(t *testing.T) {
 	}
 	if guest[0] != (protocol.Share{Tag: "berth0", Path: "/mnt/host/c/Users/me"}) || guest[1].Path != "/mnt/host/d/data" || !guest[1].ReadOnly {
 		t.Errorf("guest side %+v", guest)
+	}
+}
+
+func TestGuestChanges(t *testing.T) {
+	ev, err := guestChanges("windows", []fswatch.Change{{Path: `C:\Users\me\src\a.go`, Mtime: 7}, {Path: `C:\Users\me\old`, Gone: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Changes[0] != (protocol.FSChange{Path: "/mnt/host/c/Users/me/src/a.go", MtimeNanos: 7}) || ev.Changes[1] != (protocol.FSChange{Path: "/mnt/host/c/Users/me/old", Gone: true}) {
+		t.Errorf("%+v", ev)
 	}
 }
