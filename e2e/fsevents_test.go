@@ -1,0 +1,281 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// seen is one path a watcher in the container reported, and when its line
+// reached the host.
+type seen struct {
+	path string
+	at   time.Time
+}
+
+// Host changes in a shared folder reach watchers in a container: busybox's
+// inotifyd (raw inotify) and Go's fsnotify, each within a second, with no
+// echo in either direction, and 10,000 changes at once cost the daemon
+// bounded CPU and memory.
+func TestFileEvents(t *testing.T) {
+	e := newBerthEnv(t)
+	image := buildBusyboxWithTool(t, "fswatcher")
+	share := filepath.Join(t.TempDir(), "proj")
+	for _, d := range []string{share, filepath.Join(share, "sub"), filepath.Join(share, "bulk")} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(share, "f"), []byte("one\n"), 0o644)
+	home, _ := os.UserHomeDir()
+	e.berth("start", "--cpus", "2", "--memory", "2", "--disk", "16",
+		"--unmount", home, "--unmount", os.TempDir(), "--mount", share)
+	e.docker("load", "-i", image)
+	e.docker("run", "-d", "-t", "--name", "watch", "-v", share+":"+share, testImage, "sh", "-c",
+		fmt.Sprintf("inotifyd - %[1]s:cemyndDM %[1]s/sub:cemyndDM %[1]s/bulk:cemyndDM & exec fswatcher %[1]s %[1]s/sub %[1]s/bulk", share))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := exec.CommandContext(ctx, "docker", "--context", "berth", "logs", "-f", "watch")
+	logs.Env = e.env()
+	out, err := logs.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := logs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Wait()
+	watchers := map[string]chan seen{"inotifyd": make(chan seen, 100000), "fsnotify": make(chan seen, 100000)}
+	ready := make(chan struct{})
+	var raw atomic.Int64
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			at := time.Now()
+			line := strings.TrimRight(sc.Text(), "\r")
+			raw.Add(1)
+			if line == "fsnotify ready" {
+				close(ready)
+				continue
+			}
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "fsnotify" {
+				watchers["fsnotify"] <- seen{f[2], at}
+			} else if f := strings.Split(line, "\t"); len(f) >= 2 {
+				watchers["inotifyd"] <- seen{filepath.Join(f[1:]...), at}
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the watchers in the container did not start")
+	}
+	time.Sleep(time.Second) // inotifyd's watches too
+
+	// The host's own watcher of the folder, as an editor has: what Berth's
+	// touches in the guest look like on the host.
+	hw, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hw.Close()
+	hw.Add(share)
+	var hostEvents atomic.Int64
+	go func() {
+		for range hw.Events {
+			hostEvents.Add(1)
+		}
+	}()
+
+	drain := func() map[string][]string {
+		got := map[string][]string{}
+		for name, c := range watchers {
+			for {
+				select {
+				case s := <-c:
+					got[name] = append(got[name], s.path)
+					continue
+				default:
+				}
+				break
+			}
+		}
+		return got
+	}
+	// await waits for each watcher to report one of paths, and returns how
+	// long after start each did.
+	await := func(start time.Time, limit time.Duration, paths ...string) map[string]time.Duration {
+		lat := map[string]time.Duration{}
+		for name, c := range watchers {
+			deadline := time.After(limit)
+		wait:
+			for {
+				select {
+				case s := <-c:
+					if slices.Contains(paths, s.path) {
+						lat[name] = s.at.Sub(start)
+						break wait
+					}
+				case <-deadline:
+					break wait
+				}
+			}
+		}
+		return lat
+	}
+	p := func(rel string) string { return filepath.Join(share, rel) }
+
+	ops := []struct {
+		name string
+		do   func() error
+		// what a watcher may report for it: the path itself, or its
+		// directory (for an entry that went, the directory is all there is)
+		paths []string
+	}{
+		{"write", func() error { return os.WriteFile(p("f"), []byte("two\n"), 0o644) }, []string{p("f")}},
+		{"append", func() error {
+			f, err := os.OpenFile(p("f"), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			f.WriteString("three\n")
+			return f.Close()
+		}, []string{p("f")}},
+		{"create", func() error { return os.WriteFile(p("sub/new"), []byte("x"), 0o644) }, []string{p("sub/new")}},
+		{"delete", func() error { return os.Remove(p("sub/new")) }, []string{p("sub/new"), p("sub")}},
+		{"rename", func() error { return os.Rename(p("f"), p("g")) }, []string{p("g"), p("f")}},
+		{"mkdir", func() error { return os.Mkdir(p("made"), 0o755) }, []string{p("made")}},
+	}
+	for _, op := range ops {
+		time.Sleep(500 * time.Millisecond)
+		drain()
+		start := time.Now()
+		if err := op.do(); err != nil {
+			t.Fatal(err)
+		}
+		lat := await(start, 5*time.Second, op.paths...)
+		time.Sleep(500 * time.Millisecond)
+		rest := drain()
+		for name := range watchers {
+			d, ok := lat[name]
+			switch {
+			case !ok:
+				t.Errorf("%s: %s saw nothing of it within 5 s", op.name, name)
+			case d > time.Second:
+				t.Errorf("%s: %s saw it after %v", op.name, name, d.Round(time.Millisecond))
+			}
+		}
+		t.Logf("FSEVENTS %s: inotifyd %v, fsnotify %v; then %q", op.name, lat["inotifyd"].Round(time.Millisecond), lat["fsnotify"].Round(time.Millisecond), rest)
+	}
+
+	// Latency: 100 host writes, each waited for.
+	lats := map[string][]time.Duration{}
+	hostBefore := hostEvents.Load()
+	for i := range 100 {
+		drain()
+		start := time.Now()
+		os.WriteFile(p("sub/lat"), []byte(strconv.Itoa(i)), 0o644)
+		for name, d := range await(start, 5*time.Second, p("sub/lat")) {
+			lats[name] = append(lats[name], d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for name, ds := range lats {
+		slices.Sort(ds)
+		t.Logf("FSEVENTS latency %s: median %dms p99 %dms (%d of 100 seen; host write to the watcher's line on the host)", name,
+			ds[len(ds)/2].Milliseconds(), ds[min(len(ds)-1, len(ds)*99/100)].Milliseconds(), len(ds))
+		if len(ds) < 100 {
+			t.Errorf("%s saw %d of 100 writes", name, len(ds))
+		}
+	}
+
+	// No echo: once quiet, nothing more comes, on either side.
+	time.Sleep(3 * time.Second)
+	drain()
+	hostAfterWrites := hostEvents.Load() - hostBefore
+	time.Sleep(5 * time.Second)
+	if got := drain(); len(got["inotifyd"])+len(got["fsnotify"]) > 0 {
+		t.Errorf("events kept coming after the host stopped (an echo loop): %q", got)
+	}
+	t.Logf("FSEVENTS host watcher: %d events for 100 host writes of one file in a subfolder (the folder is watched, not sub: 0 expected)", hostAfterWrites)
+	before := hostEvents.Load()
+	os.WriteFile(p("h"), []byte("x"), 0o644) // in the watched folder itself
+	time.Sleep(3 * time.Second)
+	t.Logf("FSEVENTS host watcher: %d events for one host write of a new file (the host's own CREATE+WRITE, plus Berth's touches coming back through the share)", hostEvents.Load()-before)
+
+	// 10,000 files at once.
+	pid := e.status().DaemonPid
+	cpu0, rss0 := procCPU(t, pid), procRSS(pid, "VmRSS")
+	drain()
+	start := time.Now()
+	for i := range 10000 {
+		if err := os.WriteFile(p("bulk/f"+strconv.Itoa(i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wrote := time.Since(start)
+	var last time.Time
+	count := map[string]int{}
+	for quiet := time.After(10 * time.Second); ; {
+		select {
+		case s := <-watchers["fsnotify"]:
+			count["fsnotify"]++
+			last = s.at
+			continue
+		case s := <-watchers["inotifyd"]:
+			count["inotifyd"]++
+			last = s.at
+			continue
+		case <-quiet:
+		}
+		if time.Since(last) > 5*time.Second {
+			break
+		}
+		quiet = time.After(time.Second)
+	}
+	cpu1 := procCPU(t, pid)
+	t.Logf("FSEVENTS 10000 files: host wrote them in %v; last event in the guest %v after the first write; inotifyd %d events, fsnotify %d; daemon CPU %.2fs, RSS %s → %s (peak %s)",
+		wrote.Round(time.Millisecond), last.Sub(start).Round(time.Millisecond), count["inotifyd"], count["fsnotify"],
+		cpu1-cpu0, rss0, procRSS(pid, "VmRSS"), procRSS(pid, "VmHWM"))
+	if count["fsnotify"] == 0 {
+		t.Error("no event in the guest for 10,000 new files")
+	}
+	_ = raw.Load()
+}
+
+// procCPU is a process's user+system CPU time in seconds.
+func procCPU(t *testing.T, pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// procRSS is a memory figure of /proc/PID/status.
+func procRSS(pid int, field string) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, field+":") {
+			return strings.Join(strings.Fields(l)[1:], " ")
+		}
+	}
+	return "?"
+}
