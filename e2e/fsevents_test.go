@@ -45,7 +45,7 @@ func TestFileEvents(t *testing.T) {
 		"--unmount", home, "--unmount", os.TempDir(), "--mount", share)
 	e.docker("load", "-i", image)
 	e.docker("run", "-d", "-t", "--name", "watch", "-v", share+":"+share, testImage, "sh", "-c",
-		fmt.Sprintf("inotifyd - %[1]s:cemyndDM %[1]s/sub:cemyndDM %[1]s/bulk:cemyndDM & exec fswatcher %[1]s %[1]s/sub %[1]s/bulk", share))
+		fmt.Sprintf("busybox inotifyd - %[1]s:cemyndDM %[1]s/sub:cemyndDM %[1]s/bulk:cemyndDM & exec fswatcher %[1]s %[1]s/sub %[1]s/bulk", share))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
