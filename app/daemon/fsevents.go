@@ -33,7 +33,7 @@ func (d *Daemon) startFSEvents(ctx context.Context, run *session, shares []files
 				log.Warn("changes in a shared folder are not passed to the guest", "folder", sh.HostPath, "err", err)
 				return
 			}
-			defer src.Close()
+			defer src.Close() //nolint:errcheck // closing a watch fails only if it is closed already
 			f := &fswatch.Forwarder{Root: sh.HostPath, Source: src, Echoes: echoes, Log: log}
 			f.Run(ctx, func(ctx context.Context, batch []fswatch.Change) error {
 				return sendFSEvents(ctx, run.guest, runtime.GOOS, batch, log)

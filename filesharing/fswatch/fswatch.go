@@ -68,13 +68,6 @@ var DefaultExclude = []string{".git/objects", "node_modules"}
 // about 1 KiB of kernel memory, and a map entry here).
 const DefaultMaxWatches = 100000
 
-func (o Options) maxWatches() int {
-	if o.MaxWatches > 0 {
-		return o.MaxWatches
-	}
-	return DefaultMaxWatches
-}
-
 // Excluded says whether the directory at rel (relative to the watched
 // folder, with the OS's separators) matches an exclusion.
 func (o Options) Excluded(rel string) bool {

@@ -40,6 +40,13 @@ const watchMask = unix.IN_MODIFY | unix.IN_ATTRIB | unix.IN_CREATE | unix.IN_DEL
 	unix.IN_MOVED_FROM | unix.IN_MOVED_TO | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF |
 	unix.IN_ONLYDIR | unix.IN_DONT_FOLLOW | unix.IN_EXCL_UNLINK
 
+func (o Options) maxWatches() int {
+	if o.MaxWatches > 0 {
+		return o.MaxWatches
+	}
+	return DefaultMaxWatches
+}
+
 // rootPoll is how often a watched folder that went away is looked for.
 var rootPoll = 2 * time.Second
 
