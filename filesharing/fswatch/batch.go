@@ -183,7 +183,16 @@ func (f *Forwarder) flush(ctx context.Context, pending map[string]Op, coarse map
 		}
 	}
 	sort.Slice(batch, func(i, j int) bool { return batch[i].Path < batch[j].Path })
-	if err := send(ctx, batch); err != nil {
+	err := send(ctx, batch)
+	// The guest touches the whole batch before it answers, which takes long
+	// for a big one on a slow machine: the echoes' time counts from then.
+	done := time.Now()
+	for _, c := range batch {
+		if !c.Gone {
+			f.Echoes.Touched(c.Path, c.Mtime, done)
+		}
+	}
+	if err != nil {
 		f.Counts.Failed.Add(1)
 		if !f.sendErr && ctx.Err() == nil {
 			f.Log.Warn("the guest did not take file events: dropped until it does (logged once)", "folder", f.Root, "changes", len(batch), "err", err)

@@ -37,6 +37,14 @@ func startAt(t *testing.T, root string, o Options) *harness {
 
 func startWith(t *testing.T, root string, o Options, b Batching) *harness {
 	t.Helper()
+	return startSend(t, root, o, b, 0, nil)
+}
+
+// startSend runs the forwarder with echoes remembered for ttl (0: the
+// default), and guest, if set, called with each batch before the test sees
+// it, as the guest applies it.
+func startSend(t *testing.T, root string, o Options, b Batching, ttl time.Duration, guest func([]Change)) *harness {
+	t.Helper()
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&syncWriter{b: &buf}, nil))
 	src, err := Watch(root, o, log)
@@ -44,12 +52,18 @@ func startWith(t *testing.T, root string, o Options, b Batching) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, root: root, src: src, batches: make(chan []Change, 100), log: &buf}
-	h.fwd = &Forwarder{Root: root, Source: src, Echoes: NewEchoes(0), Batch: b, Log: log}
+	h.fwd = &Forwarder{Root: root, Source: src, Echoes: NewEchoes(ttl), Batch: b, Log: log}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h.fwd.Run(ctx, func(_ context.Context, b []Change) error { h.batches <- b; return nil })
+		h.fwd.Run(ctx, func(_ context.Context, b []Change) error {
+			if guest != nil {
+				guest(b)
+			}
+			h.batches <- b
+			return nil
+		})
 	}()
 	t.Cleanup(func() { cancel(); src.Close(); <-done })
 	return h
@@ -192,6 +206,27 @@ func TestEchoSuppressed(t *testing.T) {
 	}
 	os.WriteFile(h.path("d/f"), []byte("host again"), 0o644)
 	want(t, h.next(), map[string]bool{"d/f": false})
+}
+
+// A guest that takes longer than the echo memory to apply a batch (10,000
+// files on an emulated machine) still gets no echo back: the memory counts
+// from its answer.
+func TestEchoOfSlowBatch(t *testing.T) {
+	ttl := 200 * time.Millisecond
+	h := startSend(t, t.TempDir(), Options{}, Batching{Window: 50 * time.Millisecond}, ttl, func(b []Change) {
+		for _, c := range b {
+			if !c.Gone {
+				ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(c.Mtime)}
+				unix.UtimesNanoAt(unix.AT_FDCWD, c.Path, ts, 0)
+			}
+		}
+		time.Sleep(2 * ttl)
+	})
+	for i := range 20 {
+		os.WriteFile(h.path("f"+itoa(i)), nil, 0o644)
+	}
+	h.next()
+	h.none(4 * ttl)
 }
 
 // Excluded trees are not watched; their coming and going is still seen.
