@@ -53,41 +53,58 @@ func (a *Applier) Apply(ev protocol.FSEvents) protocol.FSEventsApplied {
 	if touch == nil {
 		touch = setMtime
 	}
+	// First the host's attributes of every path now, not the guest's
+	// cache: a path the host changed again since it sent the batch keeps
+	// its newer time (the next batch carries it), and a file the guest
+	// wrote itself is an echo. A directory whose children in the batch are
+	// all such echoes is one too: the guest made them there.
+	type look struct {
+		c    protocol.FSChange
+		skip bool
+	}
+	looks := make([]look, 0, len(ev.Changes))
+	own, other := map[string]int{}, map[string]int{}
 	for _, c := range ev.Changes {
-		if !a.within(c.Path) {
+		l := look{c: c, skip: true}
+		switch {
+		case !a.within(c.Path):
 			a.warn("outside", "a change outside the shared folders was refused", "path", c.Path)
-			r.Skipped++
-			continue
-		}
-		if c.Gone || c.MtimeNanos <= 0 {
+		case c.Gone || c.MtimeNanos <= 0:
 			// The lookup lets the guest's kernel drop its entry for the
 			// path now, rather than when its cache times out.
 			var st unix.Stat_t
 			_ = unix.Lstat(c.Path, &st)
+			other[path.Dir(c.Path)]++
+		default:
+			var st unix.Statx_t
+			err := unix.Statx(unix.AT_FDCWD, c.Path, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_FORCE_SYNC, unix.STATX_MTIME|unix.STATX_INO|unix.STATX_TYPE, &st)
+			switch {
+			case err != nil:
+				// Gone again since the host looked: its next batch says so.
+			case st.Mtime.Sec*1e9+int64(st.Mtime.Nsec) != c.MtimeNanos:
+			case a.Own != nil && st.Mode&unix.S_IFMT == unix.S_IFREG && a.Own(st.Ino):
+				own[path.Dir(c.Path)]++
+			default:
+				l.skip = false
+				if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+					other[path.Dir(c.Path)]++
+				}
+			}
+		}
+		looks = append(looks, l)
+	}
+	for _, l := range looks {
+		if l.skip || own[l.c.Path] > 0 && other[l.c.Path] == 0 {
 			r.Skipped++
 			continue
 		}
-		// The host's attributes now, not the guest's cache: a path the host
-		// changed again since it sent the batch keeps its newer time (the
-		// next batch carries it), and one the guest wrote itself is an echo.
-		var st unix.Statx_t
-		err := unix.Statx(unix.AT_FDCWD, c.Path, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_FORCE_SYNC, unix.STATX_MTIME|unix.STATX_INO|unix.STATX_TYPE, &st)
-		if err == nil && (st.Mtime.Sec*1e9+int64(st.Mtime.Nsec) != c.MtimeNanos ||
-			a.Own != nil && st.Mode&unix.S_IFMT == unix.S_IFREG && a.Own(st.Ino)) {
-			r.Skipped++
-			continue
-		}
-		if err == nil {
-			err = touch(c.Path, c.MtimeNanos)
-		}
-		if err != nil {
+		if err := touch(l.c.Path, l.c.MtimeNanos); err != nil {
 			switch {
 			case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
-				// Gone again since the host looked: its next batch says so.
 			case errors.Is(err, unix.EROFS):
-				a.warn("rofs", "changes in a read-only shared folder cannot be raised in the guest", "path", c.Path)
+				a.warn("rofs", "changes in a read-only shared folder cannot be raised in the guest", "path", l.c.Path)
 			default:
-				a.warn("touch:"+err.Error(), "could not raise a change in the guest", "path", c.Path, "err", err)
+				a.warn("touch:"+err.Error(), "could not raise a change in the guest", "path", l.c.Path, "err", err)
 			}
 			r.Skipped++
 			continue

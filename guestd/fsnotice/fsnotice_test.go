@@ -3,7 +3,10 @@
 package fsnotice
 
 import (
+	"context"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -149,5 +152,54 @@ func TestRefusedAndSkipped(t *testing.T) {
 	}
 	if ev := events(); len(ev) != 0 {
 		t.Errorf("a path outside the shares was touched: %+v", ev)
+	}
+}
+
+// A file a container wrote comes back from the host as a change: its
+// watchers had their event, so neither it nor its directory is raised
+// again; a file the host made beside it is.
+func TestOwnWritesNotRaisedAgain(t *testing.T) {
+	root := t.TempDir()
+	mine, hosts := filepath.Join(root, "mine"), filepath.Join(root, "hosts")
+	os.Mkdir(mine, 0o755)
+	os.Mkdir(hosts, 0o755)
+	ow, err := WatchOwnWrites([]string{root}, slog.Default())
+	if err != nil {
+		t.Skipf("fanotify needs CAP_SYS_ADMIN: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go ow.Run(ctx)
+
+	written := filepath.Join(mine, "out.txt")
+	if out, err := exec.Command("sh", "-c", "echo from a container > '"+written+"'").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	byHost := filepath.Join(hosts, "in.txt")
+	os.WriteFile(byHost, []byte("guestd's own pid: not a container's write"), 0o644)
+	ino := stat(t, written).Ino
+	for deadline := time.Now().Add(3 * time.Second); !ow.Own(ino); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the container's write was not noticed")
+		}
+	}
+	if ow.Own(stat(t, byHost).Ino) {
+		t.Fatal("a write with guestd's own pid counted as the guest's")
+	}
+
+	inMine, inHosts := watch(t, mine), watch(t, hosts)
+	a := &Applier{Roots: []string{root}, Own: ow.Own}
+	got := a.Apply(protocol.FSEvents{Changes: []protocol.FSChange{
+		{Path: mine, MtimeNanos: mtime(stat(t, mine))}, {Path: written, MtimeNanos: mtime(stat(t, written))},
+		{Path: hosts, MtimeNanos: mtime(stat(t, hosts))}, {Path: byHost, MtimeNanos: mtime(stat(t, byHost))},
+	}})
+	if got.Touched != 2 || got.Skipped != 2 {
+		t.Errorf("applied %+v", got)
+	}
+	if ev := inMine(); len(ev) != 0 {
+		t.Errorf("the container's own file raised again: %+v", ev)
+	}
+	if ev := inHosts(); len(ev) != 2 {
+		t.Errorf("the host's file and its directory: %+v", ev)
 	}
 }
