@@ -5,6 +5,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,7 +34,8 @@ type Server struct {
 	Dial http.HandlerFunc
 	// FSEvents raises changes the host saw in shared folders (package
 	// fsnotice).
-	FSEvents func(protocol.FSEvents) protocol.FSEventsApplied
+	// It stops when the request's context ends.
+	FSEvents func(context.Context, protocol.FSEvents) protocol.FSEventsApplied
 }
 
 // maxFSEventsBody bounds a batch of changes: MaxChanges paths of up to a
@@ -105,7 +107,7 @@ func (s Server) Handler() http.Handler {
 				protocol.WriteError(w, http.StatusBadRequest, fmt.Errorf("bad file events: %w", err))
 				return
 			}
-			protocol.WriteJSON(w, http.StatusOK, s.FSEvents(ev))
+			protocol.WriteJSON(w, http.StatusOK, s.FSEvents(r.Context(), ev))
 		})
 	}
 	return mux

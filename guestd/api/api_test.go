@@ -133,7 +133,7 @@ func TestDiskUseAndTrim(t *testing.T) {
 
 func TestFSEvents(t *testing.T) {
 	var got protocol.FSEvents
-	srv := httptest.NewServer(Server{FSEvents: func(ev protocol.FSEvents) protocol.FSEventsApplied {
+	srv := httptest.NewServer(Server{FSEvents: func(_ context.Context, ev protocol.FSEvents) protocol.FSEventsApplied {
 		got = ev
 		return protocol.FSEventsApplied{Touched: 1, Skipped: 1}
 	}}.Handler())

@@ -13,6 +13,7 @@
 package fsnotice
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"path"
@@ -46,8 +47,10 @@ type Applier struct {
 	warnOnce sync.Map // error kinds already logged, so a batch cannot flood the log
 }
 
-// Apply raises each change of the batch and counts what it did.
-func (a *Applier) Apply(ev protocol.FSEvents) protocol.FSEventsApplied {
+// Apply raises each change of the batch and counts what it did. It stops
+// when ctx ends (the host gave up on the request): touches made after the
+// host stopped waiting would come back to it later than it remembers them.
+func (a *Applier) Apply(ctx context.Context, ev protocol.FSEvents) protocol.FSEventsApplied {
 	var r protocol.FSEventsApplied
 	touch := a.touch
 	if touch == nil {
@@ -65,6 +68,10 @@ func (a *Applier) Apply(ev protocol.FSEvents) protocol.FSEventsApplied {
 	looks := make([]look, 0, len(ev.Changes))
 	own, other := map[string]int{}, map[string]int{}
 	for _, c := range ev.Changes {
+		if ctx.Err() != nil {
+			r.Skipped += len(ev.Changes) - len(looks)
+			break
+		}
 		l := look{c: c, skip: true}
 		switch {
 		case !a.within(c.Path):
@@ -94,6 +101,10 @@ func (a *Applier) Apply(ev protocol.FSEvents) protocol.FSEventsApplied {
 		looks = append(looks, l)
 	}
 	for _, l := range looks {
+		if ctx.Err() != nil {
+			r.Skipped++
+			continue
+		}
 		if l.skip || own[l.c.Path] > 0 && other[l.c.Path] == 0 {
 			r.Skipped++
 			continue

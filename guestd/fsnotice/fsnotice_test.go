@@ -64,6 +64,21 @@ func stat(t *testing.T, p string) unix.Stat_t {
 
 func mtime(st unix.Stat_t) int64 { return st.Mtim.Nano() }
 
+// A batch the host gave up on is not applied further.
+func TestCancelled(t *testing.T) {
+	root := t.TempDir()
+	f := filepath.Join(root, "f")
+	os.WriteFile(f, nil, 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	touched := 0
+	a := &Applier{Roots: []string{root}, touch: func(string, int64) error { touched++; return nil }}
+	got := a.Apply(ctx, protocol.FSEvents{Changes: []protocol.FSChange{{Path: f, MtimeNanos: mtime(stat(t, f))}}})
+	if touched != 0 || got.Skipped != 1 {
+		t.Errorf("applied %+v after the host gave up", got)
+	}
+}
+
 // A file the host wrote: a watcher of its directory sees IN_MODIFY with the
 // file's name, and content, mtime and atime stay as they were.
 func TestWriteRaisesModify(t *testing.T) {
@@ -76,7 +91,7 @@ func TestWriteRaisesModify(t *testing.T) {
 	events := watch(t, root)
 
 	a := &Applier{Roots: []string{root}}
-	got := a.Apply(protocol.FSEvents{Changes: []protocol.FSChange{{Path: f, MtimeNanos: mtime(before)}}})
+	got := a.Apply(context.Background(), protocol.FSEvents{Changes: []protocol.FSChange{{Path: f, MtimeNanos: mtime(before)}}})
 	if got.Touched != 1 || got.Skipped != 0 {
 		t.Fatalf("applied %+v", got)
 	}
@@ -106,7 +121,7 @@ func TestParentRaisesModify(t *testing.T) {
 	inDir, inRoot := watch(t, dir), watch(t, root)
 
 	a := &Applier{Roots: []string{root}}
-	a.Apply(protocol.FSEvents{Changes: []protocol.FSChange{{Path: dir, MtimeNanos: mtime(before)}, {Path: filepath.Join(dir, "gone.txt"), Gone: true}}})
+	a.Apply(context.Background(), protocol.FSEvents{Changes: []protocol.FSChange{{Path: dir, MtimeNanos: mtime(before)}, {Path: filepath.Join(dir, "gone.txt"), Gone: true}}})
 	if ev := inDir(); len(ev) != 1 || ev[0].mask != unix.IN_MODIFY|unix.IN_ISDIR || ev[0].name != "" {
 		t.Errorf("watcher of the directory saw %+v, want IN_MODIFY|IN_ISDIR on itself", ev)
 	}
@@ -136,7 +151,7 @@ func TestRefusedAndSkipped(t *testing.T) {
 	touched := 0
 	a := &Applier{Roots: []string{root}, Own: func(ino uint64) bool { return ino == ownIno },
 		touch: func(p string, ns int64) error { touched++; return setMtime(p, ns) }}
-	got := a.Apply(protocol.FSEvents{Changes: []protocol.FSChange{
+	got := a.Apply(context.Background(), protocol.FSEvents{Changes: []protocol.FSChange{
 		{Path: outside, MtimeNanos: 1},
 		{Path: root + "/../" + filepath.Base(other) + "/x", MtimeNanos: 1},
 		{Path: "relative", MtimeNanos: 1},
@@ -189,7 +204,7 @@ func TestOwnWritesNotRaisedAgain(t *testing.T) {
 
 	inMine, inHosts := watch(t, mine), watch(t, hosts)
 	a := &Applier{Roots: []string{root}, Own: ow.Own}
-	got := a.Apply(protocol.FSEvents{Changes: []protocol.FSChange{
+	got := a.Apply(context.Background(), protocol.FSEvents{Changes: []protocol.FSChange{
 		{Path: mine, MtimeNanos: mtime(stat(t, mine))}, {Path: written, MtimeNanos: mtime(stat(t, written))},
 		{Path: hosts, MtimeNanos: mtime(stat(t, hosts))}, {Path: byHost, MtimeNanos: mtime(stat(t, byHost))},
 	}})
