@@ -23,6 +23,7 @@ type rdcw struct {
 	root   string
 	o      Options
 	log    *slog.Logger
+	mu     sync.Mutex // h: replaced when the folder comes back
 	h      windows.Handle
 	events chan Event
 	done   chan struct{}
@@ -62,9 +63,17 @@ func (w *rdcw) Events() <-chan Event { return w.events }
 
 func (w *rdcw) Close() error {
 	w.once.Do(func() { close(w.done) })
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	// Ends a ReadDirectoryChangesW that waits.
 	windows.CancelIoEx(w.h, nil) //nolint:errcheck // nothing may be pending
 	return windows.CloseHandle(w.h)
+}
+
+func (w *rdcw) handle() windows.Handle {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.h
 }
 
 func (w *rdcw) emit(ev Event) {
@@ -80,7 +89,7 @@ func (w *rdcw) read() {
 	warned := false
 	for {
 		var n uint32
-		err := windows.ReadDirectoryChanges(w.h, &buf[0], uint32(len(buf)), true, rdcwFilter, &n, nil, 0)
+		err := windows.ReadDirectoryChanges(w.handle(), &buf[0], uint32(len(buf)), true, rdcwFilter, &n, nil, 0)
 		select {
 		case <-w.done:
 			return
@@ -112,7 +121,7 @@ func (w *rdcw) read() {
 
 // reopen waits for the folder to come back and watches it again.
 func (w *rdcw) reopen() bool {
-	windows.CloseHandle(w.h) //nolint:errcheck // it is gone
+	windows.CloseHandle(w.handle()) //nolint:errcheck // it is gone
 	t := time.NewTicker(rootPoll)
 	defer t.Stop()
 	for {
@@ -125,7 +134,9 @@ func (w *rdcw) reopen() bool {
 			continue
 		}
 		if h, err := w.open(); err == nil {
+			w.mu.Lock()
 			w.h = h
+			w.mu.Unlock()
 			return true
 		}
 	}
