@@ -58,7 +58,10 @@ func TestFileEvents(t *testing.T) {
 	if err := logs.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer logs.Wait()
+	defer func() {
+		cancel() // docker logs -f follows until killed
+		logs.Wait()
+	}()
 	watchers := map[string]chan seen{"inotify": make(chan seen, 100000), "fsnotify": make(chan seen, 100000)}
 	ready := make(chan struct{}, 2)
 	var raw atomic.Int64
