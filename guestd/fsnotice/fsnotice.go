@@ -19,6 +19,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -47,11 +48,25 @@ type Applier struct {
 	warnOnce sync.Map // error kinds already logged, so a batch cannot flood the log
 }
 
+// workers is how many paths are looked at and touched at once: each is a
+// round trip to the host's file server, which answers several at a time.
+const workers = 8
+
+// verdict is what the first pass found of a change.
+type verdict uint8
+
+const (
+	skip      verdict = iota // refused, gone, changed again
+	goneChild                // gone on the host: its directory is raised
+	ownFile                  // a file the guest wrote itself
+	raise                    // a file or symlink to raise
+	raiseDir                 // a directory to raise
+)
+
 // Apply raises each change of the batch and counts what it did. It stops
 // when ctx ends (the host gave up on the request): touches made after the
 // host stopped waiting would come back to it later than it remembers them.
 func (a *Applier) Apply(ctx context.Context, ev protocol.FSEvents) protocol.FSEventsApplied {
-	var r protocol.FSEventsApplied
 	touch := a.touch
 	if touch == nil {
 		touch = setMtime
@@ -61,68 +76,86 @@ func (a *Applier) Apply(ctx context.Context, ev protocol.FSEvents) protocol.FSEv
 	// its newer time (the next batch carries it), and a file the guest
 	// wrote itself is an echo. A directory whose children in the batch are
 	// all such echoes is one too: the guest made them there.
-	type look struct {
-		c    protocol.FSChange
-		skip bool
-	}
-	looks := make([]look, 0, len(ev.Changes))
+	verdicts := make([]verdict, len(ev.Changes))
+	parallel(ctx, len(ev.Changes), func(i int) { verdicts[i] = a.look(ev.Changes[i]) })
 	own, other := map[string]int{}, map[string]int{}
-	for _, c := range ev.Changes {
-		if ctx.Err() != nil {
-			r.Skipped += len(ev.Changes) - len(looks)
-			break
+	for i, v := range verdicts {
+		switch v {
+		case ownFile:
+			own[path.Dir(ev.Changes[i].Path)]++
+		case goneChild, raise:
+			other[path.Dir(ev.Changes[i].Path)]++
 		}
-		l := look{c: c, skip: true}
-		switch {
-		case !a.within(c.Path):
-			a.warn("outside", "a change outside the shared folders was refused", "path", c.Path)
-		case c.Gone || c.MtimeNanos <= 0:
-			// The lookup lets the guest's kernel drop its entry for the
-			// path now, rather than when its cache times out.
-			var st unix.Stat_t
-			_ = unix.Lstat(c.Path, &st)
-			other[path.Dir(c.Path)]++
-		default:
-			var st unix.Statx_t
-			err := unix.Statx(unix.AT_FDCWD, c.Path, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_FORCE_SYNC, unix.STATX_MTIME|unix.STATX_INO|unix.STATX_TYPE, &st)
-			switch {
-			case err != nil:
-				// Gone again since the host looked: its next batch says so.
-			case st.Mtime.Sec*1e9+int64(st.Mtime.Nsec) != c.MtimeNanos:
-			case a.Own != nil && st.Mode&unix.S_IFMT == unix.S_IFREG && a.Own(st.Ino):
-				own[path.Dir(c.Path)]++
-			default:
-				l.skip = false
-				if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-					other[path.Dir(c.Path)]++
-				}
-			}
-		}
-		looks = append(looks, l)
 	}
-	for _, l := range looks {
-		if ctx.Err() != nil {
-			r.Skipped++
-			continue
+	var touched atomic.Int64
+	parallel(ctx, len(ev.Changes), func(i int) {
+		c := ev.Changes[i]
+		switch v := verdicts[i]; {
+		case v == raiseDir && own[c.Path] > 0 && other[c.Path] == 0:
+			return
+		case v != raise && v != raiseDir:
+			return
 		}
-		if l.skip || own[l.c.Path] > 0 && other[l.c.Path] == 0 {
-			r.Skipped++
-			continue
-		}
-		if err := touch(l.c.Path, l.c.MtimeNanos); err != nil {
+		if err := touch(c.Path, c.MtimeNanos); err != nil {
 			switch {
 			case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
+				// Gone again since the host looked: its next batch says so.
 			case errors.Is(err, unix.EROFS):
-				a.warn("rofs", "changes in a read-only shared folder cannot be raised in the guest", "path", l.c.Path)
+				a.warn("rofs", "changes in a read-only shared folder cannot be raised in the guest", "path", c.Path)
 			default:
-				a.warn("touch:"+err.Error(), "could not raise a change in the guest", "path", l.c.Path, "err", err)
+				a.warn("touch:"+err.Error(), "could not raise a change in the guest", "path", c.Path, "err", err)
 			}
-			r.Skipped++
-			continue
+			return
 		}
-		r.Touched++
+		touched.Add(1)
+	})
+	n := int(touched.Load())
+	return protocol.FSEventsApplied{Touched: n, Skipped: len(ev.Changes) - n}
+}
+
+// look is the first pass over one change.
+func (a *Applier) look(c protocol.FSChange) verdict {
+	if !a.within(c.Path) {
+		a.warn("outside", "a change outside the shared folders was refused", "path", c.Path)
+		return skip
 	}
-	return r
+	if c.Gone || c.MtimeNanos <= 0 {
+		// The lookup lets the guest's kernel drop its entry for the path
+		// now, rather than when its cache times out.
+		var st unix.Stat_t
+		_ = unix.Lstat(c.Path, &st)
+		return goneChild
+	}
+	var st unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, c.Path, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_FORCE_SYNC, unix.STATX_MTIME|unix.STATX_INO|unix.STATX_TYPE, &st)
+	switch {
+	case err != nil, st.Mtime.Sec*1e9+int64(st.Mtime.Nsec) != c.MtimeNanos:
+		return skip
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		return raiseDir
+	case a.Own != nil && st.Mode&unix.S_IFMT == unix.S_IFREG && a.Own(st.Ino):
+		return ownFile
+	}
+	return raise
+}
+
+// parallel calls f for 0..n-1 on a few goroutines, and no more once ctx
+// ends.
+func parallel(ctx context.Context, n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // within says whether p is a clean absolute path in one of the roots.
