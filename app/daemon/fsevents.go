@@ -38,6 +38,9 @@ func (d *Daemon) startFSEvents(ctx context.Context, run *session, shares []files
 			f.Run(ctx, func(ctx context.Context, batch []fswatch.Change) error {
 				return sendFSEvents(ctx, run.guest, runtime.GOOS, batch, log)
 			})
+			c := &f.Counts
+			log.Info("file events of a shared folder", "folder", sh.HostPath, "events", c.Events.Load(), "batches", c.Batches.Load(),
+				"sent", c.Sent.Load(), "echoes_dropped", c.Echoes.Load(), "coarse", c.Coarse.Load(), "failed_batches", c.Failed.Load())
 		})
 	}
 }
