@@ -31,8 +31,12 @@ const maxOwn = 100000
 // writes (and carry guestd's pid).
 type OwnWrites struct {
 	log  *slog.Logger
-	f    *os.File
+	fd   int
 	self int32
+
+	readMu     sync.Mutex // the queue is read by Run and by Own
+	buf        []byte
+	overflowed bool
 
 	mu  sync.Mutex
 	ino map[uint64]time.Time
@@ -50,34 +54,47 @@ func WatchOwnWrites(roots []string, log *slog.Logger) (*OwnWrites, error) {
 			return nil, fmt.Errorf("fanotify_mark %s: %w", r, err)
 		}
 	}
-	return &OwnWrites{log: log, f: os.NewFile(uintptr(fd), "fanotify"), self: int32(os.Getpid()), ino: map[uint64]time.Time{}}, nil
+	return &OwnWrites{log: log, fd: fd, self: int32(os.Getpid()), buf: make([]byte, 64<<10), ino: map[uint64]time.Time{}}, nil
 }
 
-// Run reads the writes until ctx ends.
+// Run keeps the kernel's queue short until ctx ends, then closes it.
 func (w *OwnWrites) Run(ctx context.Context) {
-	go func() {
-		<-ctx.Done()
-		w.f.Close()
+	defer func() {
+		w.readMu.Lock()
+		unix.Close(w.fd)
+		w.fd = -1
+		w.readMu.Unlock()
 	}()
-	buf := make([]byte, 64<<10)
-	overflowed := false
-	for {
-		n, err := w.f.Read(buf)
-		if err != nil {
-			if ctx.Err() == nil {
-				w.log.Warn("reading the guest's own writes stopped: its writes to shared folders may be raised twice", "err", err)
-			}
+	for ctx.Err() == nil {
+		fds := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, 500); err != nil && err != unix.EINTR {
+			w.log.Warn("reading the guest's own writes stopped: its writes to shared folders may be raised twice", "err", err)
+			return
+		}
+		w.drain()
+	}
+}
+
+// drain reads what the kernel queued. A write is queued before the write
+// call returns, so before the host can have seen it: a drain when the
+// host's batch comes finds every write the batch carries back.
+func (w *OwnWrites) drain() {
+	w.readMu.Lock()
+	defer w.readMu.Unlock()
+	for w.fd >= 0 {
+		n, err := unix.Read(w.fd, w.buf)
+		if err != nil || n <= 0 {
 			return
 		}
 		now := time.Now()
 		for off := 0; off+int(unsafe.Sizeof(unix.FanotifyEventMetadata{})) <= n; {
-			m := (*unix.FanotifyEventMetadata)(unsafe.Pointer(&buf[off]))
+			m := (*unix.FanotifyEventMetadata)(unsafe.Pointer(&w.buf[off]))
 			if m.Event_len == 0 {
 				break
 			}
 			off += int(m.Event_len)
-			if m.Mask&unix.FAN_Q_OVERFLOW != 0 && !overflowed {
-				overflowed = true
+			if m.Mask&unix.FAN_Q_OVERFLOW != 0 && !w.overflowed {
+				w.overflowed = true
 				w.log.Warn("the guest's own writes overflowed fanotify's queue: some may be raised twice (logged once)")
 			}
 			if m.Fd < 0 {
@@ -111,6 +128,7 @@ func (w *OwnWrites) note(ino uint64, now time.Time) {
 // Own says whether the file with inode ino was written in the guest
 // within OwnTTL.
 func (w *OwnWrites) Own(ino uint64) bool {
+	w.drain()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	t, ok := w.ino[ino]
