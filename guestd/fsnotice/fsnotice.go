@@ -66,36 +66,20 @@ const (
 // Apply raises each change of the batch and counts what it did. It stops
 // when ctx ends (the host gave up on the request): touches made after the
 // host stopped waiting would come back to it later than it remembers them.
+//
+// Each path is looked at afresh on the host (not in the guest's cache) and
+// touched right after: a path the host changed again since it sent the
+// batch keeps its newer time (the next batch carries it), and a file the
+// guest wrote itself is an echo. Files go first; a directory whose
+// children in the batch were all the guest's own is an echo too, and is
+// left.
 func (a *Applier) Apply(ctx context.Context, ev protocol.FSEvents) protocol.FSEventsApplied {
 	touch := a.touch
 	if touch == nil {
 		touch = setMtime
 	}
-	// First the host's attributes of every path now, not the guest's
-	// cache: a path the host changed again since it sent the batch keeps
-	// its newer time (the next batch carries it), and a file the guest
-	// wrote itself is an echo. A directory whose children in the batch are
-	// all such echoes is one too: the guest made them there.
-	verdicts := make([]verdict, len(ev.Changes))
-	parallel(ctx, len(ev.Changes), func(i int) { verdicts[i] = a.look(ev.Changes[i]) })
-	own, other := map[string]int{}, map[string]int{}
-	for i, v := range verdicts {
-		switch v {
-		case ownFile:
-			own[path.Dir(ev.Changes[i].Path)]++
-		case goneChild, raise:
-			other[path.Dir(ev.Changes[i].Path)]++
-		}
-	}
 	var touched atomic.Int64
-	parallel(ctx, len(ev.Changes), func(i int) {
-		c := ev.Changes[i]
-		switch v := verdicts[i]; {
-		case v == raiseDir && own[c.Path] > 0 && other[c.Path] == 0:
-			return
-		case v != raise && v != raiseDir:
-			return
-		}
+	doTouch := func(c protocol.FSChange) {
 		if err := touch(c.Path, c.MtimeNanos); err != nil {
 			switch {
 			case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
@@ -108,12 +92,41 @@ func (a *Applier) Apply(ctx context.Context, ev protocol.FSEvents) protocol.FSEv
 			return
 		}
 		touched.Add(1)
+	}
+	verdicts := make([]verdict, len(ev.Changes))
+	parallel(ctx, len(ev.Changes), func(i int) {
+		v := a.look(ev.Changes[i])
+		verdicts[i] = v
+		if v == raise {
+			doTouch(ev.Changes[i])
+		}
+	})
+	own, other := map[string]int{}, map[string]int{}
+	var dirs []int
+	for i, v := range verdicts {
+		switch v {
+		case ownFile:
+			own[path.Dir(ev.Changes[i].Path)]++
+		case goneChild, raise:
+			other[path.Dir(ev.Changes[i].Path)]++
+		case raiseDir:
+			dirs = append(dirs, i)
+		}
+	}
+	parallel(ctx, len(dirs), func(j int) {
+		c := ev.Changes[dirs[j]]
+		if own[c.Path] > 0 && other[c.Path] == 0 {
+			return
+		}
+		if a.look(c) == raiseDir { // again: it may have changed meanwhile
+			doTouch(c)
+		}
 	})
 	n := int(touched.Load())
 	return protocol.FSEventsApplied{Touched: n, Skipped: len(ev.Changes) - n}
 }
 
-// look is the first pass over one change.
+// look is what to do with one change, by the host's attributes now.
 func (a *Applier) look(c protocol.FSChange) verdict {
 	if !a.within(c.Path) {
 		a.warn("outside", "a change outside the shared folders was refused", "path", c.Path)
@@ -129,12 +142,16 @@ func (a *Applier) look(c protocol.FSChange) verdict {
 	var st unix.Statx_t
 	err := unix.Statx(unix.AT_FDCWD, c.Path, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_FORCE_SYNC, unix.STATX_MTIME|unix.STATX_INO|unix.STATX_TYPE, &st)
 	switch {
-	case err != nil, st.Mtime.Sec*1e9+int64(st.Mtime.Nsec) != c.MtimeNanos:
+	case err != nil:
+		return skip
+	case a.Own != nil && st.Mode&unix.S_IFMT == unix.S_IFREG && a.Own(st.Ino):
+		// Whatever its time: the host may have looked between the
+		// guest's create and its write.
+		return ownFile
+	case st.Mtime.Sec*1e9+int64(st.Mtime.Nsec) != c.MtimeNanos:
 		return skip
 	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
 		return raiseDir
-	case a.Own != nil && st.Mode&unix.S_IFMT == unix.S_IFREG && a.Own(st.Ino):
-		return ownFile
 	}
 	return raise
 }
