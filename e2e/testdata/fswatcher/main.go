@@ -38,7 +38,9 @@ func main() {
 			fmt.Printf("fsnotify %s %s\n", ev.Op, ev.Name)
 			if ev.Has(fsnotify.Create) {
 				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
-					w.Add(ev.Name)
+					if err := w.Add(ev.Name); err != nil {
+						fmt.Println("fsnotify error", err)
+					}
 				}
 			}
 		case err := <-w.Errors:
