@@ -32,7 +32,17 @@ type seen struct {
 // bounded CPU and memory.
 func TestFileEvents(t *testing.T) {
 	e := newBerthEnv(t)
-	image := buildBusyboxWithTool(t, "fswatcher")
+	node, _ := exec.LookPath("node")
+	image := buildBusyboxWith(t, func(root string) {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "fswatcher"), "./testdata/fswatcher")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build fswatcher: %v\n%s", err, out)
+		}
+		if node != "" {
+			addNode(t, root, node)
+		}
+	})
 	share := filepath.Join(t.TempDir(), "proj")
 	for _, d := range []string{share, filepath.Join(share, "sub"), filepath.Join(share, "bulk")} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -45,7 +55,8 @@ func TestFileEvents(t *testing.T) {
 		"--unmount", home, "--unmount", os.TempDir(), "--mount", share)
 	e.docker("load", "-i", image)
 	e.docker("run", "-d", "-t", "--name", "watch", "-v", share+":"+share, testImage, "sh", "-c",
-		fmt.Sprintf("fswatcher -raw %[1]s %[1]s/sub %[1]s/bulk & exec fswatcher %[1]s %[1]s/sub %[1]s/bulk", share))
+		fmt.Sprintf("fswatcher -raw %[1]s %[1]s/sub %[1]s/bulk & %[2]s exec fswatcher %[1]s %[1]s/sub %[1]s/bulk", share,
+			map[bool]string{true: "node /bin/nodewatch.js " + share + " " + share + "/sub " + share + "/bulk &"}[node != ""]))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -63,6 +74,13 @@ func TestFileEvents(t *testing.T) {
 		logs.Wait()
 	}()
 	watchers := map[string]chan seen{"inotify": make(chan seen, 100000), "fsnotify": make(chan seen, 100000)}
+	if node != "" {
+		// Node's fs.watch, which webpack's watchpack uses as it is and
+		// chokidar under its own rescans.
+		watchers["node"] = make(chan seen, 100000)
+	} else {
+		t.Log("no node on this host: Node's fs.watch is not tried")
+	}
 	ready := make(chan struct{}, 2)
 	var raw atomic.Int64
 	go func() {
@@ -71,7 +89,7 @@ func TestFileEvents(t *testing.T) {
 			at := time.Now()
 			line := strings.TrimRight(sc.Text(), "\r")
 			raw.Add(1)
-			if line == "fsnotify ready" || line == "inotify ready" {
+			if strings.HasSuffix(line, " ready") {
 				ready <- struct{}{}
 				continue
 			}
@@ -82,7 +100,7 @@ func TestFileEvents(t *testing.T) {
 			}
 		}
 	}()
-	for range 2 {
+	for range len(watchers) {
 		select {
 		case <-ready:
 		case <-time.After(2 * time.Minute):
@@ -183,7 +201,8 @@ func TestFileEvents(t *testing.T) {
 				t.Errorf("%s: %s saw it after %v", op.name, name, d.Round(time.Millisecond))
 			}
 		}
-		t.Logf("FSEVENTS %s: inotify %v, fsnotify %v; then %q", op.name, lat["inotify"].Round(time.Millisecond), lat["fsnotify"].Round(time.Millisecond), rest)
+		t.Logf("FSEVENTS %s: inotify %v, fsnotify %v, node %v; then %q", op.name, lat["inotify"].Round(time.Millisecond),
+			lat["fsnotify"].Round(time.Millisecond), lat["node"].Round(time.Millisecond), rest)
 	}
 
 	// A container's own write: the host sees it through the share and
@@ -200,7 +219,7 @@ func TestFileEvents(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("FSEVENTS container write: inotify %q, fsnotify %q", made["inotify"], made["fsnotify"])
+	t.Logf("FSEVENTS container write: inotify %q, fsnotify %q, node %q", made["inotify"], made["fsnotify"], made["node"])
 	if n := strings.Count(strings.Join(made["inotify"], " "), "MODIFY"); n > 1 {
 		t.Errorf("the container's write was raised again: inotify saw %q", made["inotify"])
 	}
@@ -231,7 +250,7 @@ func TestFileEvents(t *testing.T) {
 	drain()
 	hostAfterWrites := hostEvents.Load() - hostBefore
 	time.Sleep(5 * time.Second)
-	if got := drain(); len(got["inotify"])+len(got["fsnotify"]) > 0 {
+	if got := drain(); len(got["inotify"])+len(got["fsnotify"])+len(got["node"]) > 0 {
 		t.Errorf("events kept coming after the host stopped (an echo loop): %q", got)
 	}
 	t.Logf("FSEVENTS host watcher: %d events for 100 host writes of one file in a subfolder (the folder is watched, not sub: 0 expected)", hostAfterWrites)
@@ -263,6 +282,10 @@ func TestFileEvents(t *testing.T) {
 			count["inotify"]++
 			last = s.at
 			continue
+		case s := <-watchers["node"]: // nil without node: never ready
+			count["node"]++
+			last = s.at
+			continue
 		case <-quiet:
 		}
 		if time.Since(last) > 5*time.Second {
@@ -271,8 +294,8 @@ func TestFileEvents(t *testing.T) {
 		quiet = time.After(time.Second)
 	}
 	cpu1 := procCPU(t, pid)
-	t.Logf("FSEVENTS 10000 files: host wrote them in %v; last event in the guest %v after the first write; inotify %d events, fsnotify %d; daemon CPU %.2fs, RSS %s → %s (peak %s)",
-		wrote.Round(time.Millisecond), last.Sub(start).Round(time.Millisecond), count["inotify"], count["fsnotify"],
+	t.Logf("FSEVENTS 10000 files: host wrote them in %v; last event in the guest %v after the first write; inotify %d events, fsnotify %d, node %d; daemon CPU %.2fs, RSS %s → %s (peak %s)",
+		wrote.Round(time.Millisecond), last.Sub(start).Round(time.Millisecond), count["inotify"], count["fsnotify"], count["node"],
 		cpu1-cpu0, rss0, procRSS(pid, "VmRSS"), procRSS(pid, "VmHWM"))
 	if count["fsnotify"] == 0 {
 		t.Error("no event in the guest for 10,000 new files")
@@ -301,4 +324,47 @@ func procRSS(pid int, field string) string {
 		}
 	}
 	return "?"
+}
+
+// addNode copies the host's node and the libraries it links into the
+// image's root, at the same paths, with a script that prints what fs.watch
+// reports: "node EVENT PATH" (libuv names a watched directory's own events
+// by its base name, so they read DIR/BASE).
+func addNode(t *testing.T, root, node string) {
+	t.Helper()
+	out, err := exec.Command("ldd", node).Output()
+	if err != nil {
+		t.Fatalf("ldd %s: %v", node, err)
+	}
+	files := []string{node}
+	for _, l := range strings.Split(string(out), "\n") {
+		for _, f := range strings.Fields(l) {
+			if strings.HasPrefix(f, "/") {
+				files = append(files, f)
+			}
+		}
+	}
+	for _, f := range files {
+		real, err := filepath.EvalSymlinks(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(real)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(root, f)
+		os.MkdirAll(filepath.Dir(dst), 0o755)
+		os.Remove(dst)
+		if err := os.WriteFile(dst, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := `const fs = require("fs"), path = require("path");
+for (const d of process.argv.slice(2)) fs.watch(d, (ev, name) => console.log("node " + ev + " " + (name ? path.join(d, name) : d)));
+console.log("node ready");
+`
+	if err := os.WriteFile(filepath.Join(root, "bin", "nodewatch.js"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
