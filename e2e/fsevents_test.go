@@ -56,7 +56,7 @@ func TestFileEvents(t *testing.T) {
 	e.docker("load", "-i", image)
 	e.docker("run", "-d", "-t", "--name", "watch", "-v", share+":"+share, testImage, "sh", "-c",
 		fmt.Sprintf("fswatcher -raw %[1]s %[1]s/sub %[1]s/bulk & %[2]s exec fswatcher %[1]s %[1]s/sub %[1]s/bulk", share,
-			map[bool]string{true: "node /bin/nodewatch.js " + share + " " + share + "/sub " + share + "/bulk &"}[node != ""]))
+			map[bool]string{true: node + " /bin/nodewatch.js " + share + " " + share + "/sub " + share + "/bulk &"}[node != ""]))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
