@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +27,7 @@ import (
 	"github.com/berthvm/berth/guestd/diskwatch"
 	"github.com/berthvm/berth/guestd/engine"
 	"github.com/berthvm/berth/guestd/firewall"
+	"github.com/berthvm/berth/guestd/fsnotice"
 	"github.com/berthvm/berth/guestd/kmod"
 	"github.com/berthvm/berth/guestd/loglink"
 	"github.com/berthvm/berth/guestd/mounts"
@@ -108,7 +110,10 @@ type guest struct {
 	disk     *protocol.DataDiskReport
 	dataDev  string // the data disk, /dev/vdb
 	disks    *diskwatch.Watcher
-	services []*supervise.Supervisor
+	// ownWrites tells the shares' writes made in the guest (fsNotices);
+	// nil until the shares are mounted.
+	ownWrites atomic.Pointer[fsnotice.OwnWrites]
+	services  []*supervise.Supervisor
 
 	engineCtx  context.Context
 	stopEngine context.CancelFunc
@@ -326,6 +331,7 @@ func (g *guest) mountShares(ctx context.Context) {
 		return
 	}
 	m := shares.NewMounter(func(name string) error { return idx.Load(name) }, g.log)
+	var writable []string
 	for _, s := range g.cfg.Shares {
 		fs, err := m.Mount(s)
 		if err != nil {
@@ -333,6 +339,19 @@ func (g *guest) mountShares(ctx context.Context) {
 			continue
 		}
 		g.log.Info("shared folder mounted", "path", s.Path, "fs", fs, "read_only", s.ReadOnly)
+		if !s.ReadOnly {
+			writable = append(writable, s.Path)
+		}
+	}
+	if len(writable) > 0 {
+		// The host sends the guest's own writes back as changes: they are
+		// told apart so that they are not raised twice.
+		if w, err := fsnotice.WatchOwnWrites(writable, g.log); err != nil {
+			g.log.Warn("the guest's own writes to shared folders will be raised twice in it", "err", err)
+		} else {
+			g.ownWrites.Store(w)
+			go w.Run(ctx)
+		}
 	}
 	g.step("shares")
 	go m.Keep(ctx, g.cfg.Shares, 5*time.Second)
@@ -371,6 +390,19 @@ func (g *guest) network(ctx context.Context) error {
 	return nil
 }
 
+// fsNotices raises the host's changes in the shared folders for watchers
+// in the guest.
+func (g *guest) fsNotices() *fsnotice.Applier {
+	a := &fsnotice.Applier{Log: g.log.With("part", "fsnotice"), Own: func(ino uint64) bool {
+		w := g.ownWrites.Load()
+		return w != nil && w.Own(ino)
+	}}
+	for _, s := range g.cfg.Shares {
+		a.Roots = append(a.Roots, s.Path)
+	}
+	return a
+}
+
 func (g *guest) serveAPI() {
 	addr := net.JoinHostPort(g.cfg.Address.Addr().String(), strconv.Itoa(protocol.APIPort))
 	srv := &http.Server{
@@ -386,6 +418,7 @@ func (g *guest) serveAPI() {
 			StepClock: g.stepClock,
 			Shell:     g.serveShell,
 			Dial:      tunnel.Handler(g.log),
+			FSEvents:  g.fsNotices().Apply,
 		}.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

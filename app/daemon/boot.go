@@ -81,6 +81,7 @@ func (d *Daemon) bootSteps(s settings.Settings) error {
 		return err
 	}
 	run.goRun(func() { run.stall.poll(ctx, run.guest.Health) })
+	d.startFSEvents(ctx, run, s.Shares, s.Excludes())
 	d.startBalloon(ctx, run, s.MemoryMiB)
 	d.ensureContext(s.Activate)
 	d.containerProxies(s.ContainerProxy)

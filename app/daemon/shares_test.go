@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthvm/berth/app/settings"
 	"github.com/berthvm/berth/filesharing"
+	"github.com/berthvm/berth/filesharing/fswatch"
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/vmhost"
 )
@@ -33,5 +34,15 @@ func TestGuestSetupTurnsOnTheEngineProxy(t *testing.T) {
 	}
 	if !strings.Contains(line, "berth.proxy=3128") {
 		t.Errorf("cmdline %q lacks berth.proxy=3128", line)
+	}
+}
+
+func TestGuestChanges(t *testing.T) {
+	ev, err := guestChanges("windows", []fswatch.Change{{Path: `C:\Users\me\src\a.go`, Mtime: 7}, {Path: `C:\Users\me\old`, Gone: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Changes[0] != (protocol.FSChange{Path: "/mnt/host/c/Users/me/src/a.go", MtimeNanos: 7}) || ev.Changes[1] != (protocol.FSChange{Path: "/mnt/host/c/Users/me/old", Gone: true}) {
+		t.Errorf("%+v", ev)
 	}
 }

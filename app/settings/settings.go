@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/filesharing"
+	"github.com/berthvm/berth/filesharing/fswatch"
 	"github.com/berthvm/berth/guestd/protocol"
 	"github.com/berthvm/berth/internal/atomicfile"
 	"github.com/berthvm/berth/internal/bytesize"
@@ -48,6 +50,19 @@ type Settings struct {
 	// the host's) over /etc/ssl/certs/ca-certificates.crt in containers
 	// created while it is set.
 	ContainerCAs bool `json:"container_cas,omitempty"`
+	// FileEventsExclude names the directories in shared folders whose
+	// changes are not passed to the guest (fswatch.Options.Exclude): nil
+	// (absent) is fswatch.DefaultExclude, an empty list excludes nothing.
+	// Set in settings.json only.
+	FileEventsExclude []string `json:"file_events_exclude"`
+}
+
+// Excludes is what FileEventsExclude stands for.
+func (s Settings) Excludes() []string {
+	if s.FileEventsExclude == nil {
+		return fswatch.DefaultExclude
+	}
+	return s.FileEventsExclude
 }
 
 // Equal reports whether two settings are the same.
@@ -55,7 +70,8 @@ func (s Settings) Equal(o Settings) bool {
 	return s.CPUs == o.CPUs && s.MemoryMiB == o.MemoryMiB && s.DiskGiB == o.DiskGiB &&
 		s.Activate == o.Activate && slices.Equal(s.Shares, o.Shares) &&
 		s.ContainerLogMiB == o.ContainerLogMiB && s.ContainerLogFiles == o.ContainerLogFiles &&
-		s.ContainerProxy == o.ContainerProxy && s.ContainerCAs == o.ContainerCAs
+		s.ContainerProxy == o.ContainerProxy && s.ContainerCAs == o.ContainerCAs &&
+		(s.FileEventsExclude == nil) == (o.FileEventsExclude == nil) && slices.Equal(s.FileEventsExclude, o.FileEventsExclude)
 }
 
 // Host describes this computer, the one Berth runs on. Zero fields mean "unknown".
@@ -161,6 +177,11 @@ func (s Settings) Validate(host Host, current *Settings) error {
 	for _, sh := range s.Shares {
 		if fi, err := os.Stat(sh.HostPath); err != nil || !fi.IsDir() {
 			errs = append(errs, fmt.Errorf("shared folder %s is not a folder on this machine: create it, or stop sharing it with `berth start --unmount %s`", sh.HostPath, sh.HostPath))
+		}
+	}
+	for _, pat := range s.FileEventsExclude {
+		if _, err := path.Match(pat, ""); err != nil || strings.Trim(pat, "/") == "" {
+			errs = append(errs, fmt.Errorf("file_events_exclude %q in %s: not a pattern of directory names like node_modules or .git/objects", pat, fileName))
 		}
 	}
 	return errors.Join(errs...)

@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/berthvm/berth/filesharing"
+	"github.com/berthvm/berth/filesharing/fswatch"
 	"github.com/berthvm/berth/internal/bytesize"
 	"github.com/berthvm/berth/internal/vhdx"
 )
@@ -638,5 +640,23 @@ func TestMacFallbackRunDirIsPrivate(t *testing.T) {
 	}
 	if fi, _ := os.Stat(run); fi.Mode().Perm() != 0o700 {
 		t.Errorf("%s has mode %v, want 0700", run, fi.Mode().Perm())
+	}
+}
+
+func TestFileEventsExclude(t *testing.T) {
+	s := Default(Host{})
+	if got := s.Excludes(); !slices.Equal(got, fswatch.DefaultExclude) {
+		t.Errorf("defaults %q", got)
+	}
+	var none Settings
+	if err := json.Unmarshal([]byte(`{"file_events_exclude": []}`), &none); err != nil || none.Excludes() == nil || len(none.Excludes()) != 0 {
+		t.Errorf("an empty list must exclude nothing: %q %v", none.Excludes(), err)
+	}
+	if s.Equal(none) {
+		t.Error("defaults and none compare equal")
+	}
+	s.FileEventsExclude = []string{"[", "/"}
+	if err := s.Validate(Host{}, nil); err == nil || strings.Count(err.Error(), "file_events_exclude") != 2 {
+		t.Errorf("bad patterns: %v", err)
 	}
 }

@@ -5,6 +5,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +32,15 @@ type Server struct {
 	// Dial serves protocol.DialPath (package tunnel): an HTTP upgrade to a
 	// connection to a port on the guest's loopback, for port forwarding.
 	Dial http.HandlerFunc
+	// FSEvents raises changes the host saw in shared folders (package
+	// fsnotice).
+	// It stops when the request's context ends.
+	FSEvents func(context.Context, protocol.FSEvents) protocol.FSEventsApplied
 }
+
+// maxFSEventsBody bounds a batch of changes: MaxChanges paths of up to a
+// few hundred bytes each.
+const maxFSEventsBody = 16 << 20
 
 // Handler routes the API.
 func (s Server) Handler() http.Handler {
@@ -90,6 +99,16 @@ func (s Server) Handler() http.Handler {
 	}
 	if s.Dial != nil {
 		mux.HandleFunc("POST "+protocol.DialPath, s.Dial)
+	}
+	if s.FSEvents != nil {
+		mux.HandleFunc("POST "+protocol.FSEventsPath, func(w http.ResponseWriter, r *http.Request) {
+			var ev protocol.FSEvents
+			if err := json.NewDecoder(io.LimitReader(r.Body, maxFSEventsBody)).Decode(&ev); err != nil {
+				protocol.WriteError(w, http.StatusBadRequest, fmt.Errorf("bad file events: %w", err))
+				return
+			}
+			protocol.WriteJSON(w, http.StatusOK, s.FSEvents(r.Context(), ev))
+		})
 	}
 	return mux
 }

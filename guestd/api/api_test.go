@@ -130,3 +130,26 @@ func TestDiskUseAndTrim(t *testing.T) {
 		t.Fatalf("trim %d, %v", n, err)
 	}
 }
+
+func TestFSEvents(t *testing.T) {
+	var got protocol.FSEvents
+	srv := httptest.NewServer(Server{FSEvents: func(_ context.Context, ev protocol.FSEvents) protocol.FSEventsApplied {
+		got = ev
+		return protocol.FSEventsApplied{Touched: 1, Skipped: 1}
+	}}.Handler())
+	defer srv.Close()
+	var d net.Dialer
+	c := protocol.NewClient(strings.TrimPrefix(srv.URL, "http://"), d.DialContext)
+	a, err := c.FSEvents(context.Background(), protocol.FSEvents{Changes: []protocol.FSChange{{Path: "/home/me/a", MtimeNanos: 5}, {Path: "/home/me/b", Gone: true}}})
+	if err != nil || a.Touched != 1 || a.Skipped != 1 {
+		t.Fatalf("applied %+v, %v", a, err)
+	}
+	if len(got.Changes) != 2 || got.Changes[0].MtimeNanos != 5 || !got.Changes[1].Gone {
+		t.Fatalf("guest got %+v", got)
+	}
+	resp, err := srv.Client().Post(srv.URL+protocol.FSEventsPath, "application/json", strings.NewReader("{nope"))
+	if err != nil || resp.StatusCode != 400 {
+		t.Fatalf("bad body: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}

@@ -20,6 +20,10 @@ const (
 	// freed goes back to the host's disk file at once.
 	DiskPath = "/v1/disk"
 	TrimPath = "/v1/trim"
+	// FSEventsPath takes changes the host saw in its shared folders (POST
+	// FSEvents: FSEventsApplied), so that watchers in the guest see them:
+	// virtiofs and 9p carry no change notifications of their own.
+	FSEventsPath = "/v1/fsevents"
 )
 
 // ShellProtocol is the Upgrade token of ShellPath.
@@ -187,4 +191,33 @@ type Clock struct {
 // a time would be behind by the request's unknown way there.
 type ClockStep struct {
 	StepNanos int64 `json:"step_ns"`
+}
+
+// FSEvents is a coalesced batch of changes in shared folders, at the
+// guest's paths. The guest makes each visible to inotify without changing
+// content or the host's timestamps.
+type FSEvents struct {
+	Changes []FSChange `json:"changes"`
+}
+
+// FSChange is one path that changed. The host sends the parent directory
+// of an entry that was created, removed or renamed as a change of its own,
+// so that a watcher of the directory hears of it; a coarse change (the
+// host lost events, or had too many) is the directory itself.
+type FSChange struct {
+	Path string `json:"path"`
+	// MtimeNanos is the path's modification time on the host when the
+	// batch was sent, in Unix nanoseconds: the guest sets that same time,
+	// so nothing changes but the notice. Zero when Gone.
+	MtimeNanos int64 `json:"mtime_ns,omitempty"`
+	// Gone says the path no longer exists on the host.
+	Gone bool `json:"gone,omitempty"`
+}
+
+// FSEventsApplied is the answer to FSEventsPath.
+type FSEventsApplied struct {
+	Touched int `json:"touched"` // paths whose change was raised
+	// Skipped counts paths left alone: gone, outside the shares, or
+	// already changed by the guest itself.
+	Skipped int `json:"skipped"`
 }

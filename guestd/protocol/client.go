@@ -61,6 +61,13 @@ func (c *Client) Trim(ctx context.Context) (uint64, error) {
 	return t.Bytes, err
 }
 
+// FSEvents hands the guest a batch of changes in shared folders.
+func (c *Client) FSEvents(ctx context.Context, ev FSEvents) (FSEventsApplied, error) {
+	var a FSEventsApplied
+	err := c.call(ctx, http.MethodPost, FSEventsPath, ev, &a)
+	return a, err
+}
+
 // Shutdown asks the guest to stop its containers and engine cleanly and
 // power off (or reboot). It returns once the guest has accepted.
 func (c *Client) Shutdown(ctx context.Context, reboot bool) error {
