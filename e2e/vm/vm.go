@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/berthvm/berth/guestd/protocol"
-	"github.com/berthvm/berth/netproxy/relay"
 	"github.com/berthvm/berth/netproxy/hostdns"
+	"github.com/berthvm/berth/netproxy/relay"
 	"github.com/berthvm/berth/netproxy/vnet"
 	"github.com/berthvm/berth/vmhost"
 )
