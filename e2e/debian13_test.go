@@ -299,8 +299,15 @@ func (c hostCase) exercise(t *testing.T) hostResult {
 	if _, err := waitPort(addr, true, 60*time.Second); err != nil {
 		t.Fatalf("%s: %v", c.name, err)
 	}
-	if code, err := httpStatus("http://" + addr + "/"); err != nil || code != 200 {
-		t.Fatalf("%s: GET %s: %d %v", c.name, addr, code, err)
+	// The host's port opens when the engine publishes it, which can be
+	// before the container's server listens: a connection then is reset.
+	code, err := httpStatus("http://" + addr + "/")
+	for deadline := time.Now().Add(30 * time.Second); (err != nil || code != 200) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		code, err = httpStatus("http://" + addr + "/")
+	}
+	if err != nil || code != 200 {
+		t.Fatalf("%s: GET %s for 30 s: %d %v", c.name, addr, code, err)
 	}
 	must("docker", "--context", "berth", "rm", "-f", "d13web")
 	must("berth", "stop")
