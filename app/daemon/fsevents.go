@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/berthvm/berth/filesharing"
@@ -21,10 +24,16 @@ import (
 // share are not sent again.
 func (d *Daemon) startFSEvents(ctx context.Context, run *session, shares []filesharing.Share, exclude []string) {
 	echoes := fswatch.NewEchoes(0)
+	// Berth's own files change all the time (the data disk QEMU writes, the
+	// logs) and are no container's business; passed on, the guest would
+	// look them up through the share and virtiofsd would hold them open,
+	// keeping a deleted file's space from a host disk Berth waits to free.
+	own := []string{d.o.Paths.Data, d.o.Paths.Config, d.o.Paths.Run, filepath.Dir(d.dataDiskFile())}
 	for _, sh := range shares {
 		if sh.ReadOnly {
 			continue
 		}
+		exclude := append(slices.Clone(exclude), within(sh.HostPath, own)...)
 		log := d.o.Log.With("part", "fsevents")
 		run.goRun(func() {
 			// The first walk of a large folder takes a while: off the boot.
@@ -43,6 +52,19 @@ func (d *Daemon) startFSEvents(ctx context.Context, run *session, shares []files
 				"sent", c.Sent.Load(), "echoes_dropped", c.Echoes.Load(), "coarse", c.Coarse.Load(), "failed_batches", c.Failed.Load())
 		})
 	}
+}
+
+// within gives the dirs inside root as exclusion patterns relative to it.
+func within(root string, dirs []string) []string {
+	var pats []string
+	for _, dir := range dirs {
+		rel, err := filepath.Rel(root, dir)
+		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			continue
+		}
+		pats = append(pats, filepath.ToSlash(rel))
+	}
+	return pats
 }
 
 // sendFSEvents hands one batch to the guest at the guest's paths.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,5 +45,18 @@ func TestGuestChanges(t *testing.T) {
 	}
 	if ev.Changes[0] != (protocol.FSChange{Path: "/mnt/host/c/Users/me/src/a.go", MtimeNanos: 7}) || ev.Changes[1] != (protocol.FSChange{Path: "/mnt/host/c/Users/me/old", Gone: true}) {
 		t.Errorf("%+v", ev)
+	}
+}
+
+// Berth's own directories inside a shared folder are left out of its file
+// events; those outside it name nothing.
+func TestWithinExcludesBerthsOwnDirectories(t *testing.T) {
+	got := within("/home/u", []string{"/home/u/.local/share/berth", "/home/u/.config/berth", "/run/user/1000/berth", "/home/u", "/home/user2/x"})
+	if want := []string{".local/share/berth", ".config/berth"}; !slices.Equal(got, want) {
+		t.Fatalf("within: %q, want %q", got, want)
+	}
+	o := fswatch.Options{Exclude: got}
+	if !o.Excluded(".local/share/berth") || o.Excluded(".local/share") || o.Excluded("src") {
+		t.Fatal("the patterns do not exclude exactly Berth's directory")
 	}
 }
