@@ -9,16 +9,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/berthvm/berth/internal/pemcert"
 )
 
 // Store is the guest's CA bundle and the pristine copy of Debian's.
@@ -76,24 +76,10 @@ func (s Store) Install(extra []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	certs, err := pemcert.Parse(extra, "host certificate")
 	var add bytes.Buffer
-	var errs []error
-	n := 0
-	for i := 1; ; i++ {
-		var block *pem.Block
-		block, extra = pem.Decode(extra)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-			errs = append(errs, fmt.Errorf("host certificate %d: %w", i, err))
-			continue
-		}
-		pem.Encode(&add, block) //nolint:errcheck // a bytes.Buffer
-		n++
+	for _, c := range certs {
+		pem.Encode(&add, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}) //nolint:errcheck // a bytes.Buffer
 	}
 	out := base
 	if len(out) > 0 && out[len(out)-1] != '\n' {
@@ -102,7 +88,7 @@ func (s Store) Install(extra []byte) (int, error) {
 	if err := writeFile(s.Bundle, append(out, add.Bytes()...)); err != nil {
 		return 0, err
 	}
-	return n, errors.Join(errs...)
+	return len(certs), err
 }
 
 // writeFile replaces path whole (a reader never sees half a bundle).

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+
+	"github.com/berthvm/berth/internal/pemcert"
 )
 
 // Bundle is the host's trusted CAs and where they were read.
@@ -85,25 +87,7 @@ func Missing(certs []*x509.Certificate, have map[string]bool) []*x509.Certificat
 // ParsePEM reads every CERTIFICATE block of data. A block that does not
 // parse is skipped and named in the error, which the others survive.
 func ParsePEM(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	var errs []error
-	for i := 1; ; i++ {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("certificate %d: %w", i, err))
-			continue
-		}
-		certs = append(certs, c)
-	}
-	return certs, errors.Join(errs...)
+	return pemcert.Parse(data, "certificate")
 }
 
 // ParseDER reads certificates one DER blob each (Windows's stores).
