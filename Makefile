@@ -24,6 +24,13 @@ else
 KERNEL_PKG := linux-image-$(KERNEL_FLAVOUR)-$(ARCH)
 endif
 
+# How system.img holds its files' data (mkguest -uncompressed; README
+# "Package size"): compressed for the images booted from build/ and the
+# Mac's disk image, whose compressor works in chunks; stored for the images
+# a package compresses as one stream (the .deb, the Windows installer),
+# which then come out a third smaller.
+GUEST_DATA ?= compressed
+
 BUILD := build
 BIN   := $(BUILD)/bin
 CACHE := $(BUILD)/cache/$(SUITE)/$(ARCH)
@@ -32,7 +39,7 @@ GUEST := $(BUILD)/guest$(SUITE_DIR)/$(ARCH)
 GO_SOURCES := go.mod go.sum $(shell find . -name '*.go' -not -path './build/*')
 GUESTD_SOURCES := go.mod go.sum $(shell find guestd netproxy/relay -name '*.go' -not -name '*_test.go')
 
-.PHONY: all deps run test unit lint fuzz cross e2e reliability bench bench-compare bench-share bench-boot stall-repro guest-image guest-image-generic guest-image-hyperv guest-image-bookworm guest-image-arm64 package test-package clean
+.PHONY: all deps run test unit lint fuzz cross e2e reliability bench bench-compare bench-share bench-boot stall-repro guest-image guest-image-generic guest-image-stored guest-image-hyperv guest-image-bookworm guest-image-arm64 package test-package clean
 all: guest-image
 
 ifeq ($(UNAME_S),Darwin)
@@ -61,11 +68,13 @@ $(BIN)/guestd-$(ARCH): $(GUESTD_SOURCES)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./guestd
 
 $(BIN)/berth: $(GO_SOURCES)
-	go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $@ ./app/berth
+	go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./app/berth
 
 # The window and tray (fyne on GLFW): cgo, X11 and OpenGL headers.
+# Both without the symbol table and DWARF, as Debian strips binaries: a
+# panic's trace keeps its function names and lines.
 $(BIN)/berth-gui: $(GO_SOURCES)
-	CGO_ENABLED=1 go build -trimpath -o $@ ./app/berth-gui
+	CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o $@ ./app/berth-gui
 
 $(BIN)/mkimagearchive: $(shell find packaging -name '*.go')
 	go build -o $@ ./packaging/cmd/mkimagearchive
@@ -93,7 +102,7 @@ $(GUEST)/manifest.json: $(BIN)/mkguest $(BIN)/guestd-$(ARCH) $(CACHE)/images/wel
 	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct -- packaging/guest 2>/dev/null || echo 0) \
 	$(BIN)/mkguest -recipe packaging/guest/recipe.json -arch $(ARCH) -suite $(SUITE) -kernel $(KERNEL_PKG) \
 		-cache $(BUILD)/cache/debs $(if $(MIRROR),-mirror $(MIRROR)) -guestd $(BIN)/guestd-$(ARCH) \
-		-images $(CACHE)/images -kernel-shipped $(CACHE)/vmlinuz-$(KERNEL_FLAVOUR) \
+		$(if $(filter stored,$(GUEST_DATA)),-uncompressed) -images $(CACHE)/images -kernel-shipped $(CACHE)/vmlinuz-$(KERNEL_FLAVOUR) \
 		-modules-list $(CACHE)/modules-$(KERNEL_FLAVOUR).txt -out $(GUEST)
 
 # The host side must keep building for macOS and Windows, which cannot run
@@ -161,8 +170,8 @@ INSTALLER = $(BUILD)/dist/Berth-Setup-$(VERSION).exe
 cross: deps guest-image-hyperv $(WIN_BIN)/docker.exe
 	bash packaging/windows/check-nsi.sh
 	CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc \
-		go build -trimpath -ldflags "-H=windowsgui" -o $(WIN_BIN)/berth-gui.exe ./app/berth-gui
-	GOOS=windows GOARCH=amd64 go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(WIN_BIN)/berth.exe ./app/berth
+		go build -trimpath -ldflags "-s -w -H=windowsgui" -o $(WIN_BIN)/berth-gui.exe ./app/berth-gui
+	GOOS=windows GOARCH=amd64 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(WIN_BIN)/berth.exe ./app/berth
 	bash packaging/windows/build.sh '$(VERSION)' $(WIN_BIN) $(GENERIC_GUEST) $(BUILD)/dist
 	bash packaging/windows/test-installer.sh $(INSTALLER) $(WIN_BIN) $(GENERIC_GUEST)
 
@@ -181,8 +190,14 @@ $(WIN_BIN)/docker.exe: $(DOCKER_CLI)
 	cp $< $@
 
 # The generic kernel's image: the only one with 9p, the sharing fallback.
+# Stored, as the Windows installer carries it (its Hyper-V disks).
 guest-image-generic:
-	$(MAKE) guest-image KERNEL_FLAVOUR=generic GUEST=$(GENERIC_GUEST)
+	$(MAKE) guest-image KERNEL_FLAVOUR=generic GUEST_DATA=stored GUEST=$(GENERIC_GUEST)
+
+# The image the .deb carries: the default one, stored.
+PKG_GUEST := $(BUILD)/guest-stored$(SUITE_DIR)/$(ARCH)
+guest-image-stored:
+	$(MAKE) guest-image GUEST_DATA=stored GUEST=$(PKG_GUEST)
 
 # Hyper-V's disks (README "Windows"), from the generic kernel's image
 # (Hyper-V shares are 9p): the kernel, initrd and this command line as one
@@ -346,14 +361,15 @@ endif
 # (packaging/deb/version.sh) unless DEB_VERSION is given.
 DEB_VERSION ?= $(shell bash packaging/deb/version.sh)
 DEB = $(BUILD)/dist/berth_$(DEB_VERSION)_$(ARCH).deb
-DEB_COMPRESS ?= zstd
+DEB_COMPRESS ?= xz
+DEB_COMPRESS_LEVEL ?= 9
 DEB_MAINTAINER ?= Berth maintainers <maintainers@berth.dev>
 ifneq ($(UNAME_S),Darwin)
-package: guest-image $(BIN)/berth $(BIN)/berth-gui $(BIN)/mkicons
+package: guest-image-stored $(BIN)/berth $(BIN)/berth-gui $(BIN)/mkicons
 	rm -rf $(BUILD)/icons
 	$(BIN)/mkicons -o $(BUILD)/icons
-	DEB_COMPRESS=$(DEB_COMPRESS) DEB_MAINTAINER='$(DEB_MAINTAINER)' bash packaging/deb/build.sh \
-		'$(DEB_VERSION)' $(ARCH) $(BIN) $(GUEST) $(BUILD)/icons $(BUILD)/deb $(BUILD)/dist
+	DEB_COMPRESS=$(DEB_COMPRESS) DEB_COMPRESS_LEVEL=$(DEB_COMPRESS_LEVEL) DEB_MAINTAINER='$(DEB_MAINTAINER)' bash packaging/deb/build.sh \
+		'$(DEB_VERSION)' $(ARCH) $(BIN) $(PKG_GUEST) $(BUILD)/icons $(BUILD)/deb $(BUILD)/dist
 endif
 
 # Installs the package with apt (as root), checks it, removes it, and

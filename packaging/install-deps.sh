@@ -4,8 +4,9 @@
 set -euo pipefail
 pkgs=(
   # the guest image is built by Berth's own Go builder (packaging/imagebuild)
-  # with nothing from the host; e2fsck checks data disks in the e2e tests
-  e2fsprogs
+  # with nothing from the host; e2fsck checks data disks in the e2e tests;
+  # squashfs-tools' unsquashfs reads back the builder's images in its tests
+  e2fsprogs squashfs-tools
   # running the guest: QEMU under libvirt (system instance without systemd:
   # see start-libvirtd.sh)
   qemu-system-x86 qemu-utils

@@ -17,6 +17,7 @@ import (
 	"github.com/berthvm/berth/packaging/imagebuild/deb"
 	"github.com/berthvm/berth/packaging/imagebuild/fstree"
 	"github.com/berthvm/berth/packaging/imagebuild/resolve"
+	"github.com/berthvm/berth/packaging/imagebuild/squashfs"
 )
 
 // Fetcher is what the builder needs of an archive client.
@@ -36,6 +37,9 @@ type Builder struct {
 	// Apple's Virtualization framework boots on Intel Macs, instead of the
 	// ELF vmlinux inside it that QEMU boots fastest (vmhost/vz/plan.go).
 	BzImage bool
+	// SystemData is how system.img holds files' data: compressed, or
+	// stored for a package that compresses everything as one stream.
+	SystemData squashfs.Data
 }
 
 // Root is a built root filesystem and what went into it.

@@ -51,7 +51,7 @@ func (b *Builder) Assemble(r *Recipe, root *Root, x Extras) (*Image, error) {
 		}
 	}
 	var sys bytes.Buffer
-	if err := squashfs.Write(&sys, t, b.Epoch); err != nil {
+	if err := squashfs.Write(&sys, t, b.Epoch, b.SystemData); err != nil {
 		return nil, fmt.Errorf("system image: %w", err)
 	}
 

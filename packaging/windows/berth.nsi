@@ -11,7 +11,15 @@
 
 Unicode true
 Target amd64-unicode
+; lzma (the default) compresses every file as one stream with a 64 MiB
+; window: system.vhdx's data is stored uncompressed so that the engine's
+; binaries are packed against each other (README "Windows installer").
+!if "${COMPRESSOR}" == "lzma"
+SetCompressor /SOLID lzma
+SetCompressorDictSize 64
+!else
 SetCompressor ${COMPRESSOR}
+!endif
 ManifestDPIAware true
 RequestExecutionLevel admin
 

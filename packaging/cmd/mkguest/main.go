@@ -29,6 +29,7 @@ import (
 	"github.com/berthvm/berth/packaging/imagebuild"
 	"github.com/berthvm/berth/packaging/imagebuild/archive"
 	"github.com/berthvm/berth/packaging/imagebuild/fstree"
+	"github.com/berthvm/berth/packaging/imagebuild/squashfs"
 )
 
 func main() {
@@ -54,6 +55,7 @@ func run() error {
 	kernelOut := flag.String("kernel-shipped", "", "also write the kernel as Debian ships it (amd64: the bzImage an EFI stub boots) to this file")
 	modulesOut := flag.String("modules-list", "", "also write the kernel's modules, one path (under kernel/) a line, to this file")
 	fetch := flag.String("fetch", "", "comma-separated packages: only download and unpack them into -out")
+	uncompressed := flag.Bool("uncompressed", false, "store system.img's file data uncompressed: larger, but a package that compresses all its files as one (the .deb, the Windows installer) is then smaller")
 	rootOnly := flag.Bool("root-only", false, "write only the root filesystem, as the -tar file (no guestd, no image)")
 	flag.Parse()
 	switch {
@@ -110,6 +112,9 @@ func run() error {
 		return err
 	}
 	b := &imagebuild.Builder{Fetch: client, Log: log, Arch: *arch, Epoch: epoch, BzImage: *bzImage}
+	if *uncompressed {
+		b.SystemData = squashfs.Stored
+	}
 	start := time.Now()
 	if *fetch != "" {
 		t, err := b.FetchPackages(ctx, r, strings.Split(*fetch, ","))

@@ -8,6 +8,7 @@ package squashfs
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"io/fs"
 	"math"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -51,8 +53,23 @@ const (
 	typeExtFile = 9
 )
 
-// Write writes t to w as a SquashFS image, every time stamp mtime.
-func Write(w io.Writer, t *fstree.Tree, mtime time.Time) error {
+// Data says how files' data blocks are written.
+type Data int
+
+const (
+	// Compressed blocks (zstd, each on its own): the smallest image.
+	Compressed Data = iota
+	// Stored blocks, as they are: a larger image, but one that a package
+	// compressing all its files as one stream (the .deb, the Windows
+	// installer) shrinks further, because the engine's binaries share much
+	// of their code and a block compressed alone cannot refer to another
+	// file's. The guest then reads files without decompressing them.
+	Stored
+)
+
+// Write writes t to w as a SquashFS image, every time stamp mtime, its
+// files' data as data says. Metadata is always compressed.
+func Write(w io.Writer, t *fstree.Tree, mtime time.Time, data Data) error {
 	// No checksum in the frames: the kernel stops feeding its decoder
 	// output pages once a block's data is out, and a frame whose checksum
 	// follows a block that fills them exactly then fails with EIO (squashfs
@@ -75,7 +92,7 @@ func Write(w io.Writer, t *fstree.Tree, mtime time.Time) error {
 	}
 	var out bytes.Buffer
 	out.Write(make([]byte, 96)) // the superblock, written last
-	if err := wr.writeData(&out, t.Root); err != nil {
+	if err := wr.writeData(&out, t.Root, data); err != nil {
 		return err
 	}
 	wr.parent[t.Root] = wr.count + 1 // mksquashfs's convention for "/.."
@@ -198,8 +215,8 @@ func (wr *writer) id(id uint32) uint16 {
 }
 
 // writeData writes every regular file's blocks in walk order, compressing
-// them in parallel.
-func (wr *writer) writeData(out *bytes.Buffer, root *fstree.Node) error {
+// them in parallel unless data is Stored.
+func (wr *writer) writeData(out *bytes.Buffer, root *fstree.Node, data Data) error {
 	var files []*fstree.Node
 	seen := map[*fstree.Node]bool{}
 	if err := (&fstree.Tree{Root: root}).Walk(func(p string, n *fstree.Node) error {
@@ -211,10 +228,19 @@ func (wr *writer) writeData(out *bytes.Buffer, root *fstree.Node) error {
 	}); err != nil {
 		return err
 	}
+	if data == Stored {
+		// Smallest first puts the large executables last and side by side:
+		// the engine's Go binaries share much of their code, which a
+		// package's compressor finds only within its window (xz's 64 MiB).
+		slices.SortStableFunc(files, func(a, b *fstree.Node) int { return cmp.Compare(len(a.Data), len(b.Data)) })
+	}
 	blocks := make([][][]byte, len(files))
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, n := range files {
+		if data == Stored {
+			continue // every block then goes out as is, below
+		}
 		g.Go(func() error {
 			for off := 0; off < len(n.Data); off += blockSize {
 				b := n.Data[off:min(off+blockSize, len(n.Data))]
@@ -234,14 +260,14 @@ func (wr *writer) writeData(out *bytes.Buffer, root *fstree.Node) error {
 			continue
 		}
 		d := fileData{start: uint64(out.Len())}
-		for j, c := range blocks[i] {
+		for j := 0; j*blockSize < len(n.Data); j++ {
 			raw := n.Data[j*blockSize : min((j+1)*blockSize, len(n.Data))]
-			if len(c) >= len(raw) {
+			if data == Stored || len(blocks[i][j]) >= len(raw) {
 				out.Write(raw)
 				d.sizes = append(d.sizes, uint32(len(raw))|uncompressed)
 			} else {
-				out.Write(c)
-				d.sizes = append(d.sizes, uint32(len(c)))
+				out.Write(blocks[i][j])
+				d.sizes = append(d.sizes, uint32(len(blocks[i][j])))
 			}
 		}
 		wr.data[sum] = d

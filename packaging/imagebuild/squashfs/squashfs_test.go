@@ -49,19 +49,21 @@ func fixture(t *testing.T) *fstree.Tree {
 	return tr
 }
 
-func write(t *testing.T, tr *fstree.Tree) []byte {
+func write(t *testing.T, tr *fstree.Tree, data Data) []byte {
 	var b bytes.Buffer
-	if err := Write(&b, tr, time.Unix(1700000000, 0)); err != nil {
+	if err := Write(&b, tr, time.Unix(1700000000, 0), data); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
 }
 
 func TestReproducible(t *testing.T) {
-	a, b := write(t, fixture(t)), write(t, fixture(t))
-	if !bytes.Equal(a, b) {
-		t.Fatal("two writes of the same tree differ")
+	for _, data := range []Data{Compressed, Stored} {
+		if !bytes.Equal(write(t, fixture(t), data), write(t, fixture(t), data)) {
+			t.Fatalf("two writes (data %d) of the same tree differ", data)
+		}
 	}
+	a := write(t, fixture(t), Compressed)
 	if len(a)%4096 != 0 || string(a[:4]) != "hsqs" {
 		t.Fatalf("image of %d bytes, magic %q", len(a), a[:4])
 	}
@@ -84,15 +86,42 @@ func TestReproducible(t *testing.T) {
 	}
 }
 
-// TestUnsquashfs reads the image back with squashfs-tools, when installed.
+// TestStored checks that a stored image holds every file's data as it is,
+// each file's blocks one after the other, the largest file last.
+func TestStored(t *testing.T) {
+	tr := fixture(t)
+	stored, compressed := write(t, tr, Stored), write(t, tr, Compressed)
+	if len(stored) <= len(compressed) {
+		t.Errorf("stored image %d bytes, compressed %d: want it larger", len(stored), len(compressed))
+	}
+	big := tr.Get("/usr/lib/big").Data
+	i := bytes.Index(stored, big)
+	if i < 0 {
+		t.Fatal("the big file's data is not in the stored image as it is")
+	}
+	if bytes.Contains(stored[i+len(big):], big[:blockSize]) {
+		t.Error("the big file's data is stored twice: a copy must share it")
+	}
+	if bytes.Index(stored, []byte("#!/bin/sh\necho hello\n")) > i {
+		t.Error("a small file's data follows the big file's: want smallest first")
+	}
+}
+
+// TestUnsquashfs reads the images back with squashfs-tools, when installed.
 func TestUnsquashfs(t *testing.T) {
 	if _, err := exec.LookPath("unsquashfs"); err != nil {
 		t.Skip("unsquashfs not installed (squashfs-tools)")
 	}
+	for name, data := range map[string]Data{"compressed": Compressed, "stored": Stored} {
+		t.Run(name, func(t *testing.T) { unsquashfs(t, data) })
+	}
+}
+
+func unsquashfs(t *testing.T, data Data) {
 	tr := fixture(t)
 	dir := t.TempDir()
 	img := filepath.Join(dir, "img")
-	os.WriteFile(img, write(t, tr), 0o644)
+	os.WriteFile(img, write(t, tr, data), 0o644)
 	out, err := exec.Command("unsquashfs", "-lln", img).CombinedOutput()
 	if err != nil {
 		t.Fatalf("unsquashfs -lln: %v\n%s", err, out)
