@@ -183,7 +183,7 @@ func TestDarwinMakeRun(t *testing.T) {
 		"xcode-select\t-p",
 		"sw_vers\t-productVersion",
 		"mkguest\t-recipe\tpackaging/guest/recipe.json\t-arch\tarm64\t-cache\t"+d.build+"/cache/debs\t-guestd\t"+d.build+"/bin/guestd-arm64\t-images\t"+d.build+"/cache/trixie/arm64/images\t-out\t"+d.build+"/guest/arm64",
-		"go\tbuild\t-trimpath\t-ldflags\t-X main.version=1.2.3\t-o\t"+d.build+"/bin/berth\t./app/berth",
+		"go\tbuild\t-trimpath\t-ldflags\t-s -w -X main.version=1.2.3\t-o\t"+d.build+"/bin/berth\t./app/berth",
 		"codesign\t--force\t--options\truntime\t--entitlements\t",
 		"codesign\t--verify\t--strict\t--verbose=2\t"+app,
 		"macos-run\t"+app+"/Contents/MacOS/berth\tstart",
