@@ -247,7 +247,7 @@ $(HOST13_ROOT): $(BIN)/mkguest packaging/host/recipe.json packaging/host/package
 # Variables that change what the e2e suite tests, cleared so that none
 # leaks in from the environment: BERTH_ACCEL would hide the KVM fall back,
 # BERTH_LOAD_CALLS shrink the load test, BERTH_BENCH* pick benchmarks.
-E2E_CLEAN_ENV := env -u BERTH_ACCEL -u BERTH_LOAD_CALLS -u BERTH_BENCH -u BERTH_BENCH_ROUNDS -u BERTH_BENCH_SHARE \
+E2E_CLEAN_ENV := env -u BERTH_ACCEL -u BERTH_LOAD_CALLS -u BERTH_BENCH -u BERTH_BENCH_ROUNDS -u BERTH_BENCH_SHARE -u BERTH_BENCH_SHARE_TUNING -u BERTH_VIRTIOFS \
 	-u BERTH_BENCH_COMPARE -u BERTH_BENCH_BOOT -u BERTH_BENCH_GUEST -u BERTH_PPROF -u BERTH_STALL_REPRO -u BERTH_STALL_MACHINE
 
 # Runs go test with a log under build/, then lists every skipped test with

@@ -147,17 +147,32 @@ func TestShareBench(t *testing.T) {
 	// on the generic kernel's image, the only one with 9p: the mechanisms
 	// are compared on the same kernel.
 	generic := os.Getenv("BERTH_GUEST_DIR_GENERIC")
-	for _, m := range []struct{ name, fs, guestDir string }{
-		{"virtiofs (cloud kernel)", "virtiofs", os.Getenv("BERTH_GUEST_DIR")},
-		{"virtiofs (generic kernel)", "virtiofs", generic},
-		{"9p (generic kernel)", "9p", generic},
-	} {
+	type mech struct{ name, fs, guestDir, tuning string }
+	mechs := []mech{
+		{"virtiofs (cloud kernel)", "virtiofs", os.Getenv("BERTH_GUEST_DIR"), ""},
+		{"virtiofs (generic kernel)", "virtiofs", generic, ""},
+		{"9p (generic kernel)", "9p", generic, ""},
+	}
+	// BERTH_BENCH_SHARE_TUNING="LABEL=TUNING;..." measures virtiofsd's
+	// settings instead (BERTH_VIRTIOFS's syntax; an empty TUNING is
+	// Berth's default), each on the shipped image, in turn.
+	if spec := os.Getenv("BERTH_BENCH_SHARE_TUNING"); spec != "" {
+		mechs = nil
+		for _, kv := range strings.Split(spec, ";") {
+			label, tuning, ok := strings.Cut(kv, "=")
+			if !ok {
+				t.Fatalf("BERTH_BENCH_SHARE_TUNING: %q is not LABEL=TUNING", kv)
+			}
+			mechs = append(mechs, mech{"virtiofs " + label, "virtiofs", os.Getenv("BERTH_GUEST_DIR"), tuning})
+		}
+	}
+	for _, m := range mechs {
 		if m.guestDir == "" {
 			t.Logf("%s: no guest image given, skipped", m.name)
 			continue
 		}
 		e := newBerthEnv(t)
-		e.extraEnv = []string{"BERTH_GUEST_DIR=" + m.guestDir, "BERTH_SHARE_FS=" + m.fs}
+		e.extraEnv = []string{"BERTH_GUEST_DIR=" + m.guestDir, "BERTH_SHARE_FS=" + m.fs, "BERTH_VIRTIOFS=" + m.tuning}
 		dir := t.TempDir()
 		home, _ := os.UserHomeDir()
 		e.berth("start", "--cpus", "2", "--memory", "2", "--disk", "16", "--unmount", home, "--unmount", os.TempDir(), "--mount", dir)
@@ -179,7 +194,7 @@ func TestShareBench(t *testing.T) {
 			fmt.Fprintf(&b, "  %-16s share %7.0f ms  local %7.0f ms  ratio %6.2f\n", names[op], s, l, s/l)
 		}
 	}
-	if len(runs) == 3 {
+	if len(runs) == 3 && os.Getenv("BERTH_BENCH_SHARE_TUNING") == "" {
 		fmt.Fprintf(&b, "9p against virtiofs, same kernel: ratio of their share/local ratios (above 1.00: 9p slower)\n")
 		for _, op := range ops {
 			v, p := runs[1].ms[op+" share"]/runs[1].ms[op+" local"], runs[2].ms[op+" share"]/runs[2].ms[op+" local"]

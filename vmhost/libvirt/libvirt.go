@@ -72,7 +72,9 @@ type Options struct {
 	// ShareFS is "virtiofs" (the default) or "9p" (QEMU's own server; the
 	// guest needs the generic kernel).
 	ShareFS string
-	RunDir  string // private sockets (virtiofsd)
+	// Virtiofs is how virtiofsd serves shares (ParseShareTuning).
+	Virtiofs ShareTuning
+	RunDir   string // private sockets (virtiofsd)
 	// StateDir keeps what the backend learned about the host (that KVM
 	// does not work here) across starts.
 	StateDir string
@@ -114,6 +116,7 @@ func Connect(ctx context.Context, log *slog.Logger, o Options) (*Backend, error)
 			l.Disconnect()
 			return nil, err
 		}
+		v.Tuning = o.Virtiofs
 		b.vfs, b.opts.ShareFS, b.opts.ShareDir = v, "virtiofs", o.RunDir
 		warnFileLimit(log)
 	default:

@@ -630,6 +630,10 @@ func TestVirtiofsdArgs(t *testing.T) {
 			"/usr/bin/unshare --user --map-auto --map-root-user -- /usr/libexec/virtiofsd --fd=3 --shared-dir /home/u --sandbox namespace --cache auto --rlimit-nofile 20000" + squash},
 		{"Rust virtiofsd before 1.11 for a user: no translation", virtiofsd{Path: "/usr/libexec/virtiofsd", Rust: true, Unshare: "/usr/bin/unshare"}, rw,
 			"/usr/bin/unshare --user --map-auto --map-root-user -- /usr/libexec/virtiofsd --fd=3 --shared-dir /home/u --sandbox namespace --cache auto"},
+		{"C virtiofsd tuned", virtiofsd{Path: "/usr/lib/qemu/virtiofsd", Tuning: ShareTuning{Cache: "none", Threads: 4, Writeback: true}}, rw,
+			"/usr/lib/qemu/virtiofsd --fd=3 -o source=/home/u -o sandbox=namespace -o cache=none --thread-pool-size=4 -o writeback"},
+		{"Rust virtiofsd tuned: none is never there", virtiofsd{Path: "/usr/libexec/virtiofsd", Rust: true, Tuning: ShareTuning{Cache: "none", Threads: 4, Writeback: true}}, rw,
+			"/usr/libexec/virtiofsd --fd=3 --shared-dir /home/u --sandbox namespace --cache never --thread-pool-size 4 --writeback"},
 	} {
 		if got := strings.Join(c.v.args(c.share), " "); got != c.want {
 			t.Errorf("%s:\n got %s\nwant %s", c.what, got, c.want)
@@ -744,6 +748,23 @@ func TestFreePageReporting(t *testing.T) {
 		}
 		if !c.want && !strings.Contains(x, `<memballoon model="virtio">`) {
 			t.Errorf("libvirt %d, QEMU %d: no plain balloon\n%s", c.libvirt, c.qemu, x)
+		}
+	}
+}
+
+func TestParseShareTuning(t *testing.T) {
+	for in, want := range map[string]ShareTuning{
+		"":                                {},
+		"cache=always":                    {Cache: "always"},
+		"threads=8, writeback,cache=none": {Cache: "none", Threads: 8, Writeback: true},
+	} {
+		if got, err := ParseShareTuning(in); err != nil || got != want {
+			t.Errorf("ParseShareTuning(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"cache=metadata", "threads=0", "threads=x", "dax"} {
+		if _, err := ParseShareTuning(in); err == nil {
+			t.Errorf("ParseShareTuning(%q): no error", in)
 		}
 	}
 }

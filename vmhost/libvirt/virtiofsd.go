@@ -2,6 +2,7 @@ package libvirt
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,47 @@ type virtiofsd struct {
 	// Unshare runs it in a user namespace (a normal user); empty for root.
 	Unshare string
 	Files   uint64 // open-files limit to ask for; 0 leaves it
+	Tuning  ShareTuning
+}
+
+// ShareTuning is how virtiofsd serves a share; the zero value is Berth's
+// choice (README "Shared folders"). Other values are for measuring the
+// alternatives (make bench-share).
+type ShareTuning struct {
+	// Cache is virtiofsd's cache mode: auto (the default), always or none.
+	Cache string
+	// Threads is virtiofsd's worker pool; 0 keeps virtiofsd's default.
+	Threads int
+	// Writeback lets the guest cache writes (FUSE writeback caching).
+	Writeback bool
+}
+
+// ParseShareTuning reads "cache=MODE,threads=N,writeback" (any of them, in
+// any order; empty for the default).
+func ParseShareTuning(s string) (ShareTuning, error) {
+	var t ShareTuning
+	for _, f := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(f), "=")
+		switch k {
+		case "":
+		case "cache":
+			if v != "auto" && v != "always" && v != "none" {
+				return t, fmt.Errorf("virtiofs cache %q: want auto, always or none", v)
+			}
+			t.Cache = v
+		case "threads":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1024 {
+				return t, fmt.Errorf("virtiofs threads %q: want 1 to 1024", v)
+			}
+			t.Threads = n
+		case "writeback":
+			t.Writeback = true
+		default:
+			return t, fmt.Errorf("virtiofs option %q: want cache=auto|always|none, threads=N or writeback", f)
+		}
+	}
+	return t, nil
 }
 
 // virtiofsdPaths are where distributions install virtiofsd: the Rust one
@@ -93,7 +135,17 @@ func (v virtiofsd) args(sh vmhost.Share) []string {
 	}
 	a = append(a, v.Path, "--fd=3")
 	if v.Rust {
-		a = append(a, "--shared-dir", sh.HostPath, "--sandbox", "namespace", "--cache", "auto")
+		cache := cmp.Or(v.Tuning.Cache, "auto")
+		if cache == "none" {
+			cache = "never" // the Rust one's name for it
+		}
+		a = append(a, "--shared-dir", sh.HostPath, "--sandbox", "namespace", "--cache", cache)
+		if v.Tuning.Threads > 0 {
+			a = append(a, "--thread-pool-size", strconv.Itoa(v.Tuning.Threads))
+		}
+		if v.Tuning.Writeback {
+			a = append(a, "--writeback")
+		}
 		if sh.ReadOnly {
 			a = append(a, "--readonly")
 		}
@@ -111,7 +163,13 @@ func (v virtiofsd) args(sh vmhost.Share) []string {
 	// The C virtiofsd cannot export read-only: the guest mounts such a
 	// share read-only. Its pid file lives in /run, which a user may not
 	// write; with --fd it keeps none.
-	a = append(a, "-o", "source="+sh.HostPath, "-o", "sandbox=namespace", "-o", "cache=auto")
+	a = append(a, "-o", "source="+sh.HostPath, "-o", "sandbox=namespace", "-o", "cache="+cmp.Or(v.Tuning.Cache, "auto"))
+	if v.Tuning.Threads > 0 {
+		a = append(a, "--thread-pool-size="+strconv.Itoa(v.Tuning.Threads))
+	}
+	if v.Tuning.Writeback {
+		a = append(a, "-o", "writeback")
+	}
 	if v.Files > 0 {
 		a = append(a, "--rlimit-nofile="+strconv.FormatUint(v.Files, 10))
 	}
