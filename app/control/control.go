@@ -90,15 +90,19 @@ type Status struct {
 	DiskGiB   int    `json:"disk_gib"`
 	// The engine's limit on each container's log this machine started
 	// with: at most ContainerLogFiles files of ContainerLogMiB MiB.
-	ContainerLogMiB   int              `json:"container_log_mib,omitempty"`
-	ContainerLogFiles int              `json:"container_log_files,omitempty"`
-	DockerSocket      string           `json:"docker_socket"`
-	Context           string           `json:"docker_context"`
-	DaemonLog         string           `json:"daemon_log"`
-	SerialLog         string           `json:"serial_log"`
-	DaemonPid         int              `json:"daemon_pid"`
-	Version           string           `json:"version"`
-	Guest             *protocol.Health `json:"guest,omitempty"`
+	ContainerLogMiB   int `json:"container_log_mib,omitempty"`
+	ContainerLogFiles int `json:"container_log_files,omitempty"`
+	// The opt-ins this machine started with: the host's proxy and CAs
+	// for containers.
+	ContainerProxy bool             `json:"container_proxy,omitempty"`
+	ContainerCAs   bool             `json:"container_cas,omitempty"`
+	DockerSocket   string           `json:"docker_socket"`
+	Context        string           `json:"docker_context"`
+	DaemonLog      string           `json:"daemon_log"`
+	SerialLog      string           `json:"serial_log"`
+	DaemonPid      int              `json:"daemon_pid"`
+	Version        string           `json:"version"`
+	Guest          *protocol.Health `json:"guest,omitempty"`
 	// DiskStall is set while a disk of the VM has stopped answering: the
 	// guest's latest report (Guest.DiskStall when the guest answered now).
 	DiskStall *protocol.DiskStall `json:"disk_stall,omitempty"`

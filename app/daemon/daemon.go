@@ -130,6 +130,7 @@ func (d *Daemon) Status(ctx context.Context) control.Status {
 		State: state, Step: step, Reason: reason,
 		CPUs: d.settings.CPUs, MemoryMiB: d.settings.MemoryMiB, DiskGiB: d.settings.DiskGiB,
 		ContainerLogMiB: d.settings.ContainerLogMiB, ContainerLogFiles: d.settings.ContainerLogFiles,
+		ContainerProxy: d.settings.ContainerProxy, ContainerCAs: d.settings.ContainerCAs,
 		DockerSocket: d.o.Paths.DockerSocket(), Context: ContextName, Shares: d.settings.Shares,
 		DaemonLog: d.o.Paths.DaemonLog(), SerialLog: d.o.Paths.SerialLog(),
 		DaemonPid: os.Getpid(), Version: d.o.Version, BootSeconds: d.bootTime.Seconds(),

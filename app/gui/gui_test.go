@@ -374,6 +374,47 @@ func TestSettingsContainerLogs(t *testing.T) {
 	}
 }
 
+func TestSettingsContainerOptIns(t *testing.T) {
+	u, p := newTestUI(t, &fakeMachine{}, newFakeEngine())
+	s := u.settings
+	if s.proxy.Checked || s.cas.Checked {
+		t.Fatal("the containers' proxy and CAs show as on by default")
+	}
+	run(u, func() {
+		s.proxy.SetChecked(true)
+		s.cas.SetChecked(true)
+		test.Tap(s.save)
+	})
+	if s.errors.Visible() {
+		t.Fatalf("refused: %q", s.errors.Text)
+	}
+	got, err := settings.Load(p, u.o.Host)
+	if err != nil || !got.ContainerProxy || !got.ContainerCAs {
+		t.Fatalf("saved %+v (%v), want both opt-ins on", got, err)
+	}
+
+	// The machine started without them: they wait for a restart.
+	st := control.Status{State: control.Running, CPUs: got.CPUs, MemoryMiB: got.MemoryMiB, DiskGiB: got.DiskGiB, Shares: got.Shares}
+	run(u, func() { u.showStatus(st, nil) })
+	if want := "Changed the containers' proxy, the containers' CAs apply after a restart"; !u.notice.Visible() || !strings.Contains(u.notice.Text, want) {
+		t.Errorf("pending restart notice %q, want %q", u.notice.Text, want)
+	}
+	st.ContainerProxy, st.ContainerCAs = true, true
+	run(u, func() { u.showStatus(st, nil) })
+	if u.notice.Visible() && strings.Contains(u.notice.Text, "containers'") {
+		t.Errorf("the machine runs with both, yet: %q", u.notice.Text)
+	}
+
+	// Reverting to the saved file shows them as saved.
+	run(u, func() {
+		s.proxy.SetChecked(false)
+		test.Tap(s.revert)
+	})
+	if !s.proxy.Checked || !s.cas.Checked {
+		t.Error("Revert did not show the saved opt-ins")
+	}
+}
+
 func TestSettingsSharesEditing(t *testing.T) {
 	u, _ := newTestUI(t, &fakeMachine{}, newFakeEngine())
 	s := u.settings

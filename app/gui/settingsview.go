@@ -45,6 +45,8 @@ type settingsTab struct {
 
 	// The engine's limit on each container's log.
 	logSize, logFiles *widget.Entry
+	// The opt-ins that give containers the host's proxy and CAs.
+	proxy, cas *widget.Check
 }
 
 func newSettingsTab(u *UI) *settingsTab {
@@ -73,6 +75,12 @@ func newSettingsTab(u *UI) *settingsTab {
 	t.newPath.SetPlaceHolder("Folder to share, e.g. " + exampleFolder())
 	add := widget.NewButtonWithIcon("Add", theme.ContentAddIcon(), func() { t.addShare(t.newPath.Text) })
 	browse := widget.NewButtonWithIcon("Browse…", theme.FolderOpenIcon(), t.browse)
+	t.proxy = widget.NewCheck("Give containers and builds the host's proxy (through Berth's proxy on the VM's gateway)", nil)
+	t.cas = widget.NewCheck("Give new containers the host's trusted CA certificates (read-only, over /etc/ssl/certs/ca-certificates.crt)", nil)
+	optNote := widget.NewLabel("The engine itself always uses the host's proxy and CAs; these give them to containers too. " +
+		"A change applies after a restart.")
+	optNote.Importance = widget.LowImportance
+	optNote.Wrapping = fyne.TextWrapWord
 	t.act = widget.NewCheck("Make the \"berth\" docker context current, so plain `docker` talks to Berth", nil)
 	t.login = widget.NewCheck("Open Berth at login (and start the machine)", t.setLogin)
 	t.errors = widget.NewLabel("")
@@ -99,7 +107,7 @@ func newSettingsTab(u *UI) *settingsTab {
 		t.shareUI,
 		container.NewBorder(nil, nil, nil, container.NewHBox(browse, add), t.newPath),
 	)
-	body := container.NewVBox(form, logNote, widget.NewSeparator(), sharing, widget.NewSeparator(), t.act, t.login,
+	body := container.NewVBox(form, logNote, t.proxy, t.cas, optNote, widget.NewSeparator(), sharing, widget.NewSeparator(), t.act, t.login,
 		t.errors, t.done, container.NewHBox(t.save, t.revert))
 	t.body = body
 	t.content = container.NewVScroll(container.NewPadded(body))
@@ -135,6 +143,8 @@ func (t *settingsTab) load() {
 	}
 	t.shares = slices.Clone(s.Shares)
 	t.act.SetChecked(s.Activate)
+	t.proxy.SetChecked(s.ContainerProxy)
+	t.cas.SetChecked(s.ContainerCAs)
 	if t.u.o.Login != nil {
 		on, err := t.u.o.Login.Enabled()
 		t.login.SetChecked(on && err == nil)
@@ -226,6 +236,7 @@ func (t *settingsTab) draft() (settings.Settings, error) {
 	}
 	s.Shares = slices.Clone(t.shares)
 	s.Activate = t.act.Checked
+	s.ContainerProxy, s.ContainerCAs = t.proxy.Checked, t.cas.Checked
 	return s, errors.Join(errs...)
 }
 
@@ -306,6 +317,12 @@ func (t *settingsTab) pendingRestart(st control.Status) string {
 	// without a limit.
 	if st.ContainerLogMiB != 0 && (t.saved.ContainerLogMiB != st.ContainerLogMiB || t.saved.ContainerLogFiles != st.ContainerLogFiles) {
 		what = append(what, "container log limit")
+	}
+	if t.saved.ContainerProxy != st.ContainerProxy {
+		what = append(what, "the containers' proxy")
+	}
+	if t.saved.ContainerCAs != st.ContainerCAs {
+		what = append(what, "the containers' CAs")
 	}
 	if len(what) == 0 {
 		return ""
