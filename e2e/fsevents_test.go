@@ -4,8 +4,13 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha512"
+	"encoding/base64"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +32,8 @@ type seen struct {
 }
 
 // Host changes in a shared folder reach watchers in a container: plain
-// inotify and Go's fsnotify, each within a second, with no
+// inotify, Go's fsnotify, Node's fs.watch and chokidar (the last two when
+// the host has node), each within a second, with no
 // echo in either direction, and 10,000 changes at once cost the daemon
 // bounded CPU and memory.
 func TestFileEvents(t *testing.T) {
@@ -41,6 +47,7 @@ func TestFileEvents(t *testing.T) {
 		}
 		if node != "" {
 			addNode(t, root, node)
+			addChokidar(t, root)
 		}
 	})
 	share := filepath.Join(t.TempDir(), "proj")
@@ -56,7 +63,8 @@ func TestFileEvents(t *testing.T) {
 	e.docker("load", "-i", image)
 	e.docker("run", "-d", "-t", "--name", "watch", "-v", share+":"+share, testImage, "sh", "-c",
 		fmt.Sprintf("fswatcher -raw %[1]s %[1]s/sub %[1]s/bulk & %[2]s exec fswatcher %[1]s %[1]s/sub %[1]s/bulk", share,
-			map[bool]string{true: node + " /bin/nodewatch.js " + share + " " + share + "/sub " + share + "/bulk &"}[node != ""]))
+			map[bool]string{true: node + " /bin/nodewatch.js " + share + " " + share + "/sub " + share + "/bulk & " +
+				node + " /bin/chokidarwatch.js " + share + " &"}[node != ""]))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -75,13 +83,14 @@ func TestFileEvents(t *testing.T) {
 	}()
 	watchers := map[string]chan seen{"inotify": make(chan seen, 100000), "fsnotify": make(chan seen, 100000)}
 	if node != "" {
-		// Node's fs.watch, which webpack's watchpack uses as it is and
-		// chokidar under its own rescans.
+		// Node's fs.watch, which webpack's watchpack uses as it is, and
+		// chokidar (vite's watcher) on the whole tree.
 		watchers["node"] = make(chan seen, 100000)
+		watchers["chokidar"] = make(chan seen, 100000)
 	} else {
-		t.Log("no node on this host: Node's fs.watch is not tried")
+		t.Log("no node on this host: Node's fs.watch and chokidar are not tried")
 	}
-	ready := make(chan struct{}, 2)
+	ready := make(chan struct{}, len(watchers))
 	var raw atomic.Int64
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -201,8 +210,8 @@ func TestFileEvents(t *testing.T) {
 				t.Errorf("%s: %s saw it after %v", op.name, name, d.Round(time.Millisecond))
 			}
 		}
-		t.Logf("FSEVENTS %s: inotify %v, fsnotify %v, node %v; then %q", op.name, lat["inotify"].Round(time.Millisecond),
-			lat["fsnotify"].Round(time.Millisecond), lat["node"].Round(time.Millisecond), rest)
+		t.Logf("FSEVENTS %s: inotify %v, fsnotify %v, node %v, chokidar %v; then %q", op.name, lat["inotify"].Round(time.Millisecond),
+			lat["fsnotify"].Round(time.Millisecond), lat["node"].Round(time.Millisecond), lat["chokidar"].Round(time.Millisecond), rest)
 	}
 
 	// A container's own write: the host sees it through the share and
@@ -219,7 +228,7 @@ func TestFileEvents(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("FSEVENTS container write: inotify %q, fsnotify %q, node %q", made["inotify"], made["fsnotify"], made["node"])
+	t.Logf("FSEVENTS container write: inotify %q, fsnotify %q, node %q, chokidar %q", made["inotify"], made["fsnotify"], made["node"], made["chokidar"])
 	if n := strings.Count(strings.Join(made["inotify"], " "), "MODIFY"); n > 1 {
 		t.Errorf("the container's write was raised again: inotify saw %q", made["inotify"])
 	}
@@ -250,7 +259,7 @@ func TestFileEvents(t *testing.T) {
 	drain()
 	hostAfterWrites := hostEvents.Load() - hostBefore
 	time.Sleep(5 * time.Second)
-	if got := drain(); len(got["inotify"])+len(got["fsnotify"])+len(got["node"]) > 0 {
+	if got := drain(); len(got["inotify"])+len(got["fsnotify"])+len(got["node"])+len(got["chokidar"]) > 0 {
 		t.Errorf("events kept coming after the host stopped (an echo loop): %q", got)
 	}
 	t.Logf("FSEVENTS host watcher: %d events for 100 host writes of one file in a subfolder (the folder is watched, not sub: 0 expected)", hostAfterWrites)
@@ -286,6 +295,10 @@ func TestFileEvents(t *testing.T) {
 			count["node"]++
 			last = s.at
 			continue
+		case s := <-watchers["chokidar"]:
+			count["chokidar"]++
+			last = s.at
+			continue
 		case <-quiet:
 		}
 		if time.Since(last) > 5*time.Second {
@@ -294,8 +307,8 @@ func TestFileEvents(t *testing.T) {
 		quiet = time.After(time.Second)
 	}
 	cpu1 := procCPU(t, pid)
-	t.Logf("FSEVENTS 10000 files: host wrote them in %v; last event in the guest %v after the first write; inotify %d events, fsnotify %d, node %d; daemon CPU %.2fs, RSS %s → %s (peak %s)",
-		wrote.Round(time.Millisecond), last.Sub(start).Round(time.Millisecond), count["inotify"], count["fsnotify"], count["node"],
+	t.Logf("FSEVENTS 10000 files: host wrote them in %v; last event in the guest %v after the first write; inotify %d events, fsnotify %d, node %d, chokidar %d; daemon CPU %.2fs, RSS %s → %s (peak %s)",
+		wrote.Round(time.Millisecond), last.Sub(start).Round(time.Millisecond), count["inotify"], count["fsnotify"], count["node"], count["chokidar"],
 		cpu1-cpu0, rss0, procRSS(pid, "VmRSS"), procRSS(pid, "VmHWM"))
 	if count["fsnotify"] == 0 {
 		t.Error("no event in the guest for 10,000 new files")
@@ -365,6 +378,55 @@ for (const d of process.argv.slice(2)) fs.watch(d, (ev, name) => console.log("no
 console.log("node ready");
 `
 	if err := os.WriteFile(filepath.Join(root, "bin", "nodewatch.js"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// npmPackage is a package from the npm registry, pinned by its integrity.
+type npmPackage struct{ name, version, sha512 string }
+
+// chokidar 4 and its one dependency, as npm would install them.
+var chokidarPackages = []npmPackage{
+	{"chokidar", "4.0.3", "Qgzu8kfBvo+cA4962jnP1KkS6Dop5NS6g7R5LFYJr4b8Ub94PPQXUksCw9PvXoeXPRRddRNC5C1JQUR2SMGtnA=="},
+	{"readdirp", "4.1.2", "GDhwkLfywWL2s6vEjyhri+eXmfH6j1L7JE27WhqLeYzoh/A3DBaYGEj2H/HFZCn/kMfim73FXxEJTw06WtxQwg=="},
+}
+
+// addChokidar puts chokidar from the npm registry under /opt/chokidar in
+// the image's root, with a script that prints what it reports: "chokidar
+// EVENT PATH" (add, change, unlink, addDir, unlinkDir) for a whole tree.
+func addChokidar(t *testing.T, root string) {
+	t.Helper()
+	for _, p := range chokidarPackages {
+		url := fmt.Sprintf("https://registry.npmjs.org/%[1]s/-/%[1]s-%[2]s.tgz", p.name, p.version)
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatalf("fetch %s: %v", url, err)
+		}
+		tgz, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("fetch %s: %s %v", url, resp.Status, err)
+		}
+		if sum := sha512.Sum512(tgz); base64.StdEncoding.EncodeToString(sum[:]) != p.sha512 {
+			t.Fatalf("%s: the registry's tarball does not match its pinned sha512", url)
+		}
+		dir := filepath.Join(root, "opt", "chokidar", "node_modules", p.name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// npm's tarballs hold the package under package/.
+		tar := exec.Command("tar", "-xz", "--strip-components=1", "-C", dir)
+		tar.Stdin = bytes.NewReader(tgz)
+		if out, err := tar.CombinedOutput(); err != nil {
+			t.Fatalf("unpack %s: %v\n%s", url, err, out)
+		}
+	}
+	script := `const chokidar = require("/opt/chokidar/node_modules/chokidar");
+chokidar.watch(process.argv.slice(2), {ignoreInitial: true})
+  .on("all", (ev, p) => console.log("chokidar " + ev + " " + p))
+  .on("ready", () => console.log("chokidar ready"));
+`
+	if err := os.WriteFile(filepath.Join(root, "bin", "chokidarwatch.js"), []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -98,7 +99,7 @@ func TestProxyAndHostCAs(t *testing.T) {
 	// a registry on 127.0.0.0/8 as insecure and would not check its
 	// certificate.
 	host := hostIPv4(t)
-	const regPort, proxyPort = "5443", "8888"
+	const regPort, proxyPort, proxyPort2 = "5443", "8888", "8889"
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	caPEM := testPKI(t, dir, host)
@@ -117,10 +118,13 @@ http:
 `, filepath.Join(dir, "store"), regPort, filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"))), 0o644)
 	background(t, filepath.Join(dir, "registry.log"), "docker-registry", "serve", regCfg)
 
-	// The host's proxy.
-	tpCfg := filepath.Join(dir, "tinyproxy.conf")
-	os.WriteFile(tpCfg, []byte(fmt.Sprintf("User tinyproxy\nGroup tinyproxy\nPort %s\nListen 127.0.0.1\nAllow 127.0.0.1\nConnectPort %s\nLogLevel Connect\nMaxClients 50\n", proxyPort, regPort)), 0o644)
-	background(t, filepath.Join(dir, "tinyproxy.log"), "tinyproxy", "-d", "-c", tpCfg)
+	// The host's proxy, and a second one the GNOME setting moves to.
+	for i, port := range []string{proxyPort, proxyPort2} {
+		name := []string{"tinyproxy", "tinyproxy2"}[i]
+		cfg := filepath.Join(dir, name+".conf")
+		os.WriteFile(cfg, []byte(fmt.Sprintf("User tinyproxy\nGroup tinyproxy\nPort %s\nListen 127.0.0.1\nAllow 127.0.0.1\nConnectPort %s\nLogLevel Connect\nMaxClients 50\n", port, regPort)), 0o644)
+		background(t, filepath.Join(dir, name+".log"), "tinyproxy", "-d", "-c", cfg)
+	}
 
 	// Only tinyproxy's user reaches the registry's port.
 	rules := fmt.Sprintf("table inet berth_e2e_proxy {\n chain out {\n  type filter hook output priority 0; policy accept;\n  tcp dport %s meta skuid != %s reject with tcp reset\n }\n}\n", regPort, tp.Uid)
@@ -187,6 +191,52 @@ http:
 	}
 	e.docker("rmi", ref)
 	e.docker("pull", ref)
+
+	// GNOME's proxy setting (Settings › Network › Proxy), for a daemon whose
+	// environment names no proxy: read through gsettings (its keyfile
+	// backend, in the test's directory, as dconf would hold it), and a change
+	// of port followed without a restart.
+	gnome := []string{"GSETTINGS_BACKEND=keyfile", "XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg")}
+	gset := func(args ...string) {
+		cmd := exec.Command("gsettings", args...)
+		cmd.Env = append(os.Environ(), gnome...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("gsettings %v: %v\n%s", args, err, out)
+		}
+	}
+	gset("set", "org.gnome.system.proxy", "mode", "manual")
+	gset("set", "org.gnome.system.proxy.https", "host", "127.0.0.1")
+	gset("set", "org.gnome.system.proxy.https", "port", proxyPort2)
+	pid := e.status().DaemonPid
+	e.berth("stop")
+	syscall.Kill(pid, syscall.SIGTERM)
+	waitGone(t, pid)
+	e.extraEnv = append(gnome, "SSL_CERT_FILE="+bundle)
+	e.berth("start")
+	connects := func(log string) int {
+		b, _ := os.ReadFile(filepath.Join(dir, log))
+		return strings.Count(string(b), "CONNECT "+host+":"+regPort)
+	}
+	first := connects("tinyproxy.log")
+	e.docker("rmi", ref)
+	e.docker("pull", ref)
+	if connects("tinyproxy2.log") == 0 {
+		t.Fatal("the pull did not go through the proxy GNOME's setting names")
+	}
+	gset("set", "org.gnome.system.proxy.https", "port", proxyPort)
+	changed := time.Now()
+	for {
+		e.docker("rmi", ref)
+		e.docker("pull", ref)
+		if connects("tinyproxy.log") > first {
+			break
+		}
+		if time.Since(changed) > time.Minute {
+			t.Fatal("a minute after GNOME's proxy setting changed, pulls still use the old proxy")
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("GNOME proxy setting changed: followed by a pull %.1fs later, without a restart", time.Since(changed).Seconds())
 
 	// The host's proxy goes away: the next pull fails at once with Berth's
 	// 502 (dockerd shows only its status), and the daemon log says why.

@@ -31,9 +31,14 @@ pkgs=(
   # built with NSIS and checked with 7-Zip, which lists and unpacks it
   # (make cross)
   gcc-mingw-w64-x86-64 nsis p7zip-full
+  # the file-events end-to-end test: Node's fs.watch and chokidar (from the
+  # npm registry) in a container, on the host's node
+  nodejs
   # the proxy end-to-end test: the host's own proxy as the only way out
   # (nft), and a local TLS registry whose CA only the host trusts
   tinyproxy docker-registry nftables
+  # ...and GNOME's proxy setting, which Berth reads with gsettings
+  libglib2.0-bin gsettings-desktop-schemas
 )
 missing=()
 for p in "${pkgs[@]}"; do

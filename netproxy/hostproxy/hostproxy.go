@@ -1,5 +1,5 @@
 // Package hostproxy reads the host's proxy settings (the environment on
-// every OS, the system proxies on macOS and Windows) and decides, for one
+// every OS, the system proxies on macOS and Windows, GNOME's on Linux) and decides, for one
 // target, which upstream proxy to use or none. Parsing is pure; only the
 // per-OS readers call the system.
 package hostproxy
@@ -98,7 +98,7 @@ func (f SourceFunc) Current(ctx context.Context) (Settings, error) { return f(ct
 
 // Host is this host's source: the environment when it sets a proxy (what
 // the user's shell says wins, as for curl), else the system's proxies
-// (system is nil on Linux, where the environment is the system setting).
+// (system is nil where the environment is the only setting).
 func Host(getenv func(string) string, system Source) Source {
 	return SourceFunc(func(ctx context.Context) (Settings, error) {
 		env := FromEnv(getenv)

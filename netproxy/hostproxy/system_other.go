@@ -1,6 +1,6 @@
-//go:build !darwin && !windows
+//go:build !darwin && !windows && !linux
 
 package hostproxy
 
-// System is nil where the environment is the system's setting (Linux).
+// System is nil where the environment is the only setting.
 func System() Source { return nil }
