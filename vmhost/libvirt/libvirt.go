@@ -57,8 +57,10 @@ type Backend struct {
 	probe kvmProbe
 	// lifeBound is how long a guest under KVM may stay silent.
 	lifeBound time.Duration
-	opts      DomainOptions
-	vfs       virtiofsd
+	// createBound is how long QEMU may take to start (create).
+	createBound time.Duration
+	opts        DomainOptions
+	vfs         virtiofsd
 
 	mu  sync.Mutex
 	fsd map[string]*fsDaemons // per machine
@@ -143,7 +145,7 @@ func newBackend(r rpc, log *slog.Logger, ep endpoint) *Backend {
 	if arch == "aarch64" {
 		machine = "virt"
 	}
-	return &Backend{rpc: r, log: log, ep: ep, fsd: map[string]*fsDaemons{}, lifeBound: kvmLifeBound,
+	return &Backend{rpc: r, log: log, ep: ep, fsd: map[string]*fsDaemons{}, lifeBound: kvmLifeBound, createBound: time.Minute,
 		probe: kvmProbe{QEMU: findProgram(exec.LookPath, "qemu-system-"+arch, []string{"/usr/bin/qemu-system-" + arch}), Machine: machine,
 			Firmware: probeFirmware(arch), GuestBound: 2 * time.Second, Timeout: 10 * time.Second},
 		opts: DomainOptions{Arch: arch, UID: os.Getuid(), GID: os.Getgid(), Session: ep.Session}}
@@ -297,7 +299,7 @@ func (b *Backend) boot(ctx context.Context, spec vmhost.Spec, o DomainOptions) e
 			return err
 		}
 	}
-	if err := b.rpc.DomainCreate(dom); err != nil {
+	if err := b.create(dom, fsd); err != nil {
 		if why := fsd.failures(); why != "" {
 			err = fmt.Errorf("%w (%s)", err, why)
 		}
@@ -305,6 +307,33 @@ func (b *Backend) boot(ctx context.Context, spec vmhost.Spec, o DomainOptions) e
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
 	}
 	return nil
+}
+
+// create starts the defined domain. QEMU waits, with no bound, for each
+// vhost-user device's daemon to answer its handshake before it runs, so a
+// virtiofsd that took its socket and never answers would hold the start
+// for ever: past createBound the virtiofsds go, which fails QEMU's
+// handshake and the start with it, and the error says so.
+func (b *Backend) create(dom golibvirt.Domain, fsd *fsDaemons) error {
+	done := make(chan error, 1)
+	go func() { done <- b.rpc.DomainCreate(dom) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(b.createBound):
+	}
+	waiting := fsd.running()
+	fsd.stop()
+	select {
+	case err := <-done:
+		if len(waiting) == 0 {
+			return err
+		}
+		return fmt.Errorf("QEMU waited %v for virtiofsd to answer for %s, and it never did (ended): %w",
+			b.createBound, strings.Join(waiting, ", "), err)
+	case <-time.After(b.createBound):
+		return fmt.Errorf("libvirt did not start the VM within %v: see QEMU's log, %s, and libvirtd's", 2*b.createBound, b.ep.qemuLog(dom.Name))
+	}
 }
 
 func (b *Backend) daemons(name string) *fsDaemons {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -766,5 +767,44 @@ func TestParseShareTuning(t *testing.T) {
 		if _, err := ParseShareTuning(in); err == nil {
 			t.Errorf("ParseShareTuning(%q): no error", in)
 		}
+	}
+}
+
+// A virtiofsd that takes its socket and never answers holds QEMU's start
+// (it waits for the vhost-user handshake with no bound): past createBound
+// the virtiofsds go, QEMU's handshake fails, and the start fails saying
+// which share's virtiofsd never answered.
+func TestStartBoundsASilentVirtiofsd(t *testing.T) {
+	dir := t.TempDir()
+	silent := filepath.Join(dir, "virtiofsd")
+	// Keeps descriptor 3, the listening socket, and never accepts.
+	os.WriteFile(silent, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755)
+	share := t.TempDir()
+	f := &fakeRPC{state: golibvirt.DomainShutoff}
+	// QEMU: connect to the share's socket and wait for the daemon.
+	f.createFn = func(string) error {
+		c, err := net.Dial("unix", shareSocket(dir, "berth0"))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Read(make([]byte, 1))
+		return fmt.Errorf("vhost-user backend: %v", err)
+	}
+	b, s, _ := testBackend(t, f)
+	b.createBound = 300 * time.Millisecond
+	b.vfs = virtiofsd{Path: silent}
+	o := DomainOptions{Arch: "x86_64", ShareFS: "virtiofs", ShareDir: dir}
+	s.Shares = []vmhost.Share{{Tag: "berth0", HostPath: share}}
+	start := time.Now()
+	err := b.boot(context.Background(), s, o)
+	if err == nil || !strings.Contains(err.Error(), "QEMU waited 300ms for virtiofsd to answer for "+share) {
+		t.Fatalf("start with a silent virtiofsd: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the start failed after %v", d)
+	}
+	if left := b.daemons(s.Name).running(); len(left) > 0 {
+		t.Errorf("virtiofsd still running for %v", left)
 	}
 }

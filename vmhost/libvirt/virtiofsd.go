@@ -257,6 +257,21 @@ func (f *fsDaemons) failures() string {
 	return strings.Join(out, "; ")
 }
 
+// running names the shares whose virtiofsd is still running.
+func (f *fsDaemons) running() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, d := range f.procs {
+		select {
+		case <-d.done:
+		default:
+			out = append(out, d.share.HostPath)
+		}
+	}
+	return out
+}
+
 // stop ends every virtiofsd still running.
 func (f *fsDaemons) stop() {
 	f.mu.Lock()
