@@ -25,7 +25,7 @@ KERNEL_PKG := linux-image-$(KERNEL_FLAVOUR)-$(ARCH)
 endif
 
 # How system.img holds its files' data (mkguest -uncompressed; README
-# "Package size"): compressed for the images booted from build/ and the
+# "Linux package" and "Windows installer"): compressed for the images booted from build/ and the
 # Mac's disk image, whose compressor works in chunks; stored for the images
 # a package compresses as one stream (the .deb, the Windows installer),
 # which then come out a third smaller.

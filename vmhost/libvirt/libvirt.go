@@ -300,8 +300,8 @@ func (b *Backend) boot(ctx context.Context, spec vmhost.Spec, o DomainOptions) e
 		}
 	}
 	if err := b.create(dom, fsd); err != nil {
-		if why := fsd.failures(); why != "" {
-			err = fmt.Errorf("%w (%s)", err, why)
+		if exited, _ := fsd.states(); len(exited) > 0 {
+			err = fmt.Errorf("%w (%s)", err, strings.Join(exited, "; "))
 		}
 		fsd.stop()
 		return fmt.Errorf("start vm %q: %w", spec.Name, err)
@@ -322,7 +322,7 @@ func (b *Backend) create(dom golibvirt.Domain, fsd *fsDaemons) error {
 		return err
 	case <-time.After(b.createBound):
 	}
-	waiting := fsd.running()
+	_, waiting := fsd.states()
 	fsd.stop()
 	select {
 	case err := <-done:

@@ -804,7 +804,7 @@ func TestStartBoundsASilentVirtiofsd(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("the start failed after %v", d)
 	}
-	if left := b.daemons(s.Name).running(); len(left) > 0 {
+	if _, left := b.daemons(s.Name).states(); len(left) > 0 {
 		t.Errorf("virtiofsd still running for %v", left)
 	}
 }

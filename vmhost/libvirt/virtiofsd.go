@@ -241,35 +241,21 @@ func (f *fsDaemons) startOne(v virtiofsd, dir string, sh vmhost.Share, log *slog
 	return nil
 }
 
-// failures says which virtiofsd exited, with what it printed: after QEMU
-// could not start, this is usually why.
-func (f *fsDaemons) failures() string {
+// states says which virtiofsds exited, each with what it printed last
+// (after QEMU could not start, this is usually why), and for which shares
+// one still runs.
+func (f *fsDaemons) states() (exited, running []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []string
 	for _, d := range f.procs {
 		select {
 		case <-d.done:
-			out = append(out, fmt.Sprintf("virtiofsd for %s exited: %s", d.share.HostPath, strings.TrimSpace(lastLines(d.stderr.String(), 3))))
+			exited = append(exited, fmt.Sprintf("virtiofsd for %s exited: %s", d.share.HostPath, strings.TrimSpace(lastLines(d.stderr.String(), 3))))
 		default:
+			running = append(running, d.share.HostPath)
 		}
 	}
-	return strings.Join(out, "; ")
-}
-
-// running names the shares whose virtiofsd is still running.
-func (f *fsDaemons) running() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for _, d := range f.procs {
-		select {
-		case <-d.done:
-		default:
-			out = append(out, d.share.HostPath)
-		}
-	}
-	return out
+	return exited, running
 }
 
 // stop ends every virtiofsd still running.

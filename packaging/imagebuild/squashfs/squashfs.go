@@ -1,6 +1,7 @@
 // Package squashfs writes an fstree as a SquashFS 4.0 image compressed with
-// zstd: the guest's read-only system image, which Debian's kernels mount
-// with their squashfs module. It writes what a root filesystem needs and no
+// zstd (or with its files' data stored): the guest's read-only system
+// image, which Debian's kernels mount with their squashfs module. It
+// writes what a root filesystem needs and no
 // more: no fragments (a file's tail is a short block of its own), no NFS
 // export table, no extended attributes; identical files share their data.
 // Output depends only on the tree and the mtime, never on the host.
@@ -214,8 +215,8 @@ func (wr *writer) id(id uint32) uint16 {
 	return i
 }
 
-// writeData writes every regular file's blocks in walk order, compressing
-// them in parallel unless data is Stored.
+// writeData writes every regular file's blocks, in walk order compressed
+// in parallel, or stored smallest file first.
 func (wr *writer) writeData(out *bytes.Buffer, root *fstree.Node, data Data) error {
 	var files []*fstree.Node
 	seen := map[*fstree.Node]bool{}
