@@ -183,6 +183,10 @@ func TestShareBench(t *testing.T) {
 			r.ms[k] = medianOf(v)
 		}
 		runs = append(runs, r)
+		// Each as it ends: a later one that hangs does not lose it.
+		for _, op := range ops {
+			t.Logf("BENCH %s %s: share %.0f ms, local %.0f ms, ratio %.2f", m.name, names[op], r.ms[op+" share"], r.ms[op+" local"], r.ms[op+" share"]/r.ms[op+" local"])
+		}
 	}
 
 	var b strings.Builder

@@ -118,6 +118,12 @@ func Connect(ctx context.Context, log *slog.Logger, o Options) (*Backend, error)
 			l.Disconnect()
 			return nil, err
 		}
+		if o.Virtiofs.Threads > 0 && !v.Rust {
+			l.Disconnect()
+			// Seen here: SIGSYS on sched_getaffinity (audit type 1326)
+			// from its "pool" thread, 35 s into a benchmark.
+			return nil, errors.New("virtiofs threads: QEMU's C virtiofsd (Debian 12) is killed by its own seccomp filter once its thread pool runs; a pool needs the Rust virtiofsd")
+		}
 		v.Tuning = o.Virtiofs
 		b.vfs, b.opts.ShareFS, b.opts.ShareDir = v, "virtiofs", o.RunDir
 		warnFileLimit(log)

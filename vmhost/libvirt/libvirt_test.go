@@ -19,6 +19,7 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/berthvm/berth/guestd/protocol"
+	"github.com/berthvm/berth/internal/syncbuf"
 	"github.com/berthvm/berth/vmhost"
 )
 
@@ -806,5 +807,45 @@ func TestStartBoundsASilentVirtiofsd(t *testing.T) {
 	}
 	if _, left := b.daemons(s.Name).states(); len(left) > 0 {
 		t.Errorf("virtiofsd still running for %v", left)
+	}
+}
+
+// A virtiofsd that dies on its own is logged as an error naming the share
+// and what it printed; one that stop ends, or that exits 0 (QEMU went), is
+// not.
+func TestVirtiofsdExitIsLogged(t *testing.T) {
+	dir := t.TempDir()
+	dies := filepath.Join(dir, "dies")
+	os.WriteFile(dies, []byte("#!/bin/sh\necho 'seccomp: bad system call' >&2\nexit 159\n"), 0o755)
+	lives := filepath.Join(dir, "lives")
+	os.WriteFile(lives, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755)
+	done := filepath.Join(dir, "done")
+	os.WriteFile(done, []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	var buf syncbuf.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	var f fsDaemons
+	if err := f.start(virtiofsd{Path: dies}, dir, []vmhost.Share{{Tag: "a", HostPath: "/src/a"}}, log); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(buf.String(), "virtiofsd failed"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log of the exit: %q", buf.String())
+		}
+	}
+	if got := buf.String(); !strings.Contains(got, "level=ERROR") || !strings.Contains(got, "share=/src/a") || !strings.Contains(got, "seccomp: bad system call") {
+		t.Errorf("exit logged as %q", got)
+	}
+	var g fsDaemons
+	if err := g.start(virtiofsd{Path: lives}, dir, []vmhost.Share{{Tag: "b", HostPath: "/src/b"}}, log); err != nil {
+		t.Fatal(err)
+	}
+	g.stop()
+	var h fsDaemons
+	if err := h.start(virtiofsd{Path: done}, dir, []vmhost.Share{{Tag: "c", HostPath: "/src/c"}}, log); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := buf.String(); strings.Contains(got, "/src/b") || strings.Contains(got, "/src/c") {
+		t.Errorf("a stopped virtiofsd, or one that exited 0, was logged: %q", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/berthvm/berth/vmhost"
 )
@@ -190,6 +191,7 @@ type fsDaemon struct {
 	stderr *bytes.Buffer // guarded by the process: read only after done
 	done   chan struct{}
 	share  vmhost.Share
+	ended  atomic.Bool // stop ended it: its exit is no news
 }
 
 // start runs one virtiofsd per share on a socket in dir. Each serves one
@@ -232,8 +234,15 @@ func (f *fsDaemons) startOne(v virtiofsd, dir string, sh vmhost.Share, log *slog
 	}
 	log.Debug("virtiofsd started", "share", sh.HostPath, "pid", cmd.Process.Pid, "args", args)
 	go func() {
-		cmd.Wait() //nolint:errcheck // reaping the daemon; its end is logged by its watcher
+		err := cmd.Wait()
 		close(d.done)
+		// It exits 0 when QEMU goes. Otherwise the guest's requests to the
+		// share wait for ever (vhost-user-fs has no reconnect), and this
+		// is the one place that says why.
+		if err != nil && !d.ended.Load() {
+			log.Error("virtiofsd failed while its VM may be running: the shared folder no longer answers in the VM, and what uses it there hangs; run berth restart",
+				"share", sh.HostPath, "err", err, "stderr", strings.TrimSpace(lastLines(d.stderr.String(), 3)))
+		}
 	}()
 	f.mu.Lock()
 	f.procs = append(f.procs, d)
@@ -265,6 +274,7 @@ func (f *fsDaemons) stop() {
 	f.procs = nil
 	f.mu.Unlock()
 	for _, d := range procs {
+		d.ended.Store(true)
 		select {
 		case <-d.done:
 		default:
