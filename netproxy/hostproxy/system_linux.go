@@ -3,6 +3,7 @@ package hostproxy
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ func System() Source {
 		var stderr strings.Builder
 		cmd := exec.CommandContext(ctx, gsettings, "list-recursively", gnomeSchema)
 		cmd.Stderr = &stderr
+		cmd.Env = append(os.Environ(), "LC_ALL=C") // its messages untranslated
 		out, err := cmd.Output()
 		if err != nil {
 			if strings.Contains(stderr.String(), "No such schema") {
