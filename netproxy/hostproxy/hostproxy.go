@@ -1,7 +1,7 @@
 // Package hostproxy reads the host's proxy settings (the environment on
-// every OS, the system proxies on macOS and Windows, GNOME's on Linux) and decides, for one
-// target, which upstream proxy to use or none. Parsing is pure; only the
-// per-OS readers call the system.
+// every OS, the system proxies on macOS and Windows, GNOME's on Linux) and
+// decides, for one target, which upstream proxy to use or none. Parsing is
+// pure; only the per-OS readers call the system.
 package hostproxy
 
 import (

@@ -241,7 +241,7 @@ func (f *fsDaemons) startOne(v virtiofsd, dir string, sh vmhost.Share, log *slog
 		// is the one place that says why.
 		if err != nil && !d.ended.Load() {
 			log.Error("virtiofsd failed while its VM may be running: the shared folder no longer answers in the VM, and what uses it there hangs; run berth restart",
-				"share", sh.HostPath, "err", err, "stderr", strings.TrimSpace(lastLines(d.stderr.String(), 3)))
+				"share", sh.HostPath, "err", err, "stderr", d.lastWords())
 		}
 	}()
 	f.mu.Lock()
@@ -249,6 +249,9 @@ func (f *fsDaemons) startOne(v virtiofsd, dir string, sh vmhost.Share, log *slog
 	f.mu.Unlock()
 	return nil
 }
+
+// lastWords is the end of what it printed; read only after done.
+func (d *fsDaemon) lastWords() string { return strings.TrimSpace(lastLines(d.stderr.String(), 3)) }
 
 // states says which virtiofsds exited, each with what it printed last
 // (after QEMU could not start, this is usually why), and for which shares
@@ -259,7 +262,7 @@ func (f *fsDaemons) states() (exited, running []string) {
 	for _, d := range f.procs {
 		select {
 		case <-d.done:
-			exited = append(exited, fmt.Sprintf("virtiofsd for %s exited: %s", d.share.HostPath, strings.TrimSpace(lastLines(d.stderr.String(), 3))))
+			exited = append(exited, fmt.Sprintf("virtiofsd for %s exited: %s", d.share.HostPath, d.lastWords()))
 		default:
 			running = append(running, d.share.HostPath)
 		}

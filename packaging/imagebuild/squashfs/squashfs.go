@@ -238,17 +238,16 @@ func (wr *writer) writeData(out *bytes.Buffer, root *fstree.Node, data Data) err
 	blocks := make([][][]byte, len(files))
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, n := range files {
-		if data == Stored {
-			continue // every block then goes out as is, below
+	if data == Compressed {
+		for i, n := range files {
+			g.Go(func() error {
+				for off := 0; off < len(n.Data); off += blockSize {
+					b := n.Data[off:min(off+blockSize, len(n.Data))]
+					blocks[i] = append(blocks[i], wr.enc.EncodeAll(b, make([]byte, 0, len(b))))
+				}
+				return nil
+			})
 		}
-		g.Go(func() error {
-			for off := 0; off < len(n.Data); off += blockSize {
-				b := n.Data[off:min(off+blockSize, len(n.Data))]
-				blocks[i] = append(blocks[i], wr.enc.EncodeAll(b, make([]byte, 0, len(b))))
-			}
-			return nil
-		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
